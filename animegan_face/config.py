@@ -1,0 +1,179 @@
+"""Typed, frozen configuration of a run: data, models, loss weights, training schedule.
+
+Entry scripts read their flags once into a `Config`; the library only ever sees these objects.
+`Config.to_json()` is written next to the checkpoints so a run can be reproduced and resumed.
+Every check names the field it rejects, so a wrong value fails before any heavy work.
+"""
+
+import dataclasses
+import json
+from typing import Optional
+
+DISTANCES = ("huber", "l1", "l2")
+EXTRACTORS = ("vgg19", "mobilenet")
+FACE_EXTRACTORS = ("resnet101", "none")
+
+
+def _require(condition, field, message):
+    if not condition:
+        raise ValueError(f"{field}: {message}")
+
+
+def _check_weights_option(field, value):
+    # "imagenet" downloads through keras.applications, "none" is random init, anything else a file.
+    _require(isinstance(value, str) and value != "", field, "must be 'imagenet', 'none' or a file path")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where the images are and how they are batched.
+
+    Args:
+        photo_dir, anime_dir: raw image folders; when set, they are prepared into `dataset_dir`
+            on first use (cached).
+        dataset_dir: a prepared dataset (see `animegan_face.preparation`): photo/, anime/,
+            smooth/ and faces.json.
+        image_size: square training size in pixels, a multiple of 4.
+        batch_size: global batch size (split across replicas).
+        shuffle_buffer: tf.data shuffle buffer, in images.
+    """
+
+    photo_dir: str = ""
+    anime_dir: str = ""
+    dataset_dir: str = ""
+    image_size: int = 256
+    batch_size: int = 6
+    shuffle_buffer: int = 2048
+
+    def __post_init__(self):
+        _require(self.image_size >= 16 and self.image_size % 4 == 0, "image_size",
+                 f"must be a multiple of 4 and at least 16, got {self.image_size}")
+        _require(self.batch_size >= 1, "batch_size", f"must be at least 1, got {self.batch_size}")
+        _require(self.shuffle_buffer >= 1, "shuffle_buffer", "must be at least 1")
+        _require(bool(self.photo_dir) == bool(self.anime_dir), "photo_dir",
+                 "--photo_dir and --anime_dir go together")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Which frozen feature extractors the losses use, and their weights.
+
+    Args:
+        extractor: content/Gram network, "vgg19" (AnimeGAN) or "mobilenet" (the thesis' light option).
+        extractor_weights: "imagenet" (keras.applications download), "none" (random), or a file path.
+        face_extractor: face-feature network, "resnet101" or "none" (face loss off).
+        face_extractor_weights: as `extractor_weights`.
+        face_crop_size: side of the face crops fed to the face extractor, in pixels.
+    """
+
+    extractor: str = "vgg19"
+    extractor_weights: str = "imagenet"
+    face_extractor: str = "resnet101"
+    face_extractor_weights: str = "imagenet"
+    face_crop_size: int = 128
+
+    def __post_init__(self):
+        _require(self.extractor in EXTRACTORS, "extractor",
+                 f"must be one of {EXTRACTORS}, got {self.extractor!r}")
+        _require(self.face_extractor in FACE_EXTRACTORS, "face_extractor",
+                 f"must be one of {FACE_EXTRACTORS}, got {self.face_extractor!r}")
+        _check_weights_option("extractor_weights", self.extractor_weights)
+        _check_weights_option("face_extractor_weights", self.face_extractor_weights)
+        _require(self.face_crop_size >= 32, "face_crop_size", "must be at least 32")
+
+
+@dataclasses.dataclass(frozen=True)
+class LossConfig:
+    """Loss weights of the thesis (eq. 6 and 7) and the distance used inside every term.
+
+    The discriminator loss is weighted by `adv` too, as in AnimeGAN v1.
+    """
+
+    adv: float = 300.0
+    con: float = 3.0
+    gra: float = 3.5
+    col: float = 10.0
+    skin: float = 2.8
+    face: float = 2.0
+    distance: str = "huber"
+
+    def __post_init__(self):
+        _require(self.distance in DISTANCES, "distance",
+                 f"must be one of {DISTANCES}, got {self.distance!r}")
+        for field in ("adv", "con", "gra", "col", "skin", "face"):
+            _require(getattr(self, field) >= 0, f"{field}_weight", "must not be negative")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """The AnimeGAN v1 schedule with the thesis' learning rates.
+
+    Args:
+        model_dir: checkpoints, TensorBoard logs, samples and config.json go here.
+        epochs: GAN epochs after the warm-up.
+        init_epochs: warm-up epochs training the generator alone on the content loss.
+        steps_per_epoch: None means max(#photos, #anime) // global batch.
+    """
+
+    model_dir: str = ""
+    epochs: int = 100
+    init_epochs: int = 5
+    steps_per_epoch: Optional[int] = None
+    g_lr: float = 8e-5
+    d_lr: float = 1.6e-4
+    init_lr: float = 1e-4
+    beta_1: float = 0.5
+    beta_2: float = 0.999
+    strategy: str = "auto"
+    mixed_precision: bool = False
+    jit_compile: bool = False
+    seed: int = 0
+
+    def __post_init__(self):
+        _require(self.epochs >= 0, "epochs", "must not be negative")
+        _require(self.init_epochs >= 0, "init_epochs", "must not be negative")
+        _require(self.steps_per_epoch is None or self.steps_per_epoch >= 1, "steps_per_epoch",
+                 "must be at least 1")
+        for field in ("g_lr", "d_lr", "init_lr"):
+            _require(getattr(self, field) > 0, field, "must be positive")
+        _require(self.strategy in ("auto", "mirrored", "one_device", "multi_worker"), "strategy",
+                 f"must be auto, mirrored, one_device or multi_worker, got {self.strategy!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Everything a run needs; written as config.json next to its checkpoints."""
+
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    loss: LossConfig = LossConfig()
+    train: TrainConfig = TrainConfig()
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    def to_json(self):
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values):
+        return cls(
+            data=DataConfig(**values.get("data", {})),
+            model=ModelConfig(**values.get("model", {})),
+            loss=LossConfig(**values.get("loss", {})),
+            train=TrainConfig(**values.get("train", {})),
+        )
+
+    @classmethod
+    def from_json(cls, text):
+        return cls.from_dict(json.loads(text))
+
+
+# The thesis model, and the AnimeGAN baseline it is compared with (no skin or face loss).
+PRESETS = {
+    "thesis": Config(),
+    "animegan": Config(
+        model=ModelConfig(face_extractor="none"),
+        loss=LossConfig(skin=0.0, face=0.0),
+    ),
+}

@@ -1,0 +1,119 @@
+"""Frozen feature extractors of the content, Gram and face losses.
+
+Every extractor is a `keras.Model` taking images in [-1, 1] (its ImageNet preprocessing is its
+first layer), with `trainable = False`; call it with `training=False` so batch-norm layers stay in
+inference mode. Which layer each one exposes, and why:
+
+| name | layer | stride | channels | why |
+| --- | --- | --- | --- | --- |
+| vgg19 | `block4_conv4` before its ReLU | 8 | 512 | AnimeGAN's choice; pre-activation keeps the gradient of negative responses |
+| mobilenet | `conv_pw_5_bn` (after BN, before ReLU6) | 8 | 256 | the last MobileNet v1 layer at VGG's stride 8, so content and Gram terms compare the same spatial scale; pre-activation for the same reason |
+| resnet101 | `conv4_block23_out` on face crops | 16 | 1024 | deepest stage that still keeps a spatial map (8x8 at a 128 crop), so eye, nose and mouth layout count, not just a pooled identity vector |
+
+`weights` is "imagenet" (keras.applications downloads once and caches in ~/.keras/models), "none"
+(random initialisation, for tests and offline smoke runs) or the path of a weights file in the
+layout keras.applications saves (e.g. `vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5`).
+"""
+
+import os
+
+import keras
+from keras import layers, ops
+
+# keras.applications "caffe" preprocessing: BGR means of ImageNet, on 0..255 values.
+_CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
+
+CONTENT_LAYERS = {"vgg19": "block4_conv4 (pre-ReLU)", "mobilenet": "conv_pw_5_bn"}
+FACE_LAYERS = {"resnet101": "conv4_block23_out"}
+
+
+@keras.saving.register_keras_serializable(package="animegan_face")
+class CaffePreprocess(layers.Layer):
+    """[-1, 1] RGB -> keras.applications "caffe" input: 0..255, BGR, ImageNet mean subtracted."""
+
+    def call(self, inputs):
+        pixels = (ops.cast(inputs, "float32") + 1.0) * 127.5
+        bgr = ops.flip(pixels, axis=-1)
+        return bgr - ops.convert_to_tensor(_CAFFE_BGR_MEAN, dtype="float32")
+
+
+def _resolve_weights(option, network):
+    """Maps the user's option to keras.applications' `weights` argument."""
+    if option in (None, "none"):
+        return None
+    if option == "imagenet":
+        return "imagenet"
+    if not os.path.isfile(option):
+        raise FileNotFoundError(f"{network} weights file not found: {option}")
+    return option
+
+
+def _load_application(constructor, network, weights, **kwargs):
+    resolved = _resolve_weights(weights, network)
+    try:
+        return constructor(include_top=False, weights=resolved, **kwargs)
+    except Exception as error:  # noqa: BLE001 - re-raised with the way out
+        if resolved != "imagenet":
+            raise
+        raise RuntimeError(
+            f"Could not get the ImageNet weights of {network} ({error}). keras.applications "
+            "downloads them once into ~/.keras/models; without internet, copy that file from a "
+            "machine that has it and pass its path as the weights option, or use 'none' "
+            "(random features) for a smoke run."
+        ) from error
+
+
+def _freeze(model):
+    model.trainable = False
+    return model
+
+
+def _vgg19_conv4_4_preactivation(weights):
+    vgg = _load_application(keras.applications.VGG19, "VGG19", weights, input_shape=(None, None, 3))
+    # Keras' block4_conv4 includes its ReLU; AnimeGAN uses the value before it, so rebuild the
+    # conv with a linear activation and copy the trained kernel and bias into it.
+    source = vgg.get_layer("block4_conv4")
+    preactivation = layers.Conv2D(512, 3, padding="same", name="block4_conv4_preact")
+    features = preactivation(vgg.get_layer("block4_conv3").output)
+    preactivation.set_weights(source.get_weights())
+    return keras.Model(vgg.input, features, name="vgg19_conv4_4")
+
+
+def _mobilenet_conv_pw_5(weights):
+    mobilenet = _load_application(
+        keras.applications.MobileNet, "MobileNet", weights, input_shape=(None, None, 3), alpha=1.0
+    )
+    return keras.Model(mobilenet.input, mobilenet.get_layer("conv_pw_5_bn").output,
+                       name="mobilenet_conv_pw_5")
+
+
+def build_content_extractor(name="vgg19", weights="imagenet"):
+    """Frozen content/Gram extractor: [-1, 1] images (B, H, W, 3) -> (B, H/8, W/8, C) features."""
+    image = keras.Input(shape=(None, None, 3), name="image")
+    if name == "vgg19":
+        features = _vgg19_conv4_4_preactivation(weights)(CaffePreprocess(name="caffe")(image))
+    elif name == "mobilenet":
+        # MobileNet's own preprocessing ("tf" mode) maps 0..255 to [-1, 1]: our images already are.
+        features = _mobilenet_conv_pw_5(weights)(image)
+    else:
+        raise ValueError(f"content extractor must be 'vgg19' or 'mobilenet', got {name!r}")
+    return _freeze(keras.Model(image, features, name=f"{name}_extractor"))
+
+
+def build_face_extractor(name="resnet101", weights="imagenet", crop_size=128):
+    """Frozen face-feature extractor, or None for name "none".
+
+    Input: face crops in [-1, 1], (B, crop_size, crop_size, 3). Output: (B, crop/16, crop/16, 1024).
+    """
+    if name == "none":
+        return None
+    if name != "resnet101":
+        raise ValueError(f"face extractor must be 'resnet101' or 'none', got {name!r}")
+    resnet = _load_application(
+        keras.applications.ResNet101, "ResNet101", weights, input_shape=(crop_size, crop_size, 3)
+    )
+    trunk = keras.Model(resnet.input, resnet.get_layer(FACE_LAYERS[name]).output,
+                        name="resnet101_conv4")
+    crop = keras.Input(shape=(crop_size, crop_size, 3), name="face_crop")
+    features = trunk(CaffePreprocess(name="caffe")(crop))
+    return _freeze(keras.Model(crop, features, name=f"{name}_face_extractor"))

@@ -1,0 +1,278 @@
+"""Reading, writing and listing image files with OpenCV.
+
+Every image leaves this module as a uint8 ``H x W x 3`` **RGB** array, whatever the file held:
+grayscale is replicated to three channels, alpha is composited over white, 16-bit and float
+samples are scaled (not clipped) to 0..255, CMYK JPEGs are converted by OpenCV, and EXIF
+orientation is applied. A file that cannot be turned into such an array raises
+:class:`ImageReadError`, whose ``reason`` says why in words.
+"""
+
+import os
+import pathlib
+import secrets
+import struct
+
+import cv2
+import numpy as np
+
+# Extensions of the formats this OpenCV build decodes (cv2.getBuildInformation(): JPEG, PNG, WebP,
+# AVIF, TIFF, JPEG 2000, GIF, BMP, PxM/PAM/PFM, Sun raster, Radiance HDR; no OpenEXR, no JPEG XL).
+# tests/test_image_files.py writes and reads back every one that OpenCV can also write.
+IMAGE_EXTENSIONS = frozenset({
+    ".jpg", ".jpeg", ".jpe",
+    ".png",
+    ".webp",
+    ".avif",
+    ".tif", ".tiff",
+    ".jp2",
+    ".gif",
+    ".bmp", ".dib",
+    ".ppm", ".pgm", ".pbm", ".pnm", ".pam", ".pfm",
+    ".sr", ".ras",
+    ".hdr", ".pic",
+})
+
+# Containers that may carry alpha; they are decoded with IMREAD_UNCHANGED so that the alpha survives.
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
+
+_EXIF_ORIENTATION_TAG = 0x0112
+
+
+class ImageReadError(ValueError):
+    """An image file that cannot be read; ``path`` is the file, ``reason`` says why in words."""
+
+    def __init__(self, path, reason):
+        self.path = pathlib.Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+def list_images(folder):
+    """Image files directly inside ``folder`` (not recursive), sorted by name.
+
+    A file counts as an image when its extension, in any case, is in IMAGE_EXTENSIONS; whether it
+    really decodes is :func:`read_image`'s business. Symbolic links to files are followed.
+
+    Raises:
+        FileNotFoundError: ``folder`` does not exist.
+        NotADirectoryError: ``folder`` is a file.
+    """
+    folder = pathlib.Path(folder)
+    if not folder.exists():
+        raise FileNotFoundError(f"image folder not found: {folder}")
+    if not folder.is_dir():
+        raise NotADirectoryError(f"not a folder: {folder}")
+    return sorted(
+        path for path in folder.iterdir()
+        if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file()
+    )
+
+
+def read_image(path):
+    """Reads any image OpenCV decodes as a uint8 ``H x W x 3`` RGB array (values 0..255).
+
+    Bytes are read with ``np.fromfile`` (works for non-ASCII paths) and decoded with
+    ``cv2.imdecode``. The format is told by magic bytes, not by the extension:
+    PNG, WebP and TIFF, which may carry alpha, are decoded with IMREAD_UNCHANGED (which ignores
+    EXIF orientation, so the EXIF orientation tag is applied here); everything else with
+    IMREAD_COLOR | IMREAD_ANYDEPTH, where OpenCV applies EXIF orientation and converts CMYK.
+
+    Conversions: gray -> 3 equal channels; alpha a in [0, 1] -> ``c * a + 1 * (1 - a)`` (over
+    white); 16-bit -> ``round(v / 257)``; float -> ``round(clip(v, 0, 1) * 255)``.
+
+    Raises:
+        ImageReadError: missing, empty, unreadable or undecodable file; ``reason`` says which.
+    """
+    path = pathlib.Path(path)
+    data = _read_bytes(path)
+    if data.size == 0:
+        raise ImageReadError(path, "empty file")
+    head = data[:16].tobytes()
+    try:
+        if _may_carry_alpha(head):
+            image = _decode_unchanged_oriented(data)
+        else:
+            image = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
+    except cv2.error as error:
+        raise ImageReadError(path, f"OpenCV failed to decode it ({error.err})") from error
+    if image is None or image.size == 0:
+        raise ImageReadError(path, _undecodable_reason(head))
+    return _to_rgb8(image, path)
+
+
+def write_image(path, rgb, quality=95):
+    """Writes a uint8 ``H x W x 3`` RGB array; the format comes from the extension of ``path``.
+
+    The file appears atomically (temporary file in the same folder, then ``os.replace``), so a
+    reader never sees half an image; missing parent folders are created.
+
+    Args:
+        path: destination; its extension picks the encoder (".jpg", ".png", ".webp", ...);
+            ".pgm" and ".pbm" store the gray image (``COLOR_RGB2GRAY``).
+        rgb: uint8 array, ``H x W x 3``, RGB order.
+        quality: 0..100, used by JPEG, WebP and AVIF; ignored by lossless formats.
+    """
+    path = pathlib.Path(path)
+    rgb = np.asarray(rgb)
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected a uint8 HxWx3 RGB array, got {rgb.dtype} {rgb.shape}")
+    extension = path.suffix.lower()
+    if extension not in IMAGE_EXTENSIONS or not cv2.haveImageWriter(path.name):
+        raise ValueError(f"OpenCV cannot write {extension or 'extension-less'} files: {path}")
+    ok, encoded = cv2.imencode(
+        extension, _encoder_input(rgb, extension), _quality_params(extension, quality))
+    if not ok:
+        raise ValueError(f"OpenCV failed to encode {path}")
+    write_file_atomic(path, encoded.tobytes())
+
+
+def write_file_atomic(path, data, fsync=False):
+    """Writes ``data`` (bytes) to ``path`` so that ``path`` holds either the old or the new content.
+
+    The temporary file, ``.<name>.<pid>.<random>.tmp`` in the same folder, never ends in an image
+    extension, so a crash leaves nothing that :func:`list_images` would pick up. ``fsync=True``
+    also flushes the bytes to disk before the rename (for small files that mark work as done).
+    """
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(temporary, "xb") as file:
+            file.write(data)
+            if fsync:
+                file.flush()
+                os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def _read_bytes(path):
+    try:
+        return np.fromfile(path, dtype=np.uint8)
+    except FileNotFoundError:
+        raise ImageReadError(path, "file not found") from None
+    except PermissionError:
+        raise ImageReadError(path, "permission denied") from None
+    except IsADirectoryError:
+        raise ImageReadError(path, "is a folder, not a file") from None
+    except OSError as error:
+        raise ImageReadError(path, error.strerror or str(error)) from None
+
+
+def _may_carry_alpha(head):
+    is_webp = head[:4] == b"RIFF" and head[8:12] == b"WEBP"
+    return head.startswith(_PNG_MAGIC) or is_webp or head[:4] in _TIFF_MAGICS
+
+
+def _undecodable_reason(head):
+    # Name the format when the magic bytes are known: "a truncated JPEG" helps more than "garbage".
+    formats = {b"\xff\xd8\xff": "JPEG", _PNG_MAGIC: "PNG", b"GIF8": "GIF", b"BM": "BMP"}
+    for magic, name in formats.items():
+        if head.startswith(magic):
+            return f"{name} data OpenCV cannot decode (truncated or corrupt)"
+    if _may_carry_alpha(head):
+        return "PNG/WebP/TIFF data OpenCV cannot decode (truncated or corrupt)"
+    return "not an image OpenCV can decode"
+
+
+def _decode_unchanged_oriented(data):
+    image, metadata_types, metadata = cv2.imdecodeWithMetadata(data, cv2.IMREAD_UNCHANGED)
+    if image is None or image.size == 0:
+        return None
+    orientation = 1
+    for kind, blob in zip(metadata_types, metadata):
+        if kind == cv2.IMAGE_METADATA_EXIF:
+            orientation = _exif_orientation(np.asarray(blob, dtype=np.uint8).tobytes())
+    return _apply_orientation(image, orientation)
+
+
+def _exif_orientation(exif):
+    """The EXIF orientation tag (1..8) of a TIFF-structured EXIF block; 1 when absent or broken."""
+    if exif.startswith(b"Exif\x00\x00"):
+        exif = exif[6:]
+    byte_order = {b"II*\x00": "<", b"MM\x00*": ">"}.get(exif[:4])
+    if byte_order is None:
+        return 1
+    try:
+        (ifd_offset,) = struct.unpack_from(byte_order + "I", exif, 4)
+        (entry_count,) = struct.unpack_from(byte_order + "H", exif, ifd_offset)
+        for index in range(entry_count):
+            tag, _, _, value = struct.unpack_from(
+                byte_order + "HHI4s", exif, ifd_offset + 2 + 12 * index)
+            if tag == _EXIF_ORIENTATION_TAG:
+                (orientation,) = struct.unpack_from(byte_order + "H", value)
+                return orientation if 1 <= orientation <= 8 else 1
+    except struct.error:
+        pass
+    return 1
+
+
+def _apply_orientation(image, orientation):
+    """Turns the stored pixels into the displayed ones for EXIF orientation 1..8."""
+    transposed = np.swapaxes(image, 0, 1)
+    displayed = {
+        1: image,
+        2: image[:, ::-1],           # mirrored left-right
+        3: image[::-1, ::-1],        # rotated 180
+        4: image[::-1],              # mirrored top-bottom
+        5: transposed,               # mirrored along the main diagonal
+        6: transposed[:, ::-1],      # stored rotated 90 counter-clockwise: turn clockwise
+        7: transposed[::-1, ::-1],   # mirrored along the anti-diagonal
+        8: transposed[::-1],         # stored rotated 90 clockwise: turn counter-clockwise
+    }[orientation]
+    return np.ascontiguousarray(displayed)
+
+
+def _to_rgb8(image, path):
+    """cv2 output (gray, gray+alpha, BGR or BGRA; uint8, uint16 or float) -> uint8 RGB."""
+    if image.ndim == 2:
+        image = image[:, :, np.newaxis]
+    channels = image.shape[2]
+    if channels not in (1, 2, 3, 4):
+        raise ImageReadError(path, f"unsupported number of channels: {channels}")
+    has_alpha = channels in (2, 4)
+    color = image[:, :, :-1] if has_alpha else image
+    color = np.repeat(color, 3, axis=2) if color.shape[2] == 1 else color[:, :, ::-1]
+    if image.dtype == np.uint8 and not has_alpha:
+        return np.ascontiguousarray(color)
+    unit = _to_unit_float(color, path)
+    if has_alpha:
+        alpha = _to_unit_float(image[:, :, -1:], path)
+        unit = unit * alpha + (1.0 - alpha)  # composite over white
+    return np.clip(np.rint(unit * 255.0), 0, 255).astype(np.uint8)
+
+
+def _to_unit_float(samples, path):
+    """Samples -> float32 in [0, 1]: uint8 / 255, uint16 / 65535, float clipped to [0, 1]."""
+    if samples.dtype == np.uint8:
+        return samples.astype(np.float32) / 255.0
+    if samples.dtype == np.uint16:
+        return samples.astype(np.float32) / 65535.0
+    if np.issubdtype(samples.dtype, np.floating):
+        return np.clip(np.nan_to_num(samples.astype(np.float32)), 0.0, 1.0)
+    raise ImageReadError(path, f"unsupported sample type {samples.dtype}")
+
+
+def _encoder_input(rgb, extension):
+    """What OpenCV's encoder for ``extension`` wants: BGR uint8, or gray, or float in [0, 1]."""
+    if extension in (".pgm", ".pbm"):  # gray-only formats
+        return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    if extension == ".pfm":  # float samples, 1.0 = white (the HDR encoder scales by itself)
+        return bgr.astype(np.float32) / 255.0
+    return bgr
+
+
+def _quality_params(extension, quality):
+    if not 0 <= quality <= 100:
+        raise ValueError(f"quality must be in 0..100, got {quality}")
+    quality_flags = {
+        ".jpg": cv2.IMWRITE_JPEG_QUALITY, ".jpeg": cv2.IMWRITE_JPEG_QUALITY,
+        ".jpe": cv2.IMWRITE_JPEG_QUALITY, ".webp": cv2.IMWRITE_WEBP_QUALITY,
+        ".avif": cv2.IMWRITE_AVIF_QUALITY,
+    }
+    flag = quality_flags.get(extension)
+    return [] if flag is None else [flag, int(quality)]

@@ -1,0 +1,71 @@
+"""Tensor operations on image batches, in `keras.ops` (no model, no weights, any backend).
+
+Images are float (B, H, W, 3) in [-1, 1]. Face boxes are float (B, 4) rows `(y0, x0, y1, x1)`
+normalised to [0, 1] (the `tf.image.crop_and_resize` convention); an all-zero row means "no face".
+"""
+
+from keras import ops
+
+# RGB -> YUV (the matrix of tf.image.rgb_to_yuv, used by AnimeGAN's colour loss).
+_RGB_TO_YUV = (
+    (0.299, -0.14714119, 0.61497538),
+    (0.587, -0.28886916, -0.51496512),
+    (0.114, 0.43601035, -0.10001026),
+)
+
+
+def rgb_to_yuv(images):
+    """YUV of images in [-1, 1], after mapping them to [0, 1]: Y in [0, 1], U in ±0.436, V in ±0.615."""
+    unit = (ops.cast(images, "float32") + 1.0) * 0.5
+    return ops.matmul(unit, ops.convert_to_tensor(_RGB_TO_YUV, dtype="float32"))
+
+
+def face_present(boxes):
+    """(B,) float: 1.0 where the box has positive area, 0.0 for the all-zero "no face" row."""
+    boxes = ops.cast(boxes, "float32")
+    height = boxes[:, 2] - boxes[:, 0]
+    width = boxes[:, 3] - boxes[:, 1]
+    return ops.cast(ops.logical_and(height > 0, width > 0), "float32")
+
+
+def face_mask(boxes, height, width):
+    """(B, H, W, 1) float mask: 1.0 on pixels whose centre lies in the box, else 0.0."""
+    boxes = ops.cast(boxes, "float32")
+    ys = (ops.arange(height, dtype="float32") + 0.5) / float(height)
+    xs = (ops.arange(width, dtype="float32") + 0.5) / float(width)
+    inside_y = ops.logical_and(ys[None, :] >= boxes[:, 0:1], ys[None, :] < boxes[:, 2:3])
+    inside_x = ops.logical_and(xs[None, :] >= boxes[:, 1:2], xs[None, :] < boxes[:, 3:4])
+    mask = ops.logical_and(inside_y[:, :, None], inside_x[:, None, :])
+    return ops.cast(mask, "float32")[..., None]
+
+
+def _interpolation_matrix(start, end, source_size, output_size):
+    """(B, output_size, source_size) bilinear weights sampling [start, end] (normalised) of an axis.
+
+    Output pixel i samples source coordinate start*(n-1) + i*(end-start)*(n-1)/(m-1), exactly as
+    tf.image.crop_and_resize does; the triangle kernel max(0, 1 - |coordinate - pixel|) is bilinear.
+    """
+    steps = ops.arange(output_size, dtype="float32") / float(max(output_size - 1, 1))
+    scale = float(source_size - 1)
+    coordinates = (start[:, None] + (end - start)[:, None] * steps[None, :]) * scale
+    coordinates = ops.clip(coordinates, 0.0, scale)
+    pixels = ops.arange(source_size, dtype="float32")
+    return ops.relu(1.0 - ops.abs(coordinates[:, :, None] - pixels[None, None, :]))
+
+
+def crop_faces(images, boxes, size):
+    """Bilinear crops of each image's face box, resized to (size, size); differentiable in images.
+
+    Equals tf.image.crop_and_resize(images, boxes, range(B), (size, size)) for boxes inside the
+    image, written as two batched matrix products so it runs on every Keras backend.
+    Returns float32 (B, size, size, C); a "no face" row gives a finite (meaningless) crop.
+    """
+    images = ops.cast(images, "float32")
+    boxes = ops.cast(boxes, "float32")
+    height, width = images.shape[1], images.shape[2]
+    if height is None or width is None:
+        raise ValueError("crop_faces needs images of static height and width (training batches have them)")
+    rows = _interpolation_matrix(boxes[:, 0], boxes[:, 2], height, size)  # (B, size, H)
+    cols = _interpolation_matrix(boxes[:, 1], boxes[:, 3], width, size)  # (B, size, W)
+    cropped_rows = ops.einsum("bsh,bhwc->bswc", rows, images)
+    return ops.einsum("btw,bswc->bstc", cols, cropped_rows)

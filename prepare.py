@@ -1,0 +1,54 @@
+"""Prepares a training folder from a folder of face photos and a folder of anime images.
+
+    python prepare.py --photo_dir=dataset/selfie/photo --anime_dir=dataset/selfie/anime \
+        --output_dir=dataset/selfie_256
+
+See animegan_face/preparation.py for the output layout.
+"""
+
+import pathlib
+
+from absl import app
+from absl import flags
+
+from animegan_face import preparation
+
+_PHOTO_DIR = flags.DEFINE_string("photo_dir", None, "Folder of real face photos (any size/format).")
+_ANIME_DIR = flags.DEFINE_string("anime_dir", None, "Folder of anime images (any size/format).")
+_OUTPUT_DIR = flags.DEFINE_string(
+    "output_dir", None, "Folder to write photo/, anime/, smooth/, faces.json into.")
+_IMAGE_SIZE = flags.DEFINE_integer("image_size", 256, "Side of the square outputs.", lower_bound=8)
+_CROP_FACES = flags.DEFINE_bool(
+    "crop_faces", False, "Write one face crop per detected face instead of the centre crop.")
+_FACE_MARGIN = flags.DEFINE_float(
+    "face_margin", 0.6, "Crop margin on each side, as a fraction of the face size.", lower_bound=0)
+_UPSAMPLE = flags.DEFINE_integer(
+    "upsample", 1, "Face detector upsamplings (each finds 2x smaller faces, 4x slower).",
+    lower_bound=0)
+_NUM_WORKERS = flags.DEFINE_integer(
+    "num_workers", None, "Worker processes (default: number of CPUs).", lower_bound=1)
+_FORCE = flags.DEFINE_bool("force", False, "Redo the work even if the output is up to date.")
+
+flags.mark_flags_as_required(["photo_dir", "anime_dir", "output_dir"])
+for _name in ("photo_dir", "anime_dir"):
+    flags.register_validator(
+        _name, lambda value: value is None or pathlib.Path(value).is_dir(),
+        message=f"--{_name} must be an existing folder")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    try:
+        report = preparation.prepare_dataset(
+            _PHOTO_DIR.value, _ANIME_DIR.value, _OUTPUT_DIR.value,
+            image_size=_IMAGE_SIZE.value, crop_faces=_CROP_FACES.value,
+            face_margin=_FACE_MARGIN.value, upsample=_UPSAMPLE.value,
+            num_workers=_NUM_WORKERS.value, force=_FORCE.value)
+    except (ValueError, OSError) as error:
+        raise SystemExit(f"prepare.py: {error}") from error
+    print(report.summary())
+
+
+if __name__ == "__main__":
+    app.run(main)

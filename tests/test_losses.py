@@ -1,0 +1,187 @@
+"""Golden values and properties of every loss term (tiny fixed tensors, numbers worked by hand)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from animegan_face import losses
+
+DISTANCES = ("huber", "l1", "l2")
+
+
+def _value(tensor):
+    return float(np.asarray(tensor))
+
+
+# --- golden values -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("distance, expected", [
+    # differences 0, 0.5, 2, -3: huber 0, 0.125, 1.5, 2.5; l1 0, 0.5, 2, 3; l2 0, 0.25, 4, 9
+    ("huber", 4.125 / 4), ("l1", 5.5 / 4), ("l2", 13.25 / 4),
+])
+def test_mean_distance_golden(distance, expected):
+    a = np.array([[0.0, 0.5, 2.0, -3.0]], np.float32)
+    assert _value(losses.mean_distance(a, np.zeros_like(a), distance)) == pytest.approx(expected)
+
+
+def test_huber_is_continuous_at_delta():
+    below = _value(losses.mean_distance(np.array([0.999999]), np.zeros(1), "huber"))
+    above = _value(losses.mean_distance(np.array([1.000001]), np.zeros(1), "huber"))
+    assert below == pytest.approx(0.5, abs=1e-5) and above == pytest.approx(0.5, abs=1e-5)
+
+
+def test_generator_adversarial_golden():
+    # (0-1)^2, (1-1)^2, (2-1)^2, (3-1)^2 -> mean of 1, 0, 1, 4
+    assert _value(losses.generator_adversarial_loss(np.array([0.0, 1.0, 2.0, 3.0]))) == pytest.approx(1.5)
+
+
+def test_discriminator_adversarial_golden():
+    value = losses.discriminator_adversarial_loss(
+        anime_scores=np.array([1.0, 0.0]),   # mean((s-1)^2) = 0.5
+        fake_scores=np.array([0.5, 0.5]),    # mean(s^2) = 0.25
+        gray_scores=np.array([1.0, -1.0]),   # 1.0
+        smooth_scores=np.array([2.0, 2.0]),  # 4.0, weighted 0.1
+    )
+    assert _value(value) == pytest.approx(0.5 + 0.25 + 1.0 + 0.4)
+
+
+def test_gram_matrix_golden():
+    features = np.array([[[[1.0, 2.0], [3.0, 4.0]]]], np.float32)  # X = [[1, 2], [3, 4]], H*W*C = 4
+    expected = np.array([[[10.0, 14.0], [14.0, 20.0]]]) / 4.0
+    np.testing.assert_allclose(np.asarray(losses.gram_matrix(features)), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("distance, expected", [
+    # Gram entries 2.5, 3.5, 3.5, 5 against 0: huber 2, 3, 3, 4.5; l1 the entries; l2 their squares
+    ("huber", 12.5 / 4), ("l1", 14.5 / 4), ("l2", (6.25 + 12.25 * 2 + 25) / 4),
+])
+def test_style_loss_golden(distance, expected):
+    fake = np.array([[[[1.0, 2.0], [3.0, 4.0]]]], np.float32)
+    assert _value(losses.style_loss(fake, np.zeros_like(fake), distance)) == pytest.approx(expected)
+
+
+def test_content_loss_golden():
+    photo = np.full((1, 2, 2, 2), 2.0, np.float32)
+    assert _value(losses.content_loss(photo, np.zeros_like(photo), "huber")) == pytest.approx(1.5)
+    assert _value(losses.content_loss(photo, np.zeros_like(photo), "l2")) == pytest.approx(4.0)
+
+
+@pytest.mark.parametrize("distance, expected", [
+    # black -> white: only Y moves, by 1 (U and V of gray are 0): huber 0.5, l1 1, l2 1
+    ("huber", 0.5), ("l1", 1.0), ("l2", 1.0),
+])
+def test_color_loss_black_to_white(distance, expected):
+    black = -np.ones((1, 2, 2, 3), np.float32)
+    assert _value(losses.color_loss(black, -black, distance)) == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize("distance, expected", [
+    # black -> pure red: |dY| 0.299, |dU| 0.14714119, |dV| 0.61497538
+    ("huber", 0.2446231239), ("l1", 1.06111657), ("l2", 0.4892462478),
+])
+def test_color_loss_black_to_red(distance, expected):
+    black = -np.ones((1, 2, 2, 3), np.float32)
+    red = black.copy()
+    red[..., 0] = 1.0
+    assert _value(losses.color_loss(black, red, distance)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_skin_color_loss_golden():
+    # Two 4x4 mid-gray photos; the first has a face box over its top-left 2x2 pixels, whose
+    # stylised copy turns white (Y 0.5 -> 1: huber 0.125). The second has no face: counts 0.
+    photo = np.zeros((2, 4, 4, 3), np.float32)
+    fake = photo.copy()
+    fake[0, :2, :2, :] = 1.0
+    fake[1] = 1.0
+    boxes = np.array([[0.0, 0.0, 0.5, 0.5], [0.0, 0.0, 0.0, 0.0]], np.float32)
+    assert _value(losses.skin_color_loss(photo, fake, boxes, "huber")) == pytest.approx(0.125 / 2)
+    # Outside the face nothing counts: changing the rest of image 0 changes nothing.
+    fake[0, 2:, 2:, :] = -1.0
+    assert _value(losses.skin_color_loss(photo, fake, boxes, "huber")) == pytest.approx(0.125 / 2)
+
+
+def test_face_feature_loss_golden():
+    photo_features = np.ones((2, 1, 1, 2), np.float32)
+    boxes = np.array([[0.1, 0.1, 0.9, 0.9], [0.0, 0.0, 0.0, 0.0]], np.float32)
+    value = losses.face_feature_loss(photo_features, np.zeros_like(photo_features), boxes, "huber")
+    assert _value(value) == pytest.approx(0.5 / 2)
+
+
+# --- properties ----------------------------------------------------------------------------------
+
+def _images(rng, shape=(2, 8, 8, 3)):
+    return rng.uniform(-1, 1, shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("distance", DISTANCES)
+def test_zero_on_identical_inputs(rng, distance):
+    photo = _images(rng)
+    features = rng.normal(size=(2, 4, 4, 5)).astype(np.float32)
+    boxes = np.array([[0.1, 0.2, 0.7, 0.9], [0, 0, 0, 0]], np.float32)
+    assert _value(losses.content_loss(features, features, distance)) == 0.0
+    assert _value(losses.style_loss(features, features, distance)) == 0.0
+    assert _value(losses.color_loss(photo, photo, distance)) == 0.0
+    assert _value(losses.skin_color_loss(photo, photo, boxes, distance)) == 0.0
+    assert _value(losses.face_feature_loss(features, features, boxes, distance)) == 0.0
+
+
+@pytest.mark.parametrize("distance", DISTANCES)
+def test_symmetric(rng, distance):
+    a, b = _images(rng), _images(rng)
+    boxes = np.array([[0.1, 0.2, 0.7, 0.9], [0.0, 0.0, 1.0, 1.0]], np.float32)
+    for term in (losses.content_loss, losses.color_loss, losses.style_loss):
+        assert _value(term(a, b, distance)) == pytest.approx(_value(term(b, a, distance)), rel=1e-6)
+    assert _value(losses.skin_color_loss(a, b, boxes, distance)) == pytest.approx(
+        _value(losses.skin_color_loss(b, a, boxes, distance)), rel=1e-6)
+
+
+@pytest.mark.parametrize("distance", DISTANCES)
+def test_skin_loss_over_whole_image_is_color_loss(rng, distance):
+    a, b = _images(rng), _images(rng)
+    whole = np.array([[0.0, 0.0, 1.0, 1.0]] * 2, np.float32)
+    assert _value(losses.skin_color_loss(a, b, whole, distance)) == pytest.approx(
+        _value(losses.color_loss(a, b, distance)), rel=1e-5)
+
+
+def test_distances_differ_and_unknown_distance_fails(rng):
+    a, b = 3 * _images(rng), _images(rng)
+    values = {d: _value(losses.content_loss(a, b, d)) for d in DISTANCES}
+    assert len(set(values.values())) == 3
+    with pytest.raises(ValueError, match="distance must be one of"):
+        losses.content_loss(a, b, "l3")
+
+
+def test_float16_inputs_give_float32(rng):
+    a = _images(rng).astype(np.float16)
+    assert losses.color_loss(a, a * 0.5).dtype == tf.float32
+    assert losses.gram_matrix(a).dtype == tf.float32
+
+
+@pytest.mark.parametrize("distance", DISTANCES)
+def test_gradients_finite_without_faces(rng, distance):
+    """No face anywhere: face terms are exactly 0 and their gradients finite (no 0/0)."""
+    photo = tf.constant(_images(rng))
+    fake = tf.Variable(_images(rng))
+    features = tf.Variable(rng.normal(size=(2, 2, 2, 3)).astype(np.float32))
+    boxes = tf.zeros((2, 4))
+    with tf.GradientTape() as tape:
+        skin = losses.skin_color_loss(photo, fake, boxes, distance)
+        face = losses.face_feature_loss(tf.ones((2, 2, 2, 3)), features, boxes, distance)
+        total = skin + face
+    grads = tape.gradient(total, [fake, features])
+    assert _value(total) == 0.0
+    for grad in grads:
+        assert np.all(np.isfinite(np.asarray(grad)))
+
+
+@pytest.mark.parametrize("distance", DISTANCES)
+def test_gradients_finite_and_nonzero(rng, distance):
+    photo = tf.constant(_images(rng))
+    fake = tf.Variable(_images(rng))
+    boxes = tf.constant([[0.1, 0.1, 0.8, 0.8], [0.2, 0.3, 0.9, 0.6]])
+    with tf.GradientTape() as tape:
+        total = (losses.color_loss(photo, fake, distance)
+                 + losses.skin_color_loss(photo, fake, boxes, distance)
+                 + losses.style_loss(fake, photo, distance))
+    grad = np.asarray(tape.gradient(total, fake))
+    assert np.all(np.isfinite(grad)) and np.any(grad != 0)

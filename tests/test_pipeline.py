@@ -1,0 +1,97 @@
+"""The tf.data pipeline on a small prepared dataset generated on the fly."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from animegan_face.pipeline import crop_box, load_dataset_files, load_photo, make_dataset
+
+SIZE = 32
+
+
+def _write(path, rgb):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+
+
+@pytest.fixture
+def dataset_dir(tmp_path, rng):
+    """3 photos (two with a face box painted white, one without a face), 2 anime images."""
+    boxes = {}
+    for index in range(3):
+        photo = np.zeros((SIZE, SIZE, 3), np.uint8)
+        name = f"p{index}.png"
+        if index < 2:
+            y0, x0 = 4 + index, 2 + 3 * index
+            photo[y0:y0 + 12, x0:x0 + 10] = 255
+            boxes[name] = [y0 / SIZE, x0 / SIZE, (y0 + 12) / SIZE, (x0 + 10) / SIZE]
+        else:
+            boxes[name] = None
+        _write(tmp_path / "photo" / name, photo)
+    for index in range(2):
+        anime = rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+        _write(tmp_path / "anime" / f"a{index}.png", anime)
+        _write(tmp_path / "smooth" / f"a{index}.png", anime // 2)
+    (tmp_path / "faces.json").write_text(json.dumps({"image_size": SIZE, "boxes": boxes}))
+    return tmp_path
+
+
+def test_dataset_files(dataset_dir):
+    files = load_dataset_files(dataset_dir)
+    assert len(files.photos) == 3 and len(files.anime) == 2
+    assert files.photos_without_face == 1
+    assert files.steps_per_epoch_basis == 3
+
+
+def test_missing_smooth_copy_is_named(dataset_dir):
+    (dataset_dir / "smooth" / "a1.png").unlink()
+    with pytest.raises(ValueError, match="a1.png"):
+        load_dataset_files(dataset_dir)
+
+
+def test_batches_shapes_ranges_and_flipped_boxes(dataset_dir):
+    files = load_dataset_files(dataset_dir)
+    dataset = make_dataset(files, image_size=SIZE, batch_size=4, seed=3)
+    flipped_seen = set()
+    for photo, box, anime, anime_gray, smooth_gray in dataset.take(6):
+        for tensor in (photo, anime, anime_gray, smooth_gray):
+            assert tensor.shape == (4, SIZE, SIZE, 3) and tensor.dtype == "float32"
+            assert float(np.min(tensor)) >= -1.0 and float(np.max(tensor)) <= 1.0
+        assert box.shape == (4, 4)
+        np.testing.assert_array_equal(anime_gray[..., 0], anime_gray[..., 2])  # gray in 3 channels
+        for image, (y0, x0, y1, x1) in zip(np.asarray(photo), np.asarray(box)):
+            if y1 <= y0:
+                assert image.max() == -1.0  # the face-less photo is all black
+                continue
+            top, left, bottom, right = (int(round(v * SIZE)) for v in (y0, x0, y1, x1))
+            # The box moved with the flip: it still frames the white patch exactly.
+            assert image[top:bottom, left:right].min() == 1.0
+            assert image.sum() == pytest.approx(1.0 * (bottom - top) * (right - left) * 3
+                                                - 1.0 * (SIZE * SIZE - (bottom - top) * (right - left)) * 3)
+            flipped_seen.add(left)
+    assert len(flipped_seen) >= 3  # both photos seen both ways round
+
+
+def test_same_seed_same_batches(dataset_dir):
+    files = load_dataset_files(dataset_dir)
+    first = [np.asarray(t) for t in next(iter(make_dataset(files, SIZE, 2, seed=7)))]
+    again = [np.asarray(t) for t in next(iter(make_dataset(files, SIZE, 2, seed=7)))]
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_any_size_photo_is_centre_cropped_with_its_box(tmp_path):
+    photo = np.zeros((40, 80, 3), np.uint8)  # wide: the centre square is columns 20..60
+    photo[10:30, 30:50] = 255
+    _write(tmp_path / "wide.png", photo)
+    box = [10 / 40, 30 / 80, 30 / 40, 50 / 80]
+    image, moved = load_photo(str(tmp_path / "wide.png"), box, 20)
+    assert image.shape == (20, 20, 3)
+    np.testing.assert_allclose(moved, [0.25, 0.25, 0.75, 0.75], atol=1e-6)
+
+
+def test_crop_box_outside_crop_is_no_face():
+    assert crop_box(np.array([0.0, 0.0, 0.2, 0.1]), (0, 20, 40, 40), 40, 80).tolist() == [0, 0, 0, 0]
+    assert crop_box(np.zeros(4), (0, 0, 10, 10), 10, 10).tolist() == [0, 0, 0, 0]
