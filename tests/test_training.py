@@ -1,0 +1,101 @@
+"""train() end to end at 32 px: outputs on disk, TensorBoard tags, and resume after a stop."""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from animegan_face.config import Config
+from animegan_face.networks import build_generator
+from animegan_face.trainer import GENERATOR_TERMS
+from animegan_face.training import train
+from tests.helpers import tiny_config, write_prepared_dataset
+
+pytestmark = pytest.mark.slow
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _scalar_steps(log_dir):
+    """{tag: [steps]} of every scalar in the TensorBoard event files."""
+    steps = {}
+    for name in sorted(os.listdir(log_dir)):
+        for event in tf.compat.v1.train.summary_iterator(os.path.join(log_dir, name)):
+            for value in event.summary.value:
+                steps.setdefault(value.tag, []).append(event.step)
+    return steps
+
+
+def test_train_writes_everything_and_resumes_where_it_stopped(tmp_path):
+    dataset = write_prepared_dataset(tmp_path / "data")
+    model_dir = tmp_path / "run"
+    config = tiny_config(dataset, model_dir, epochs=1, init_epochs=1, steps_per_epoch=2)
+
+    assert train(config, verbose=0) == 2
+    assert Config.from_json((model_dir / "config.json").read_text()) == config
+    assert (model_dir / "generator.weights.h5").is_file()
+    assert (model_dir / "samples" / "epoch_002.png").is_file()
+    generator = build_generator()
+    generator.load_weights(model_dir / "generator.weights.h5")
+    after_two = np.array(generator.trainable_weights[0])
+
+    # The same command with more epochs continues from epoch 2: exactly one more epoch.
+    longer = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=2))
+    assert train(longer, verbose=0) == 3
+    checkpoint = tf.train.load_checkpoint(str(model_dir / "checkpoints"))
+    assert checkpoint.get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE") == 3
+    assert checkpoint.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == 3 * 2
+    generator.load_weights(model_dir / "generator.weights.h5")
+    assert not np.array_equal(after_two, np.array(generator.trainable_weights[0]))
+    assert sorted(os.listdir(model_dir / "samples")) == [f"epoch_00{k}.png" for k in (1, 2, 3)]
+
+    # Nothing to do once all epochs are done.
+    assert train(longer, verbose=0) == 3
+
+    steps = _scalar_steps(model_dir / "logs")
+    for term in ("d_total", "d_adv", "g_total", *GENERATOR_TERMS):
+        assert f"epoch/{term}" in steps
+    assert steps["epoch/init_con"] == [2]
+    assert steps["epoch/g_total"] == [4, 6]  # the resumed epoch logs at its own step
+    assert {"lr/generator", "lr/discriminator", "lr/init"} <= set(steps)
+
+
+def _run_train(*flags):
+    return subprocess.run([sys.executable, "train.py", *flags], cwd=REPO, capture_output=True,
+                          text=True, timeout=600)
+
+
+@pytest.mark.parametrize("flag, message", [
+    ("--image_size=30", "--image_size: must be a multiple of 4"),
+    ("--distance=l3", "--distance"),
+    ("--skin_weight=-1", "--skin_weight: must not be negative"),
+    ("--photo_dir=/nonexistent", "--photo_dir"),
+])
+def test_bad_flag_fails_at_once_naming_it(tmp_path, flag, message):
+    result = _run_train(f"--model_dir={tmp_path}", flag, "--dry_run")
+    assert result.returncode != 0
+    assert message in result.stderr + result.stdout
+    assert not (tmp_path / "config.json").exists()
+
+
+def test_dry_run_prints_preset_with_overrides(tmp_path):
+    result = _run_train(f"--model_dir={tmp_path}", "--preset=animegan", "--con_weight=1.5", "--dry_run")
+    assert result.returncode == 0, result.stderr
+    config = Config.from_json(result.stdout)
+    assert (config.loss.skin, config.loss.face, config.loss.con) == (0.0, 0.0, 1.5)
+    assert config.model.face_extractor == "none"
+    assert not (tmp_path / "config.json").exists()
+
+
+def test_train_cli_end_to_end(tmp_path):
+    dataset = write_prepared_dataset(tmp_path / "data")
+    result = _run_train(f"--model_dir={tmp_path / 'run'}", f"--dataset_dir={dataset}", "--image_size=32",
+                        "--batch_size=2", "--init_epochs=0", "--epochs=1", "--steps_per_epoch=1",
+                        "--extractor=mobilenet", "--extractor_weights=none", "--face_extractor=none")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["model"]["extractor"] == "mobilenet"
+    assert (tmp_path / "run" / "checkpoints" / "ckpt-1.index").is_file()
