@@ -104,6 +104,19 @@ def square_crop_box(box, height, width, margin):
     return (round(centre_y - side / 2), round(centre_x - side / 2), side, side)
 
 
+def cut_square(rgb, top, left, side):
+    """``rgb[top:top+side, left:left+side]``, the part outside the image filled by reflection
+    (``np.pad`` 'reflect'), for windows of ``square_crop_box`` that reach past the border."""
+    height, width = rgb.shape[:2]
+    inside = rgb[max(0, top):min(height, top + side), max(0, left):min(width, left + side)]
+    padding = (
+        (max(0, -top), max(0, top + side - height)),
+        (max(0, -left), max(0, left + side - width)),
+        (0, 0),
+    )
+    return np.pad(inside, padding, mode="reflect")
+
+
 @functools.lru_cache(maxsize=None)
 def _frontal_face_detector():
     # Building the detector takes ~0.1 s; once per process is enough.

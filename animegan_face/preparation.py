@@ -142,13 +142,7 @@ def face_crop(rgb, box, size, margin):
     """
     height, width = rgb.shape[:2]
     y0, x0, side, _ = faces.square_crop_box(box, height, width, margin)
-    inside = rgb[max(0, y0):min(height, y0 + side), max(0, x0):min(width, x0 + side)]
-    padding = (
-        (max(0, -y0), max(0, y0 + side - height)),
-        (max(0, -x0), max(0, x0 + side - width)),
-        (0, 0),
-    )
-    return _resize_square(np.pad(inside, padding, mode="reflect"), size)
+    return _resize_square(faces.cut_square(rgb, y0, x0, side), size)
 
 
 def prepare_dataset(photo_dir, anime_dir, output_dir, image_size=256, crop_faces=False,

@@ -1,0 +1,96 @@
+"""Exports a trained generator to SavedModel and TFLite, checking every file against Keras.
+
+    python export.py --model_dir=runs/face --output_dir=exports/face \
+        --formats=saved_model,tflite --quantize=none,float16,dynamic_int8,int8 \
+        --input_size=256 --representative_dir=dataset/face_256/photo
+
+Each written file is run on check images and compared with the Keras generator; its size and its
+largest and mean difference are printed. A file past its tolerance (see the README) fails the run
+and is not written; earlier exports are never harmed.
+"""
+
+import os
+import pathlib
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags, logging  # noqa: E402
+
+flags.DEFINE_string("model_dir", None, "A training model_dir (generator.weights.h5) or a .weights.h5/.keras file.")
+flags.DEFINE_string("output_dir", None, "Where the exports go.")
+flags.DEFINE_list("formats", ["saved_model", "tflite"], "saved_model and/or tflite.")
+flags.DEFINE_list("quantize", ["none", "float16"], "TFLite variants: none, float16, dynamic_int8, int8.")
+flags.DEFINE_integer("input_size", 0, "Fixed square input size (multiple of 4); 0: any size "
+                     "(int8 needs a fixed size).")
+flags.DEFINE_string("representative_dir", "", "Photo folder for int8 calibration and the checks.")
+flags.DEFINE_integer("check_images", 4, "Images the exported files are checked on.")
+flags.mark_flags_as_required(["model_dir", "output_dir"])
+FLAGS = flags.FLAGS
+
+
+def _validate():
+    from animegan_face.export import FORMATS, QUANTIZATIONS
+
+    for name, values, allowed in (("formats", FLAGS.formats, FORMATS),
+                                  ("quantize", FLAGS.quantize, QUANTIZATIONS)):
+        unknown = sorted(set(values) - set(allowed))
+        if unknown:
+            raise app.UsageError(f"--{name}: unknown {unknown}; choose from {list(allowed)}")
+    if FLAGS.input_size % 4 or FLAGS.input_size < 0:
+        raise app.UsageError(f"--input_size: must be 0 or a multiple of 4, got {FLAGS.input_size}")
+    if "tflite" in FLAGS.formats and "int8" in FLAGS.quantize:
+        if not FLAGS.input_size:
+            raise app.UsageError("--quantize=int8 needs a fixed --input_size")
+        if not FLAGS.representative_dir:
+            raise app.UsageError("--quantize=int8 needs --representative_dir (calibration photos)")
+    if FLAGS.representative_dir and not os.path.isdir(FLAGS.representative_dir):
+        raise app.UsageError(f"--representative_dir: no such folder: {FLAGS.representative_dir}")
+    if not os.path.exists(FLAGS.model_dir):
+        raise app.UsageError(f"--model_dir: not found: {FLAGS.model_dir}")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    logging.set_verbosity(logging.WARNING)
+    _validate()
+    from animegan_face import export
+    from animegan_face.inference import KerasStylizer, ModelLoadError, load_stylizer
+
+    try:
+        stylizer = load_stylizer(FLAGS.model_dir)
+    except (ModelLoadError, FileNotFoundError) as error:
+        sys.exit(f"export.py: {error}")
+    if not isinstance(stylizer, KerasStylizer):
+        sys.exit(f"export.py: {FLAGS.model_dir} is already an export; give a model_dir or Keras weights")
+    generator = stylizer.generator
+    output_dir = pathlib.Path(FLAGS.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    check_size = FLAGS.input_size or 256
+    photos = export.check_photos(FLAGS.representative_dir, check_size, FLAGS.check_images)
+    representative = (export.check_photos(FLAGS.representative_dir, check_size, 100)
+                      if "int8" in FLAGS.quantize else None)
+
+    print("| file | MiB | max diff | mean diff | tolerance max / mean |")
+    print("| --- | --- | --- | --- | --- |")
+    failures = []
+    jobs = []
+    if "saved_model" in FLAGS.formats:
+        jobs.append(lambda: export.export_saved_model(generator, output_dir, photos, FLAGS.input_size or None))
+    if "tflite" in FLAGS.formats:
+        for quantize in FLAGS.quantize:
+            jobs.append(lambda q=quantize: export.export_tflite(
+                generator, output_dir, q, photos, FLAGS.input_size or None, representative))
+    for job in jobs:
+        try:
+            print(job().row(), flush=True)
+        except (export.ExportDriftError, ValueError) as error:
+            failures.append(str(error))
+            print(f"FAILED: {error}", file=sys.stderr, flush=True)
+    if failures:
+        sys.exit(f"export.py: {len(failures)} export(s) failed; the others were written")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,106 @@
+"""Stylises photos (a file or a folder) and videos with a trained generator.
+
+    python stylize.py --model=runs/face --input=photo.jpg --output=anime.png
+    python stylize.py --model=exports/generator_float16.tflite --input=photos/ --output=out/
+    python stylize.py --model=runs/face --input=clip.mp4 --output=clip_anime.mp4 --side_by_side
+
+--model is a training model_dir, a .weights.h5/.keras file, a SavedModel folder or a .tflite file.
+Photos default to --mode=face (every face stylised at the training size and pasted back; the
+whole frame if no face is found), videos to --mode=full.
+"""
+
+import json
+import os
+import pathlib
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags, logging  # noqa: E402
+
+flags.DEFINE_string("model", None, "model_dir, .weights.h5, .keras, SavedModel folder or .tflite.")
+flags.DEFINE_string("input", None, "An image, a folder of images, or a video (.mp4/.avi/.mov/.mkv).")
+flags.DEFINE_string("output", None, "Output file (or folder when --input is a folder).")
+flags.DEFINE_enum("mode", "", ["", "face", "full", "both"],
+                  "face / full / both; default: face for photos, full for videos.")
+flags.DEFINE_integer("image_size", 0, "Face crop size fed to the model; 0: the model's training "
+                     "size (its config.json), else 256.")
+flags.DEFINE_float("margin", 0.6, "Face crop margin on each side, as a fraction of the face size.")
+flags.DEFINE_integer("upsample", 1, "Face detector upsamplings (finds smaller faces, slower).")
+flags.DEFINE_integer("max_side", 1024, "Full-frame mode shrinks larger frames to this side (0: never).")
+flags.DEFINE_bool("side_by_side", False, "Write the input beside the output.")
+flags.mark_flags_as_required(["model", "input", "output"])
+FLAGS = flags.FLAGS
+
+
+def _training_size(model_path):
+    config = pathlib.Path(model_path) / "config.json"
+    if config.is_file():
+        return json.loads(config.read_text())["data"]["image_size"]
+    return 256
+
+
+def _progress(done, total):
+    total_text = f"/{total}" if total > 0 else ""
+    print(f"\rframes: {done}{total_text}", end="", file=sys.stderr, flush=True)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    logging.set_verbosity(logging.WARNING)
+    source, target = pathlib.Path(FLAGS.input), pathlib.Path(FLAGS.output)
+    if not source.exists():
+        raise app.UsageError(f"--input: not found: {source}")
+    from animegan_face import stylize
+    from animegan_face.image_files import ImageReadError, list_images, read_image, write_image
+    from animegan_face.inference import ModelLoadError, load_stylizer
+
+    is_video = source.is_file() and source.suffix.lower() in stylize.VIDEO_EXTENSIONS
+    options = stylize.StylizeOptions(
+        mode=FLAGS.mode or ("full" if is_video else "face"),
+        image_size=FLAGS.image_size or _training_size(FLAGS.model),
+        margin=FLAGS.margin, upsample=FLAGS.upsample, max_side=FLAGS.max_side)
+    try:
+        stylizer = load_stylizer(FLAGS.model)
+    except (ModelLoadError, FileNotFoundError) as error:
+        sys.exit(f"stylize.py: {error}")
+
+    if is_video:
+        started = time.time()
+        try:
+            frames = stylize.stylize_video(stylizer, source, target, options, FLAGS.side_by_side, _progress)
+        except (stylize.VideoError, OSError) as error:
+            sys.exit(f"\nstylize.py: {error}")
+        print(f"\n{frames} frames -> {target} ({frames / (time.time() - started):.2f} frames/s)")
+        return
+
+    pairs = ([(path, target / (path.stem + ".png")) for path in list_images(source)]
+             if source.is_dir() else [(source, target)])
+    if not pairs:
+        sys.exit(f"stylize.py: {source} holds no images")
+    skipped = []
+    for path, out_path in pairs:
+        try:
+            rgb = read_image(path)
+        except ImageReadError as error:
+            if len(pairs) == 1:
+                sys.exit(f"stylize.py: {error}")
+            skipped.append(str(error))
+            continue
+        result = stylize.stylize_image(stylizer, rgb, options)
+        image = stylize.side_by_side_pair(rgb, result.image) if FLAGS.side_by_side else result.image
+        try:
+            write_image(out_path, image)
+        except (OSError, ValueError) as error:
+            sys.exit(f"stylize.py: cannot write {out_path}: {error}")
+        note = " (no face found: whole frame stylised)" if result.fell_back_to_full else (
+            f" ({result.faces} face{'s' if result.faces != 1 else ''})" if options.mode != "full" else "")
+        print(f"{path} -> {out_path}{note}")
+    if skipped:
+        print(f"skipped {len(skipped)} unreadable file(s):\n  " + "\n  ".join(skipped), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    app.run(main)

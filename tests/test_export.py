@@ -1,0 +1,106 @@
+"""Export round trips at 32 px: each format runs and matches Keras within its tolerance."""
+
+import numpy as np
+import pytest
+
+import keras
+
+from animegan_face import export
+from animegan_face.inference import ModelLoadError, load_stylizer
+from animegan_face.networks import build_generator
+
+pytestmark = pytest.mark.slow
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def generator():
+    return build_generator()
+
+
+@pytest.fixture(scope="module")
+def photos():
+    return export.check_photos("", SIZE, 3)
+
+
+@pytest.mark.parametrize("input_size", [None, SIZE])
+def test_saved_model_round_trip_and_uint8_signature(tmp_path, generator, photos, input_size):
+    result = export.export_saved_model(generator, tmp_path, photos, input_size)
+    assert result.max_difference <= export.TOLERANCES["saved_model"][0]
+    stylizer = load_stylizer(result.path)
+    assert stylizer.fixed_size == (None if input_size is None else (SIZE, SIZE))
+    if input_size is None:  # any size that is a multiple of 4
+        assert stylizer(np.zeros((1, 48, 40, 3), np.float32)).shape == (1, 48, 40, 3)
+
+    import tensorflow as tf
+
+    uint8 = tf.saved_model.load(str(result.path)).signatures["serving_uint8"]
+    pixels = np.round((photos + 1) * 127.5).astype(np.uint8)
+    out = uint8(images=pixels)["stylised"].numpy()
+    expected = np.round((np.asarray(generator(pixels / 127.5 - 1.0)) + 1) * 127.5)
+    assert out.dtype == np.uint8 and np.abs(out.astype(float) - expected).max() <= 1
+
+
+@pytest.mark.parametrize("quantize, input_size", [
+    ("none", None), ("float16", SIZE), ("dynamic_int8", None), ("int8", SIZE)])
+def test_tflite_round_trips_within_tolerance(tmp_path, generator, photos, quantize, input_size):
+    result = export.export_tflite(generator, tmp_path, quantize, photos, input_size,
+                                  representative_images=photos)
+    assert result.path.is_file() and result.size_bytes == result.path.stat().st_size
+    maximum, mean = export.TOLERANCES[quantize]
+    assert result.max_difference <= maximum and result.mean_difference <= mean
+    stylizer = load_stylizer(result.path)
+    assert stylizer(photos).shape == photos.shape
+    if input_size is None:
+        assert stylizer(np.zeros((1, 40, 48, 3), np.float32)).shape == (1, 40, 48, 3)
+    assert list(tmp_path.iterdir()) == [result.path]  # no temporary file left
+
+
+def test_float16_is_half_the_size_of_float32(tmp_path, generator, photos):
+    full = export.export_tflite(generator, tmp_path, "none", photos)
+    half = export.export_tflite(generator, tmp_path, "float16", photos)
+    assert 0.4 < half.size_bytes / full.size_bytes < 0.6
+
+
+def test_drifting_export_fails_and_keeps_the_earlier_file(tmp_path, generator, photos, monkeypatch):
+    first = export.export_tflite(generator, tmp_path, "float16", photos)
+    before = first.path.read_bytes()
+    monkeypatch.setitem(export.TOLERANCES, "float16", (0.0, 0.0))
+    with pytest.raises(export.ExportDriftError, match="past its tolerance"):
+        export.export_tflite(generator, tmp_path, "float16", photos)
+    assert first.path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [first.path.name]
+
+
+def test_int8_needs_fixed_size_and_photos(generator, photos, tmp_path):
+    with pytest.raises(ValueError, match="fixed --input_size"):
+        export.export_tflite(generator, tmp_path, "int8", photos, None, photos)
+    with pytest.raises(ValueError, match="representative"):
+        export.export_tflite(generator, tmp_path, "int8", photos, SIZE, None)
+
+
+@pytest.mark.filterwarnings("ignore:Skipping nested container")
+def test_files_that_are_not_generators_are_refused(tmp_path):
+    dense = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    dense.save(tmp_path / "dense.keras")
+    with pytest.raises(ModelLoadError, match="dense.keras"):
+        load_stylizer(tmp_path / "dense.keras")
+    dense.save_weights(tmp_path / "dense.weights.h5")
+    with pytest.raises(ModelLoadError, match="do not fit the AnimeGAN generator"):
+        load_stylizer(tmp_path / "dense.weights.h5")
+    (tmp_path / "broken.tflite").write_bytes(b"TFL3" + b"\0" * 100)
+    with pytest.raises(ModelLoadError, match="broken.tflite"):
+        load_stylizer(tmp_path / "broken.tflite")
+    (tmp_path / "empty_dir").mkdir()
+    with pytest.raises(ModelLoadError, match="neither generator.weights.h5"):
+        load_stylizer(tmp_path / "empty_dir")
+    with pytest.raises(FileNotFoundError):
+        load_stylizer(tmp_path / "missing.tflite")
+
+
+def test_truncated_tflite_is_refused(tmp_path, generator, photos):
+    result = export.export_tflite(generator, tmp_path, "float16", photos)
+    truncated = tmp_path / "truncated.tflite"
+    truncated.write_bytes(result.path.read_bytes()[: result.size_bytes // 3])
+    with pytest.raises(ModelLoadError, match="truncated.tflite"):
+        load_stylizer(truncated)

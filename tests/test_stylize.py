@@ -1,0 +1,135 @@
+"""Face-aware stylising of images and video, and the stylize.py command."""
+
+import os
+import re
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from animegan_face import stylize
+from animegan_face.demo_data import demo_photos
+from animegan_face.image_files import read_image
+from animegan_face.inference import load_stylizer
+from animegan_face.networks import build_generator
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "generator.weights.h5"
+    build_generator().save_weights(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def stylizer(weights):
+    return load_stylizer(weights)
+
+
+@pytest.fixture
+def group_photo():
+    """A 300x420 gray-green scene with a 96 px face pasted at (40, 260): the face is small."""
+    canvas = np.full((300, 420, 3), (90, 120, 100), np.uint8)
+    canvas[40:136, 260:356] = demo_photos(1, size=96)[0]
+    return canvas
+
+
+def test_face_mode_changes_the_face_only(stylizer, group_photo):
+    result = stylize.stylize_image(stylizer, group_photo, stylize.StylizeOptions(mode="face", image_size=64))
+    assert result.faces >= 1 and not result.fell_back_to_full
+    assert result.image.shape == group_photo.shape
+    np.testing.assert_array_equal(result.image[200:, :200], group_photo[200:, :200])  # far from it
+    assert np.abs(result.image[70:110, 290:330].astype(int) - group_photo[70:110, 290:330]).mean() > 5
+
+
+def test_no_face_falls_back_to_full_frame(stylizer):
+    scene = np.full((60, 90, 3), 128, np.uint8)
+    result = stylize.stylize_image(stylizer, scene, stylize.StylizeOptions(mode="face", image_size=64))
+    assert result.fell_back_to_full and result.faces == 0 and result.image.shape == scene.shape
+
+
+@pytest.mark.parametrize("height, width", [(101, 67), (64, 64), (30, 1500)])
+def test_full_mode_keeps_any_size(stylizer, height, width):
+    image = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    out = stylize.stylize_full(stylizer, image, max_side=512)
+    assert out.shape == image.shape and out.dtype == np.uint8
+
+
+def test_both_mode_pastes_faces_over_the_full_frame(stylizer, group_photo):
+    options = stylize.StylizeOptions(mode="both", image_size=64)
+    both = stylize.stylize_image(stylizer, group_photo, options)
+    full = stylize.stylize_full(stylizer, group_photo, options.max_side)
+    assert both.faces >= 1
+    np.testing.assert_array_equal(both.image[200:, :200], full[200:, :200])
+    assert not np.array_equal(both.image[70:110, 290:330], full[70:110, 290:330])
+
+
+def test_soft_mask_is_one_inside_and_fades_out():
+    mask = stylize._soft_mask(40, 0.15)
+    assert mask[20, 20] == 1.0 and mask[0, 0] < 0.01 and 0 < mask[20, 2] < 1
+
+
+def _write_video(path, frames, size=(64, 48)):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, size)
+    for index in range(frames):
+        writer.write(np.full((size[1], size[0], 3), 40 * index % 255, np.uint8))
+    writer.release()
+
+
+def test_video_frame_by_frame_side_by_side(stylizer, tmp_path):
+    _write_video(tmp_path / "clip.mp4", 5)
+    seen = []
+    frames = stylize.stylize_video(stylizer, tmp_path / "clip.mp4", tmp_path / "out.mp4",
+                                   stylize.StylizeOptions(mode="full"), side_by_side=True,
+                                   progress=lambda done, total: seen.append(done))
+    assert frames == 5 and seen == [1, 2, 3, 4, 5]
+    capture = cv2.VideoCapture(str(tmp_path / "out.mp4"))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
+    assert (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))) == (128, 48)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "out.mp4"]
+
+
+def test_video_without_frames_is_an_error_and_leaves_nothing(stylizer, tmp_path):
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    with pytest.raises(stylize.VideoError, match="empty.mp4"):
+        stylize.stylize_video(stylizer, tmp_path / "empty.mp4", tmp_path / "out.mp4",
+                              stylize.StylizeOptions(mode="full"))
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def _run(*flags):
+    return subprocess.run([sys.executable, "stylize.py", *flags], cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_cli_folder_in_folder_out_skips_bad_files(weights, tmp_path, group_photo):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "group.png"), cv2.cvtColor(group_photo, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(photos / "plain.png"), np.full((40, 52, 3), 200, np.uint8))
+    (photos / "broken.jpg").write_bytes(b"not a jpeg")
+    result = _run(f"--model={weights}", f"--input={photos}", f"--output={tmp_path / 'out'}",
+                  "--image_size=64", "--side_by_side")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(os.listdir(tmp_path / "out")) == ["group.png", "plain.png"]
+    assert read_image(tmp_path / "out" / "group.png").shape == (300, 840, 3)
+    assert "no face found" in result.stdout and re.search(r"group.png \([1-9]\d* faces?\)", result.stdout)
+    assert "broken.jpg" in result.stderr
+
+
+@pytest.mark.slow
+def test_cli_clear_errors(weights, tmp_path):
+    (tmp_path / "bad.jpg").write_bytes(b"")
+    result = _run(f"--model={weights}", f"--input={tmp_path / 'bad.jpg'}", f"--output={tmp_path / 'o.png'}")
+    assert result.returncode != 0 and "bad.jpg: empty file" in result.stderr
+    (tmp_path / "model.tflite").write_bytes(b"garbage")
+    cv2.imwrite(str(tmp_path / "ok.png"), np.zeros((8, 8, 3), np.uint8))
+    result = _run(f"--model={tmp_path / 'model.tflite'}", f"--input={tmp_path / 'ok.png'}",
+                  f"--output={tmp_path / 'o.png'}")
+    assert result.returncode != 0 and "model.tflite" in result.stderr
+    assert not (tmp_path / "o.png").exists()
