@@ -1,0 +1,100 @@
+"""Offline quality metrics of one or more models on a folder of test photos.
+
+    python evaluate.py --photo_dir=test/photo --anime_dir=dataset/mine/anime \
+        --model=thesis=runs/mine --model=animegan=export/animegan.tflite \
+        --outputs=other=stylised/other --output_markdown=eval.md
+
+--model runs a generator (anything animegan_face.inference.load_stylizer accepts); --outputs takes
+already stylised images, matched to the photos by file stem. Prints one row per model (plus two
+baseline rows: the photo itself and a blurred copy) of the metrics in animegan_face/evaluation.py.
+"""
+
+import pathlib
+
+from absl import app
+from absl import flags
+
+from animegan_face import evaluation
+
+_MODEL = flags.DEFINE_multi_string(
+    "model", [], "NAME=PATH of a generator to run (model_dir, SavedModel folder, .tflite, ...).")
+_OUTPUTS = flags.DEFINE_multi_string(
+    "outputs", [], "NAME=DIR of already stylised images, named like the photos (any extension).")
+_PHOTO_DIR = flags.DEFINE_string("photo_dir", None, "Folder of test photos.")
+_ANIME_DIR = flags.DEFINE_string("anime_dir", None, "Folder of anime images (the target domain).")
+_IMAGE_SIZE = flags.DEFINE_integer(
+    "image_size", 256, "Photos are centre-cropped and resized to this square (multiple of 4).",
+    lower_bound=16)
+_LIMIT = flags.DEFINE_integer(
+    "limit", 0, "Use at most this many photos and anime images, the first by name (0 = all).",
+    lower_bound=0)
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 8, "Photos per generator call.", lower_bound=1)
+_BASELINES = flags.DEFINE_bool(
+    "baselines", True, "Add the rows 'photo (identity)' and 'photo blurred' for scale.")
+_OUTPUT_MARKDOWN = flags.DEFINE_string("output_markdown", None, "Also write the table to this file.")
+
+flags.mark_flags_as_required(["photo_dir", "anime_dir"])
+flags.register_validator("image_size", lambda size: size % 4 == 0,
+                         message="--image_size must be a multiple of 4 (the generator's stride)")
+
+
+def _pairs(values, flag):
+    pairs = {}
+    for value in values:
+        name, separator, path = value.partition("=")
+        if not separator or not name or not path:
+            raise app.UsageError(f"--{flag} expects NAME=PATH, got {value!r}")
+        if name in pairs:
+            raise app.UsageError(f"model name {name!r} given twice")
+        pairs[name] = path
+    return pairs
+
+
+def _stylize(model_path, photos, batch_size):
+    # Imported here: TensorFlow is only needed when a model has to run.
+    import numpy as np  # pylint: disable=import-outside-toplevel
+    from animegan_face import inference  # pylint: disable=import-outside-toplevel
+    from animegan_face import samples  # pylint: disable=import-outside-toplevel
+
+    stylizer = inference.load_stylizer(model_path)
+    outputs = []
+    for start in range(0, len(photos), batch_size):
+        batch = np.stack(photos[start:start + batch_size]).astype(np.float32) / 127.5 - 1.0
+        outputs += list(samples.to_uint8(stylizer(batch)))
+    return outputs
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    models, output_dirs = _pairs(_MODEL.value, "model"), _pairs(_OUTPUTS.value, "outputs")
+    if set(models) & set(output_dirs):
+        raise app.UsageError(f"names used twice: {sorted(set(models) & set(output_dirs))}")
+    if not models and not output_dirs:
+        raise app.UsageError("give at least one --model=NAME=PATH or --outputs=NAME=DIR")
+    size, limit = _IMAGE_SIZE.value, _LIMIT.value
+    try:
+        names, photos, skipped = evaluation.load_folder(_PHOTO_DIR.value, size, limit)
+        _, anime, skipped_anime = evaluation.load_folder(_ANIME_DIR.value, size, limit)
+        if not photos or len(anime) < 2:
+            raise ValueError("need at least one readable photo and two readable anime images")
+        for path, reason in skipped + skipped_anime:
+            print(f"skipped {path}: {reason}")
+        outputs = {name: evaluation.load_matching(folder, names, size)
+                   for name, folder in output_dirs.items()}
+        outputs.update({name: _stylize(path, photos, _BATCH_SIZE.value)
+                        for name, path in models.items()})
+        results = evaluation.evaluate_models(photos, outputs, anime, baselines=_BASELINES.value)
+    except (ValueError, OSError) as error:
+        raise SystemExit(f"evaluate.py: {error}") from error
+    table = evaluation.markdown_table(results)
+    first = next(iter(results.values()))
+    print(f"{len(photos)} photos ({first['no_face']} without a detected face, left out of skin "
+          f"ΔE00), {len(anime)} anime images")
+    print(table)
+    if _OUTPUT_MARKDOWN.value:
+        pathlib.Path(_OUTPUT_MARKDOWN.value).write_text(table + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,180 @@
+"""Tests for the blind-rating tool: rate.py make/aggregate, and the page driven in headless Chromium.
+
+The browser test needs Debian's `chromium` and `chromium-driver` (`make test` installs them). It
+fails, never skips, when they are missing: a rating page nobody opened in a browser is untested.
+"""
+
+import json
+import pathlib
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from animegan_face import image_files
+from animegan_face import rating
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+# What the test rater gives each model's images: model -> scores in page order (cycled).
+SCORES = {"alpha": [8, 9], "beta": [5], "gamma": [2, 3, 4]}
+
+
+def _rate(*arguments):
+    return subprocess.run([sys.executable, str(ROOT / "rate.py"), *arguments], capture_output=True,
+                          text=True, cwd=ROOT, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    """rating.html and its key for 3 models x 3 small images, made by `rate.py make`."""
+    root = tmp_path_factory.mktemp("rating")
+    rng = np.random.default_rng(0)
+    for model in SCORES:
+        for index in range(3):
+            image = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
+            image_files.write_image(root / model / f"face_{index}.png", image)
+    models = [f"--model={model}={root / model}" for model in SCORES]
+    done = _rate("make", *models, f"--output={root / 'rating.html'}", "--seed=3")
+    assert done.returncode == 0, done.stderr
+    key = json.loads((root / "rating.key.json").read_text())
+    return root / "rating.html", key
+
+
+def test_page_hides_model_names_and_key_maps_every_image(page):
+    path, key = page
+    text = path.read_text()
+    assert key["models"] == sorted(SCORES)
+    assert len(key["images"]) == 9
+    assert not any(name in text for name in SCORES)
+    assert "face_0" not in text  # file names could tell models apart too
+    assert key["page_id"] in text
+    assert text.count("data:image/png;base64,") == 9
+    assert sorted(entry["model"] for entry in key["images"].values()) == sorted(
+        [model for model in SCORES for _ in range(3)])
+
+
+def test_shuffle_is_seeded(tmp_path):
+    images = {model: [(f"{index}.png", np.full((4, 4, 3), index, np.uint8)) for index in range(5)]
+              for model in ("a", "b")}
+
+    def order(seed):
+        _, key = rating.make_page(images, seed=seed)
+        return [(entry["model"], entry["file"]) for entry in key["images"].values()]
+
+    assert order(1) == order(1) != order(2)
+
+
+def _scores_document(key, rater, scores):
+    return {"format": rating.SCORES_FORMAT, "page_id": key["page_id"], "rater": rater,
+            "scores": scores}
+
+
+def test_aggregate_rejects_foreign_or_malformed_scores(page):
+    _, key = page
+    image_id = next(iter(key["images"]))
+    bad = {
+        "another rating page": {**_scores_document(key, "x", {}), "page_id": "0000"},
+        "unknown image id": _scores_document(key, "x", {"nope": 3}),
+        "integer 0..10": _scores_document(key, "x", {image_id: 11}),
+    }
+    for message, document in bad.items():
+        with pytest.raises(rating.ScoresError, match=message):
+            rating.aggregate(key, [("f.json", document)])
+    with pytest.raises(rating.ScoresError, match="integer 0..10"):
+        rating.aggregate(key, [("f.json", _scores_document(key, "x", {image_id: 7.5}))])
+
+
+def _browser(download_dir, profile_dir):
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not pathlib.Path(path).exists()]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} missing: `make test` installs Debian's chromium and "
+                    "chromium-driver (apt-get install chromium chromium-driver)")
+    from selenium import webdriver  # pylint: disable=import-outside-toplevel
+    from selenium.webdriver.chrome.service import Service  # pylint: disable=import-outside-toplevel
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update",
+                     "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={profile_dir}"):
+        options.add_argument(argument)
+    options.add_experimental_option("prefs", {
+        "download.default_directory": str(download_dir), "download.prompt_for_download": False})
+    # The explicit driver path keeps Selenium Manager from trying to download a driver.
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver.execute_cdp_cmd("Browser.setDownloadBehavior",
+                           {"behavior": "allow", "downloadPath": str(download_dir)})
+    return driver
+
+
+def _wait_for_file(folder, pattern, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [path for path in folder.glob(pattern) if not path.name.endswith(".crdownload")]
+        if found:
+            return found[0]
+        time.sleep(0.1)
+    raise AssertionError(f"no {pattern} appeared in {folder} within {timeout} s")
+
+
+def test_rating_in_headless_chromium_then_aggregate(page, tmp_path):
+    from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
+
+    path, key = page
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    driver = _browser(downloads, tmp_path / "profile")
+    try:
+        driver.get(path.as_uri())
+        driver.find_element(By.ID, "rater").send_keys("Alice")
+        given, seen = {}, {model: 0 for model in SCORES}
+        for step in range(9):
+            if step == 5:  # a reload in the middle loses neither scores nor name nor position
+                driver.refresh()
+                assert driver.find_element(By.ID, "progress").text == "5 / 9 scored"
+                assert driver.find_element(By.ID, "rater").get_attribute("value") == "Alice"
+            image_id = driver.find_element(By.ID, "image").get_attribute("data-id")
+            assert image_id not in given, "the page showed a scored image while some were unscored"
+            model = key["images"][image_id]["model"]
+            value = SCORES[model][seen[model] % len(SCORES[model])]
+            seen[model] += 1
+            driver.find_element(By.CSS_SELECTOR, f'#scores button[data-score="{value}"]').click()
+            given[image_id] = value
+        assert driver.find_element(By.ID, "progress").text == "9 / 9 scored"
+        assert driver.find_element(By.ID, "done").is_displayed()
+        driver.find_element(By.ID, "export").click()
+        exported = _wait_for_file(downloads, "scores-Alice*.json")
+    finally:
+        driver.quit()
+
+    document = json.loads(exported.read_text())
+    assert document["rater"] == "Alice" and document["page_id"] == key["page_id"]
+    assert document["scores"] == given
+
+    # A second rater who gives every image 10, and one who scored a single image.
+    ids = list(key["images"])
+    other = tmp_path / "scores-bob.json"
+    other.write_text(json.dumps(_scores_document(key, "Bob", {i: 10 for i in ids})))
+    partial = tmp_path / "scores-carol.json"
+    partial.write_text(json.dumps(_scores_document(key, "Carol", {ids[0]: 0})))
+    shutil.copy(exported, tmp_path / "alice.json")
+    done = _rate("aggregate", f"--key={path.with_name('rating.key.json')}",
+                 str(tmp_path / "alice.json"), str(other), str(partial))
+    assert done.returncode == 0, done.stderr
+    assert "scored 1 of 9 images" in done.stderr
+
+    # Expected: mean over every (rater, image) score of the model, times 10.
+    carol_model = key["images"][ids[0]]["model"]
+    expected = {}
+    for model in SCORES:
+        alice = [given[i] for i in ids if key["images"][i]["model"] == model]
+        scores = alice + [10] * 3 + ([0] if model == carol_model else [])
+        raters = 3 if model == carol_model else 2
+        expected[model] = f"| {model} | {raters} | 3 | {10 * np.mean(scores):.2f} |"
+    lines = done.stdout.strip().splitlines()
+    assert lines[:2] == ["| model | raters | images | mean score x100 |", "| --- | --- | --- | --- |"]
+    assert lines[2:] == [expected[model] for model in sorted(SCORES)]
