@@ -48,6 +48,12 @@ def _validate():
         raise app.UsageError(f"--representative_dir: no such folder: {FLAGS.representative_dir}")
     if not os.path.exists(FLAGS.model_dir):
         raise app.UsageError(f"--model_dir: not found: {FLAGS.model_dir}")
+    from animegan_face.image_files import check_writable_folder
+
+    try:  # before hours of conversion, not at the first write
+        check_writable_folder(FLAGS.output_dir)
+    except OSError as error:
+        raise app.UsageError(f"--output_dir: {error}")
 
 
 def main(argv):

@@ -54,9 +54,14 @@ def main(argv):
     if not source.exists():
         raise app.UsageError(f"--input: not found: {source}")
     from animegan_face import stylize
-    from animegan_face.image_files import ImageReadError, list_images, read_image, write_image
+    from animegan_face.image_files import (
+        ImageReadError, check_writable_folder, list_images, read_image, write_image)
     from animegan_face.inference import ModelLoadError, load_stylizer
 
+    try:  # before loading the model and stylising anything
+        check_writable_folder(target if source.is_dir() else target.parent)
+    except OSError as error:
+        sys.exit(f"stylize.py: --output: {error}")
     is_video = source.is_file() and source.suffix.lower() in stylize.VIDEO_EXTENSIONS
     options = stylize.StylizeOptions(
         mode=FLAGS.mode or ("full" if is_video else "face"),

@@ -54,7 +54,8 @@ flags.DEFINE_string("face_extractor_weights", _defaults.model.face_extractor_wei
 flags.DEFINE_integer("face_crop_size", _defaults.model.face_crop_size, "Face crop side for the face extractor.")
 # execution
 flags.DEFINE_enum("strategy", _defaults.train.strategy, STRATEGIES,
-                  "auto: MirroredStrategy over all GPUs if any, else the default device.")
+                  "auto: MirroredStrategy over all GPUs if any, else the default device; "
+                  "multi_worker: several machines, from TF_CONFIG (see README).")
 flags.DEFINE_bool("mixed_precision", False, "mixed_float16 compute (GPUs); losses stay float32.")
 flags.DEFINE_bool("jit_compile", False, "XLA-compile the train steps (faster on GPU, ~2x slower on CPU).")
 flags.DEFINE_integer("seed", _defaults.train.seed, "Random seed.")
@@ -101,12 +102,25 @@ def main(argv):
         path = getattr(config.data, name)
         if path and not os.path.isdir(path):
             raise app.UsageError(f"--{name}: no such folder: {path}")
+    if config.train.strategy == "multi_worker" and not os.environ.get("TF_CONFIG"):
+        raise app.UsageError("--strategy=multi_worker: set TF_CONFIG on every worker (see README)")
     print(config.to_json())
     if FLAGS.dry_run:
         return
-    from animegan_face.training import train  # heavy imports only after the flags are valid
+    # Heavy imports only after the flags are valid. KERAS_BACKEND picks the training path; the
+    # JAX one never imports TensorFlow.
+    import keras
 
-    epochs = train(config)
+    if keras.backend.backend() == "jax":
+        from animegan_face.jax_training import NonFiniteError, SetupError, train
+    else:
+        from animegan_face.callbacks import NonFiniteError
+        from animegan_face.training import SetupError, train
+
+    try:
+        epochs = train(config)
+    except (SetupError, NonFiniteError) as error:  # each names the file, or the step and term
+        sys.exit(f"train.py: {error}")
     print(f"Done: {epochs} epochs in {config.train.model_dir}", file=sys.stderr)
 
 

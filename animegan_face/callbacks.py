@@ -1,4 +1,4 @@
-"""Keras callbacks of a training run: checkpoints with resume counters, and TensorBoard logging."""
+"""Keras callbacks of a training run: checkpoints with resume counters, NaN checks, TensorBoard logs."""
 
 import math
 import os
@@ -12,43 +12,91 @@ from animegan_face.image_files import write_image
 from animegan_face.samples import side_by_side
 
 
+class NonFiniteError(FloatingPointError):
+    """A loss or a checkpointed variable went NaN or infinite; the message says where and what."""
+
+
+def _non_finite_logs(logs):
+    return {name: float(value) for name, value in (logs or {}).items()
+            if not math.isfinite(float(value))}
+
+
 class EpochCheckpoint(keras.callbacks.Callback):
-    """Saves the full training state at the end of every epoch, and the generator weights alone.
+    """Saves the full training state at the end of every epoch, and the generator weights alone;
+    stops the run at the first step whose losses are not finite.
 
     The `tf.train.Checkpoint` holds both networks, the three optimizers and the `epoch` and `step`
-    counters; `CheckpointManager` writes the data files before it updates its index, so a kill
-    during a save leaves the previous checkpoint as the latest. An epoch whose losses are not
-    finite is not saved: the run stops with the last good checkpoint intact.
+    counters. `CheckpointManager` writes the data and index files before it updates its
+    `checkpoint` state file (atomically), and the generator file is written under another name and
+    renamed, so a kill during a save leaves the previous epoch as the latest, whole.
+
+    Nothing non-finite is ever saved. The batch logs are the running means of the loss terms since
+    the epoch began, so the first NaN or Inf in any term shows at the step that produced it: the run
+    stops there (`NonFiniteError`, naming the step and the terms) without saving. Before each save,
+    every floating variable in `variables` is checked too, because a step can write NaN weights
+    while its own loss, computed before the update, was still finite.
 
     Args:
         manager: `tf.train.CheckpointManager` over the checkpoint.
         epoch, step: the int64 counter variables held by the checkpoint.
         generator: saved alone to `generator_path` (`.weights.h5`, written then renamed).
+        variables: the variables the checkpoint holds (networks and optimizers), checked finite
+            before each save; empty skips that check.
     """
 
-    def __init__(self, manager, epoch, step, generator, generator_path):
+    def __init__(self, manager, epoch, step, generator, generator_path, variables=()):
         super().__init__()
         self.manager = manager
         self.epoch = epoch
         self.step = step
         self.generator = generator
         self.generator_path = pathlib.Path(generator_path)
+        self.variables = list(variables)
+        self._current_epoch = 0
+
+    def _stop(self, where, what):
+        self.model.stop_training = True
+        raise NonFiniteError(
+            f"{where}: {what}. Stopped without saving; the last good checkpoint is "
+            f"{self.manager.latest_checkpoint or 'none (nothing was saved yet)'}. Running the same "
+            "command again resumes from it and will most likely diverge the same way: lower the "
+            "learning rates (--g_lr, --d_lr, --init_lr) or the --adv_weight first.")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._current_epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
         self.step.assign_add(1)
+        bad = _non_finite_logs(logs)
+        if bad:
+            self._stop(f"step {int(self.step.numpy())} (epoch {self._current_epoch + 1}, "
+                       f"batch {batch + 1})", f"loss terms not finite {bad}")
 
     def on_epoch_end(self, epoch, logs=None):
-        bad = {k: float(v) for k, v in (logs or {}).items() if not math.isfinite(float(v))}
+        bad = _non_finite_logs(logs)
         if bad:
-            self.model.stop_training = True
-            raise FloatingPointError(
-                f"epoch {epoch + 1}: losses not finite {bad}; nothing saved, the last good "
-                f"checkpoint is {self.manager.latest_checkpoint}")
+            self._stop(f"epoch {epoch + 1}", f"losses not finite {bad}")
+        bad_variables = [v.path for v in self.variables if not _is_finite(v)]
+        if bad_variables:
+            self._stop(f"epoch {epoch + 1}", f"{len(bad_variables)} variable(s) not finite, e.g. "
+                       f"{', '.join(bad_variables[:3])}")
         self.epoch.assign(epoch + 1)
         self.manager.save(checkpoint_number=epoch + 1)
-        partial = self.generator_path.with_name(self.generator_path.name + ".partial.weights.h5")
-        self.generator.save_weights(partial)
-        os.replace(partial, self.generator_path)
+        save_weights_atomic(self.generator, self.generator_path)
+
+
+def save_weights_atomic(model, path):
+    """model.save_weights(path) through a temporary file and a rename: `path` is never half written."""
+    path = pathlib.Path(path)
+    partial = path.with_name(path.name + ".partial.weights.h5")
+    model.save_weights(partial)
+    os.replace(partial, path)
+
+
+def _is_finite(variable):
+    if not keras.backend.is_float_dtype(variable.dtype):
+        return True
+    return bool(keras.ops.all(keras.ops.isfinite(variable)))
 
 
 class TensorBoardLogger(keras.callbacks.Callback):

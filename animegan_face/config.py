@@ -12,7 +12,7 @@ from typing import Optional
 DISTANCES = ("huber", "l1", "l2")
 EXTRACTORS = ("vgg19", "mobilenet")
 FACE_EXTRACTORS = ("resnet101", "none")
-STRATEGIES = ("auto", "mirrored", "one_device")
+STRATEGIES = ("auto", "mirrored", "one_device", "multi_worker")
 
 
 def _require(condition, field, message):
@@ -137,8 +137,6 @@ class TrainConfig:
                  "must be at least 1")
         for field in ("g_lr", "d_lr", "init_lr"):
             _require(getattr(self, field) > 0, field, "must be positive")
-        # multi_worker waits for a custom loop: Keras 3.15's fit() fails under
-        # MultiWorkerMirroredStrategy.
         _require(self.strategy in STRATEGIES, "strategy",
                  f"must be one of {STRATEGIES}, got {self.strategy!r}")
 
@@ -151,6 +149,12 @@ class Config:
     model: ModelConfig = ModelConfig()
     loss: LossConfig = LossConfig()
     train: TrainConfig = TrainConfig()
+
+    def __post_init__(self):
+        # N workers preparing into one shared folder at once would delete each other's files.
+        _require(not (self.train.strategy == "multi_worker" and self.data.photo_dir), "photo_dir",
+                 "with --strategy=multi_worker, prepare the dataset once (prepare.py) and give "
+                 "--dataset_dir instead of --photo_dir/--anime_dir")
 
     def to_dict(self):
         return dataclasses.asdict(self)

@@ -38,6 +38,10 @@ _TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and B
 
 _EXIF_ORIENTATION_TAG = 0x0112
 
+# OpenCV refuses to decode more pixels than this (a guard against decompression bombs).
+_TOO_LARGE = ("image too large: more than OpenCV's limit of 2^30 pixels (set the environment "
+              "variable OPENCV_IO_MAX_IMAGE_PIXELS higher to read it)")
+
 
 class ImageReadError(ValueError):
     """An image file that cannot be read; ``path`` is the file, ``reason`` says why in words."""
@@ -95,6 +99,8 @@ def read_image(path):
         else:
             image = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
     except cv2.error as error:
+        if "CV_IO_MAX_IMAGE_PIXELS" in error.err:
+            raise ImageReadError(path, _TOO_LARGE) from error
         raise ImageReadError(path, f"OpenCV failed to decode it ({error.err})") from error
     if image is None or image.size == 0:
         raise ImageReadError(path, _undecodable_reason(head))
@@ -147,6 +153,23 @@ def write_file_atomic(path, data, fsync=False):
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def check_writable_folder(folder):
+    """Raises OSError naming ``folder`` when files could not be written into it; creates nothing.
+
+    For commands to fail before hours of work rather than at the first write: a regular file in
+    the way, a folder without write permission, or a read-only file system. The folder itself may
+    be missing (the commands create it) as long as its nearest existing ancestor is writable.
+    """
+    folder = pathlib.Path(folder).absolute()
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NotADirectoryError(f"cannot write into {folder}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot write into {folder}: {existing} is not writable")
 
 
 def _read_bytes(path):

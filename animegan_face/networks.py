@@ -72,12 +72,13 @@ def _inverted_residual(x, name, expansion=2):
     return layers.Add(name=f"{name}_add")([x, y])
 
 
-def build_generator(name="generator"):
+def build_generator(name="generator", image_shape=(None, None, 3)):
     """AnimeGAN v1 generator, 3,956,099 parameters (SPEC: about 3.96 M).
 
     Input and output: float images in [-1, 1], shape (B, H, W, 3), H and W divisible by 4.
+    `image_shape` may fix H and W (every layer then has static shapes, e.g. for FLOP counts).
     """
-    photo = keras.Input(shape=(None, None, 3), name="photo")
+    photo = keras.Input(shape=image_shape, name="photo")
     # b1: full resolution, then to 1/2
     x = _conv_norm_lrelu(photo, 64, "b1_conv1")
     x = _conv_norm_lrelu(x, 64, "b1_conv2")

@@ -1,9 +1,9 @@
 """The two training algorithms as `keras.Model`s: generator warm-up, then the AnimeGAN GAN step.
 
 Both consume batches `(photo, photo_face_box, anime, anime_gray, smooth_gray)` from
-`animegan_face.pipeline` and share one generator. The loss terms are the pure functions of
-`animegan_face.losses`; this module only calls the networks and composes the terms with the
-weights of `LossConfig`.
+`animegan_face.pipeline` and share one generator. The objectives (which terms, which weights) are
+`animegan_face.objectives`, shared with the JAX train steps of `animegan_face.jax_trainer`; this
+module only runs them under a GradientTape and applies the gradients.
 
 Replicas: each loss term is a mean over the per-replica batch; the optimizers sum gradients over
 replicas, so the weighted total is divided by `num_replicas_in_sync` exactly once, before the
@@ -14,9 +14,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from animegan_face import image_ops, losses
-
-GENERATOR_TERMS = ("g_adv", "con", "gra", "col", "skin", "face")
+from animegan_face import objectives
+from animegan_face.objectives import DISCRIMINATOR_TERMS, GENERATOR_TERMS
 
 
 def _replica_count():
@@ -62,11 +61,10 @@ class GeneratorWarmup(keras.Model):
 
     def train_step(self, data):
         photo = _unpack(data)[0]
-        photo_features = self.content_extractor(photo, training=False)
         with tf.GradientTape() as tape:
             fake = self.generator(photo, training=True)
-            fake_features = self.content_extractor(fake, training=False)
-            con = losses.content_loss(photo_features, fake_features, self.loss_config.distance)
+            con = objectives.warmup_content_loss(
+                photo, fake, lambda x: self.content_extractor(x, training=False), self.loss_config)
             # Divided once by the replica count: the optimizer sums gradients over replicas.
             scaled = self.loss_config.con * con / _replica_count()
             scaled = self.optimizer.scale_loss(scaled)
@@ -100,7 +98,7 @@ class AnimeGANTrainer(keras.Model):
         self.face_extractor = face_extractor
         self.loss_config = loss_config
         self.face_crop_size = face_crop_size
-        names = ("d_total", "d_adv", "g_total") + GENERATOR_TERMS
+        names = DISCRIMINATOR_TERMS + ("g_total",) + GENERATOR_TERMS
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
 
     def compile(self, g_optimizer, d_optimizer, jit_compile=False):
@@ -117,35 +115,18 @@ class AnimeGANTrainer(keras.Model):
 
     def generator_terms(self, photo, face_boxes, anime_gray, fake):
         """The unweighted generator loss terms for a batch and its stylisation `fake`."""
-        config = self.loss_config
-        batch = ops.shape(photo)[0]
-        # One extractor pass over photo, fake and grayscale anime together.
-        features = self.content_extractor(ops.concatenate([photo, fake, anime_gray], 0), training=False)
-        photo_features, fake_features, gray_features = (
-            features[:batch], features[batch:2 * batch], features[2 * batch:])
-        terms = {
-            "g_adv": losses.generator_adversarial_loss(self.discriminator(fake, training=True)),
-            "con": losses.content_loss(photo_features, fake_features, config.distance),
-            "gra": losses.style_loss(fake_features, gray_features, config.distance),
-            "col": losses.color_loss(photo, fake, config.distance),
-            "skin": losses.skin_color_loss(photo, fake, face_boxes, config.distance),
-            "face": ops.zeros((), "float32"),
-        }
+        extract_faces = None
         if self.face_extractor is not None:
-            crops = ops.concatenate([
-                image_ops.crop_faces(photo, face_boxes, self.face_crop_size),
-                image_ops.crop_faces(fake, face_boxes, self.face_crop_size),
-            ], 0)
-            face_features = self.face_extractor(crops, training=False)
-            terms["face"] = losses.face_feature_loss(
-                face_features[:batch], face_features[batch:], face_boxes, config.distance)
-        return terms
+            extract_faces = lambda crops: self.face_extractor(crops, training=False)  # noqa: E731
+        return objectives.generator_terms(
+            photo, face_boxes, anime_gray, fake,
+            discriminate=lambda images: self.discriminator(images, training=True),
+            extract=lambda images: self.content_extractor(images, training=False),
+            extract_faces=extract_faces, loss_config=self.loss_config,
+            face_crop_size=self.face_crop_size)
 
     def weighted_generator_loss(self, terms):
-        config = self.loss_config
-        weights = {"g_adv": config.adv, "con": config.con, "gra": config.gra, "col": config.col,
-                   "skin": config.skin, "face": config.face}
-        return sum(weights[name] * terms[name] for name in GENERATOR_TERMS)
+        return objectives.weighted_generator_loss(terms, self.loss_config)
 
     def train_step(self, data):
         photo, face_boxes, anime, anime_gray, smooth_gray = _unpack(data)
@@ -158,13 +139,11 @@ class AnimeGANTrainer(keras.Model):
 
             # Discriminator update on real anime, generated, grayscale and smoothed grayscale images.
             with tf.GradientTape() as d_tape:
-                scores = self.discriminator(ops.concatenate(
-                    [anime, ops.stop_gradient(fake), anime_gray, smooth_gray], 0), training=True)
-                anime_s, fake_s, gray_s, smooth_s = ops.split(scores, 4, axis=0)
-                d_adv = losses.discriminator_adversarial_loss(anime_s, fake_s, gray_s, smooth_s)
-                d_total = self.loss_config.adv * d_adv
+                d_terms = objectives.discriminator_terms(
+                    anime, ops.stop_gradient(fake), anime_gray, smooth_gray,
+                    lambda images: self.discriminator(images, training=True), self.loss_config)
                 # Divided once by the replica count: the optimizer sums gradients over replicas.
-                d_scaled = self.d_optimizer.scale_loss(d_total / replicas)
+                d_scaled = self.d_optimizer.scale_loss(d_terms["d_total"] / replicas)
             d_variables = self.discriminator.trainable_variables
             self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_scaled, d_variables), d_variables))
 
@@ -175,7 +154,7 @@ class AnimeGANTrainer(keras.Model):
         g_variables = self.generator.trainable_variables
         self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_scaled, g_variables), g_variables))
 
-        values = {"d_total": d_total, "d_adv": d_adv, "g_total": g_total, **terms}
+        values = {**d_terms, "g_total": g_total, **terms}
         for name, value in values.items():
             self.trackers[name].update_state(value)
         return {name: tracker.result() for name, tracker in self.trackers.items()}

@@ -1,12 +1,16 @@
-"""Seconds per GAN train step, VGG19 vs MobileNet content extractor, interleaved in one run.
+"""Seconds per GAN train step for several configurations, interleaved in one process.
 
-    python bench/train_step.py --image_size=256 --batch_size=4 --steps=3 --rounds=2
+    python bench/train_step.py --variants=vgg19,mobilenet
+    python bench/train_step.py --variants=huber,l1,l2
+    python bench/train_step.py --variants=all_terms,no_face,no_skin,no_gra_con
 
-Random extractor weights (same speed as ImageNet ones, no download). The face loss runs with the
-ResNet101 face extractor at the default 128 px crop. Prints the median step time of each, their
-ratio (the thesis reports MobileNet / VGG19 = 0.89 in training time), and the process' peak RSS.
+All variants run at --image_size (256) and --batch_size (4) on the same fixed batch, with random
+extractor weights (same speed as ImageNet ones, no download). Rounds alternate between the
+variants so that machine noise hits them alike; the table gives each median and its ratio to the
+first variant. The thesis' training-time ratios: MobileNet / VGG19 = 0.89, Huber / L1 = 1.057.
 """
 
+import dataclasses
 import os
 import resource
 import sys
@@ -19,57 +23,76 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from animegan_face.config import Config, DataConfig, ModelConfig  # noqa: E402
+from animegan_face.config import Config, DataConfig, LossConfig, ModelConfig  # noqa: E402
 from animegan_face.training import build_trainers  # noqa: E402
+
+_RANDOM = ModelConfig(extractor_weights="none", face_extractor_weights="none")
+# Each variant changes the thesis configuration (VGG19, ResNet101 faces, Huber, all six terms).
+VARIANTS = {
+    "vgg19": {},
+    "all_terms": {},
+    "huber": {},
+    "mobilenet": {"model": {"extractor": "mobilenet"}},
+    "l1": {"loss": {"distance": "l1"}},
+    "l2": {"loss": {"distance": "l2"}},
+    "no_face": {"model": {"face_extractor": "none"}, "loss": {"face": 0.0}},
+    "no_skin": {"loss": {"skin": 0.0}},
+    "no_gra_con": {"loss": {"gra": 0.0, "con": 0.0}},
+    "animegan": {"model": {"face_extractor": "none"}, "loss": {"face": 0.0, "skin": 0.0}},
+}
 
 flags.DEFINE_integer("image_size", 256, "Image side.")
 flags.DEFINE_integer("batch_size", 4, "Batch size.")
-flags.DEFINE_integer("steps", 3, "Timed steps per round and extractor.")
-flags.DEFINE_integer("rounds", 2, "Interleaved rounds.")
-flags.DEFINE_list("extractors", ["vgg19", "mobilenet"], "Content extractors to compare.")
+flags.DEFINE_integer("steps", 2, "Timed steps per round and variant.")
+flags.DEFINE_integer("rounds", 3, "Interleaved rounds.")
+flags.DEFINE_list("variants", ["vgg19", "mobilenet"], f"Any of {sorted(VARIANTS)}.")
 FLAGS = flags.FLAGS
+
+
+def variant_config(name, size, batch):
+    change = VARIANTS[name]
+    return Config(data=DataConfig(image_size=size, batch_size=batch),
+                  model=dataclasses.replace(_RANDOM, **change.get("model", {})),
+                  loss=dataclasses.replace(LossConfig(), **change.get("loss", {})))
 
 
 def main(argv):
     del argv
+    unknown = set(FLAGS.variants) - set(VARIANTS)
+    if unknown:
+        raise app.UsageError(f"--variants: unknown {sorted(unknown)}")
     size, batch = FLAGS.image_size, FLAGS.batch_size
     rng = np.random.default_rng(0)
     images = lambda: tf.constant(rng.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32))  # noqa: E731
     boxes = tf.constant([[0.2, 0.25, 0.8, 0.75]] * batch)
     data = ((images(), boxes, images(), images(), images()),)
 
-    steps, build_seconds, first_step = {}, {}, {}
-    for name in FLAGS.extractors:
-        started = time.perf_counter()
-        config = Config(data=DataConfig(image_size=size, batch_size=batch),
-                        model=ModelConfig(extractor=name, extractor_weights="none",
-                                          face_extractor_weights="none"))
-        _, gan = build_trainers(config)
+    steps, first_step = {}, {}
+    for name in FLAGS.variants:
+        _, gan = build_trainers(variant_config(name, size, batch))
         steps[name] = tf.function(gan.train_step)
-        build_seconds[name] = time.perf_counter() - started
         started = time.perf_counter()
-        steps[name](data)  # trace and first run
+        float(steps[name](data)["g_total"])  # trace and first run
         first_step[name] = time.perf_counter() - started
 
-    times = {name: [] for name in FLAGS.extractors}
+    times = {name: [] for name in FLAGS.variants}
     for _ in range(FLAGS.rounds):
-        for name in FLAGS.extractors:
+        for name in FLAGS.variants:
             for _ in range(FLAGS.steps):
                 started = time.perf_counter()
-                logs = steps[name](data)
-                float(logs["g_total"])  # wait for the result
+                float(steps[name](data)["g_total"])  # waits for the step
                 times[name].append(time.perf_counter() - started)
 
-    base = FLAGS.extractors[0]
-    print(f"GAN train step, {size}x{size}, batch {batch}, {FLAGS.rounds} rounds x {FLAGS.steps} steps, "
-          f"{os.cpu_count()} CPUs, TensorFlow {tf.__version__}")
-    print(f"| extractor | median s/step | ratio to {base} | first step (trace) s |")
+    base = FLAGS.variants[0]
+    base_median = float(np.median(times[base]))
+    print(f"GAN train step (D then G update), {size}x{size}, batch {batch}, {FLAGS.rounds} "
+          f"interleaved rounds x {FLAGS.steps} steps, {os.cpu_count()} CPUs, TensorFlow {tf.__version__}")
+    print(f"| variant | median s/step | ratio to {base} | first step (trace) s |")
     print("| --- | --- | --- | --- |")
-    for name in FLAGS.extractors:
+    for name in FLAGS.variants:
         median = float(np.median(times[name]))
-        print(f"| {name} | {median:.2f} | {median / float(np.median(times[base])):.3f} | "
-              f"{first_step[name]:.1f} |")
-    print(f"peak RSS of the process (all models above): "
+        print(f"| {name} | {median:.2f} | {median / base_median:.3f} | {first_step[name]:.1f} |")
+    print(f"peak RSS of the process (all variants above): "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2:.2f} GiB")
 
 

@@ -1,5 +1,10 @@
 """Export round trips at 32 px: each format runs and matches Keras within its tolerance."""
 
+import os
+import pathlib
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -11,6 +16,7 @@ from animegan_face.networks import build_generator
 
 pytestmark = pytest.mark.slow
 SIZE = 32
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +110,44 @@ def test_truncated_tflite_is_refused(tmp_path, generator, photos):
     truncated.write_bytes(result.path.read_bytes()[: result.size_bytes // 3])
     with pytest.raises(ModelLoadError, match="truncated.tflite"):
         load_stylizer(truncated)
+
+
+def test_failed_write_leaves_no_partial_file(tmp_path, generator, photos, monkeypatch):
+    monkeypatch.setattr(export, "tflite_bytes", lambda *args, **kwargs: b"\0" * 1000)
+    real_write_bytes = pathlib.Path.write_bytes
+
+    def disk_full(path, data):
+        real_write_bytes(path, data[:len(data) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pathlib.Path, "write_bytes", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        export.export_tflite(generator, tmp_path, "none", photos)
+    assert list(tmp_path.iterdir()) == []
+
+
+def _run_export(*flags):
+    return subprocess.run([sys.executable, "export.py", *flags], cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_cli_bad_model_or_output_fail_clearly_and_write_nothing(tmp_path, generator):
+    generator.save_weights(tmp_path / "generator.weights.h5")
+    dense = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    dense.save_weights(tmp_path / "dense.weights.h5")
+    (tmp_path / "cut.tflite").write_bytes(b"TFL3" + b"\0" * 64)
+    (tmp_path / "file.txt").write_text("a file where a folder should be")
+    inputs = sorted(path.name for path in tmp_path.iterdir())
+    out = tmp_path / "out"
+    cases = [  # (model, output_dir, what stderr must say)
+        ("dense.weights.h5", out, "dense.weights.h5: weights do not fit the AnimeGAN generator"),
+        ("cut.tflite", out, "cut.tflite: not a readable TFLite model"),
+        ("generator.weights.h5", tmp_path / "file.txt" / "exports",
+         f"--output_dir: cannot write into {tmp_path / 'file.txt' / 'exports'}"),
+    ]
+    for model, output_dir, message in cases:
+        result = _run_export(f"--model_dir={tmp_path / model}", f"--output_dir={output_dir}",
+                             "--formats=tflite", "--quantize=none")
+        assert result.returncode != 0 and message in result.stderr, (model, result.stderr[-2000:])
+        assert "Traceback" not in result.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == inputs

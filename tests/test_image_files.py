@@ -266,3 +266,17 @@ def test_write_image_rejects_bad_input(tmp_path):
     with pytest.raises(ValueError, match="cannot write"):
         image_files.write_image(tmp_path / "a.xyz", np.zeros((4, 4, 3), np.uint8))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_check_writable_folder_creates_nothing_and_names_the_obstacle(tmp_path):
+    image_files.check_writable_folder(tmp_path / "new" / "deeper")  # missing is fine: creatable
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(NotADirectoryError, match=f"{tmp_path / 'file.txt'} is a file"):
+        image_files.check_writable_folder(tmp_path / "file.txt" / "out")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    if not os.access(locked, os.W_OK):  # root writes anywhere
+        with pytest.raises(PermissionError, match="is not writable"):
+            image_files.check_writable_folder(locked / "out")
+

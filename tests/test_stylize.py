@@ -133,3 +133,49 @@ def test_cli_clear_errors(weights, tmp_path):
                   f"--output={tmp_path / 'o.png'}")
     assert result.returncode != 0 and "model.tflite" in result.stderr
     assert not (tmp_path / "o.png").exists()
+
+
+def test_video_container_without_frames_is_an_error_and_leaves_nothing(stylizer, tmp_path):
+    writer = cv2.VideoWriter(str(tmp_path / "zero.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))
+    writer.release()  # a valid header, no frame
+    assert (tmp_path / "zero.mp4").stat().st_size > 0
+    with pytest.raises(stylize.VideoError, match="zero.mp4"):
+        stylize.stylize_video(stylizer, tmp_path / "zero.mp4", tmp_path / "out.mp4",
+                              stylize.StylizeOptions(mode="full"))
+    assert sorted(os.listdir(tmp_path)) == ["zero.mp4"]
+
+
+@pytest.mark.slow
+def test_cli_bad_model_or_video_or_output_fail_clearly_and_write_nothing(weights, tmp_path):
+    import keras
+
+    cv2.imwrite(str(tmp_path / "ok.png"), np.zeros((8, 8, 3), np.uint8))
+    _write_video(tmp_path / "clip.mp4", 3)
+    writer = cv2.VideoWriter(str(tmp_path / "zero.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))
+    writer.release()
+    (tmp_path / "file.txt").write_text("a file where a folder should be")
+    dense = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    dense.save_weights(tmp_path / "dense.weights.h5")
+    inputs = sorted(os.listdir(tmp_path))
+    blocked = tmp_path / "file.txt" / "sub"
+    cases = [  # (flags, what stderr must say)
+        ((f"--model={tmp_path / 'dense.weights.h5'}", f"--input={tmp_path / 'ok.png'}",
+          f"--output={tmp_path / 'o.png'}"), "dense.weights.h5: weights do not fit the AnimeGAN generator"),
+        ((f"--model={weights}", f"--input={tmp_path / 'zero.mp4'}", f"--output={tmp_path / 'o.mp4'}"),
+         "zero.mp4: OpenCV cannot open this video"),
+        ((f"--model={weights}", f"--input={tmp_path / 'ok.png'}", f"--output={blocked / 'o.png'}"),
+         f"--output: cannot write into {blocked}: {tmp_path / 'file.txt'} is a file"),
+        ((f"--model={weights}", f"--input={tmp_path / 'clip.mp4'}", f"--output={blocked / 'o.mp4'}"),
+         "is a file, not a folder"),
+        ((f"--model={weights}", f"--input={tmp_path}", f"--output={blocked}"), "is a file, not a folder"),
+    ]
+    for flags, message in cases:
+        result = _run(*flags)
+        assert result.returncode != 0 and message in result.stderr, (flags, result.stderr[-2000:])
+        assert "Traceback" not in result.stderr
+    assert sorted(os.listdir(tmp_path)) == inputs  # no output, no partial file, no new folder
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    if not os.access(locked, os.W_OK):  # root writes anywhere: only for other users
+        result = _run(f"--model={weights}", f"--input={tmp_path / 'ok.png'}", f"--output={locked / 'o.png'}")
+        assert result.returncode != 0 and f"{locked} is not writable" in result.stderr

@@ -1,0 +1,80 @@
+"""The training objectives: how the loss terms of `losses` are composed, once, for every backend.
+
+`keras.ops` only, no TensorFlow: the TensorFlow train steps (`trainer`, under a GradientTape) and
+the JAX ones (`jax_trainer`, stateless and jitted) both call these functions. The networks come in
+as callables, because each backend calls them its own way (a Keras model call, or
+`stateless_call` with explicit variables):
+
+    discriminate(images) -> raw LSGAN scores, D in training mode
+    extract(images)      -> content/Gram features of the frozen extractor
+    extract_faces(crops) -> face features of the frozen face extractor, or None (face term off)
+
+Batches are `(photo, face_boxes, anime, anime_gray, smooth_gray)` as `pipeline` makes them; every
+term is a mean over the batch it is given (the per-replica batch under tf.distribute, the global
+batch under JAX); the replica division, where there is one, stays in the train step.
+"""
+
+from keras import ops
+
+from animegan_face import image_ops, losses
+
+GENERATOR_TERMS = ("g_adv", "con", "gra", "col", "skin", "face")
+DISCRIMINATOR_TERMS = ("d_total", "d_adv")
+
+
+def warmup_content_loss(photo, fake, extract, loss_config):
+    """Unweighted content term of the warm-up: ||F(p) - F(G(p))|| (one extractor pass for both)."""
+    batch = ops.shape(photo)[0]
+    features = extract(ops.concatenate([photo, fake], 0))
+    return losses.content_loss(features[:batch], features[batch:], loss_config.distance)
+
+
+def discriminator_terms(anime, fake, anime_gray, smooth_gray, discriminate, loss_config):
+    """{"d_adv": unweighted v1 D loss, "d_total": adv * d_adv}; `fake` should carry no gradient.
+
+    One discriminator pass over the four kinds of image together (real anime is 1; generated,
+    grayscale and smoothed grayscale anime are 0).
+    """
+    scores = discriminate(ops.concatenate([anime, fake, anime_gray, smooth_gray], 0))
+    anime_s, fake_s, gray_s, smooth_s = ops.split(scores, 4, axis=0)
+    d_adv = losses.discriminator_adversarial_loss(anime_s, fake_s, gray_s, smooth_s)
+    return {"d_total": loss_config.adv * d_adv, "d_adv": d_adv}
+
+
+def generator_terms(photo, face_boxes, anime_gray, fake, discriminate, extract, extract_faces,
+                    loss_config, face_crop_size):
+    """The six unweighted generator terms (`GENERATOR_TERMS`) for a batch and its stylisation `fake`.
+
+    Face term: both images are cropped to each photo's face box at `face_crop_size` and compared
+    through `extract_faces`; 0 when `extract_faces` is None.
+    """
+    distance = loss_config.distance
+    batch = ops.shape(photo)[0]
+    # One extractor pass over photo, fake and grayscale anime together.
+    features = extract(ops.concatenate([photo, fake, anime_gray], 0))
+    photo_features, fake_features, gray_features = (
+        features[:batch], features[batch:2 * batch], features[2 * batch:])
+    terms = {
+        "g_adv": losses.generator_adversarial_loss(discriminate(fake)),
+        "con": losses.content_loss(photo_features, fake_features, distance),
+        "gra": losses.style_loss(fake_features, gray_features, distance),
+        "col": losses.color_loss(photo, fake, distance),
+        "skin": losses.skin_color_loss(photo, fake, face_boxes, distance),
+        "face": ops.zeros((), "float32"),
+    }
+    if extract_faces is not None:
+        crops = ops.concatenate([
+            image_ops.crop_faces(photo, face_boxes, face_crop_size),
+            image_ops.crop_faces(fake, face_boxes, face_crop_size),
+        ], 0)
+        face_features = extract_faces(crops)
+        terms["face"] = losses.face_feature_loss(
+            face_features[:batch], face_features[batch:], face_boxes, distance)
+    return terms
+
+
+def weighted_generator_loss(terms, loss_config):
+    """adv*g_adv + con*con + gra*gra + col*col + skin*skin + face*face (thesis eq. 6 and 7)."""
+    weights = {"g_adv": loss_config.adv, "con": loss_config.con, "gra": loss_config.gra,
+               "col": loss_config.col, "skin": loss_config.skin, "face": loss_config.face}
+    return sum(weights[name] * terms[name] for name in GENERATOR_TERMS)

@@ -1,0 +1,228 @@
+"""Runs JAX-backend checks in a child process for tests/test_jax_backend.py (whose process is TF-backed).
+
+    KERAS_BACKEND=jax python -m tests.jax_worker TASK WORK_DIR
+
+Any attempt to import TensorFlow is recorded (and fails) from the first line on; every task ends
+by writing `WORK_DIR/result.json`, including those attempts, for the test to check.
+"""
+
+import sys
+import traceback
+
+TENSORFLOW_IMPORTS = []
+
+
+class _RefuseTensorFlow:
+    """Meta-path finder: records and refuses every `import tensorflow[...]`."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow" or name.startswith("tensorflow."):
+            TENSORFLOW_IMPORTS.append("".join(traceback.format_stack(limit=12)))
+            raise ImportError(f"TensorFlow refused in the JAX worker: {name}")
+        return None
+
+
+sys.meta_path.insert(0, _RefuseTensorFlow())
+
+import dataclasses  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import pathlib  # noqa: E402
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from animegan_face import jax_training  # noqa: E402
+from animegan_face.jax_trainer import JaxAnimeGANTrainer  # noqa: E402
+from animegan_face.networks import build_generator  # noqa: E402
+from tests.helpers import tiny_config, write_prepared_dataset  # noqa: E402
+
+
+def _arrays(variables):
+    return [np.array(v) for v in variables]
+
+
+def _changed(before, variables):
+    return [not np.array_equal(b, np.array(v)) for b, v in zip(before, variables)]
+
+
+def _fixed_batch(size=32, batch=2):
+    rng = np.random.default_rng(0)
+
+    def images():
+        return rng.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32)
+
+    boxes = np.array([[0.2, 0.25, 0.8, 0.75], [0, 0, 0, 0]] * (batch // 2), np.float32)
+    return (images(), boxes, images(), images(), images())
+
+
+def train_task(work):
+    """Two GAN steps (what changes), train() end to end, resume, and weights from TensorFlow."""
+    result = {}
+    config = tiny_config(write_prepared_dataset(work / "data"), work / "run")
+
+    # Two steps change G and D (trainable and spectral-norm state), never the extractors.
+    jax_training.set_random_seed(0)
+    trainer = jax_training.build_jax_trainer(config)
+    g, d = trainer.generator, trainer.discriminator
+    before = {"g": _arrays(g.trainable_variables), "d": _arrays(d.trainable_variables),
+              "d_state": _arrays(d.non_trainable_variables),
+              "content": _arrays(trainer.content_extractor.variables),
+              "face": _arrays(trainer.face_extractor.variables)}
+    state = trainer.state()
+    logs = []
+    for _ in range(2):
+        state, step_logs = trainer.gan_step(state, _fixed_batch())
+        logs.append({k: float(v) for k, v in step_logs.items()})
+    trainer.write_back(state)
+    result["step_logs"] = logs
+    result["g_changed"] = _changed(before["g"], g.trainable_variables)
+    result["d_changed"] = _changed(before["d"], d.trainable_variables)
+    result["d_state_changed"] = _changed(before["d_state"], d.non_trainable_variables)
+    result["content_changed"] = any(_changed(before["content"], trainer.content_extractor.variables))
+    result["face_changed"] = any(_changed(before["face"], trainer.face_extractor.variables))
+
+    # train(): one warm-up and one GAN epoch of two steps, then one more epoch on resume.
+    result["epochs"] = jax_training.train(config, verbose=0)
+    longer = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=2))
+    result["epochs_resumed"] = jax_training.train(longer, verbose=2)
+    result["epochs_again"] = jax_training.train(longer, verbose=0)
+
+    # The generator saved by the run, on a fixed input, for the TensorFlow side to reproduce.
+    generator = build_generator()
+    generator.load_weights(work / "run" / "generator.weights.h5")
+    photo = _fixed_batch(size=32, batch=2)[0]
+    np.savez(work / "jax_generator_output.npz", photo=photo,
+             output=np.asarray(generator(photo, training=False)))
+
+    # A generator saved under TensorFlow (by the test) gives the same outputs here.
+    from_tf = work / "tf_generator.weights.h5"
+    if from_tf.is_file():
+        generator.load_weights(from_tf)
+        saved = np.load(work / "tf_generator_output.npz")
+        output = np.asarray(generator(saved["photo"], training=False))
+        result["tf_weights_max_difference"] = float(np.max(np.abs(output - saved["output"])))
+    return result
+
+
+def equivalence_task(work):
+    """Two SGD GAN steps from the weights the test saved under TensorFlow; final weights saved."""
+    config = tiny_config("unused", "unused")
+    trainer = JaxAnimeGANTrainer(
+        *_models_from(work, config), config.loss,
+        init_optimizer=keras.optimizers.SGD(1e-5), g_optimizer=keras.optimizers.SGD(1e-5),
+        d_optimizer=keras.optimizers.SGD(1e-5), face_crop_size=config.model.face_crop_size)
+    batch = tuple(np.load(work / "batch.npz")[f"arr_{k}"] for k in range(5))
+    state = trainer.state()
+    logs = []
+    for step in (1, 2):
+        state, step_logs = trainer.gan_step(state, batch)
+        logs.append({k: float(v) for k, v in step_logs.items()})
+        trainer.write_back(state)
+        trainer.generator.save_weights(work / f"jax_generator_{step}.weights.h5")
+        trainer.discriminator.save_weights(work / f"jax_discriminator_{step}.weights.h5")
+    return {"step_logs": logs}
+
+
+def _models_from(work, config):
+    from animegan_face.extractors import build_content_extractor, build_face_extractor
+    from animegan_face.networks import build_discriminator
+
+    models = (build_generator(), build_discriminator(),
+              build_content_extractor("vgg19", "none"),
+              build_face_extractor("resnet101", "none", config.model.face_crop_size))
+    for model, name in zip(models, ("generator", "discriminator", "content", "face")):
+        model.load_weights(work / f"{name}.weights.h5")
+    return models
+
+
+def data_parallel_task(work):
+    """One SGD GAN step on 1 device and, from the same weights, on 2 devices with DataParallel."""
+    config = tiny_config("unused", "unused")
+    batch = _fixed_batch(batch=4)
+    result = {"devices": keras.distribution.list_devices()}
+    distribution = jax_training.make_distribution("auto", 4)
+    result["auto_is_data_parallel"] = isinstance(distribution, keras.distribution.DataParallel)
+    try:
+        jax_training.make_distribution("auto", 3)
+    except jax_training.SetupError as error:
+        result["odd_batch_error"] = str(error)
+
+    updates = {}
+    for name, dist in (("single", None), ("data_parallel", distribution)):
+        scope = dist.scope() if dist is not None else _null_scope()
+        with scope:
+            jax_training.set_random_seed(0)
+            trainer = JaxAnimeGANTrainer(
+                *_fresh_models(config), config.loss, keras.optimizers.SGD(1e-5),
+                keras.optimizers.SGD(1e-5), keras.optimizers.SGD(1e-5), face_crop_size=32)
+            variables = trainer.generator.trainable_variables + trainer.discriminator.trainable_variables
+            before = _arrays(variables)
+            state = trainer.state()
+            state, _ = trainer.gan_step(state, jax_training._placer(dist)(batch))
+            trainer.write_back(state)
+            updates[name] = [np.array(v) - b for v, b in zip(variables, before)]
+            if dist is not None:
+                result["batch_sharding"] = str(
+                    jax_training._placer(dist)(batch)[0].sharding.spec)
+                result["weight_devices"] = len(state.g_trainable[0].sharding.device_set)
+    single, parallel = updates["single"], updates["data_parallel"]
+    result["relative_difference"] = sum(float(np.sum(np.abs(a - b))) for a, b in zip(single, parallel)) / sum(
+        float(np.sum(np.abs(a))) for a in single)
+    return result
+
+
+class _null_scope:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return False
+
+
+def _fresh_models(config):
+    """The light extractor and no face extractor: this check is about devices, not terms."""
+    from animegan_face.extractors import build_content_extractor
+    from animegan_face.networks import build_discriminator
+
+    return build_generator(), build_discriminator(), build_content_extractor("mobilenet", "none"), None
+
+
+def _run_train_py(*flags):
+    import runpy
+
+    sys.argv = ["train.py", *flags]
+    try:
+        runpy.run_path("train.py", run_name="__main__")
+    except SystemExit as exit_:
+        return exit_.code
+    return None
+
+
+def cli_task(work):
+    """train.py itself, as a user runs it with KERAS_BACKEND=jax: a run, then a diverging one."""
+    dataset = write_prepared_dataset(work / "data")
+    common = [f"--dataset_dir={dataset}", "--image_size=32", "--batch_size=2", "--init_epochs=0",
+              "--extractor=mobilenet", "--extractor_weights=none", "--face_extractor=none"]
+    result = {"exit_code": _run_train_py(f"--model_dir={work / 'run'}", "--epochs=1",
+                                         "--steps_per_epoch=1", *common)}
+    result["diverged_exit"] = _run_train_py(
+        f"--model_dir={work / 'diverged'}", "--epochs=2", "--steps_per_epoch=2", "--g_lr=1e30",
+        "--d_lr=1e30", *common)
+    return result
+
+
+TASKS = {"train": train_task, "cli": cli_task, "equivalence": equivalence_task, "data_parallel": data_parallel_task}
+
+
+if __name__ == "__main__":
+    task, work = sys.argv[1], pathlib.Path(sys.argv[2])
+    assert keras.backend.backend() == "jax", keras.backend.backend()
+    outcome = TASKS[task](work)
+    outcome["backend"] = keras.backend.backend()
+    outcome["tensorflow_imports"] = TENSORFLOW_IMPORTS
+    outcome["tensorflow_loaded"] = "tensorflow" in sys.modules and sys.modules["tensorflow"] is not None
+    (work / "result.json").write_text(json.dumps(outcome, indent=1))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # skip interpreter teardown of JAX/XLA threads (seconds, nothing to flush)

@@ -1,0 +1,204 @@
+"""Faults at 32 px, for real: kill -9 mid-epoch and resume, a kill inside a save, a NaN loss."""
+
+import dataclasses
+import os
+import pathlib
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from animegan_face import training
+from animegan_face.callbacks import EpochCheckpoint, NonFiniteError
+from animegan_face.config import ModelConfig
+from animegan_face.custom_loop import weights_fingerprint
+from animegan_face.networks import build_generator
+from tests.helpers import tiny_config, write_prepared_dataset
+
+pytestmark = pytest.mark.slow
+REPO = pathlib.Path(__file__).resolve().parent.parent
+STEPS = 5
+
+
+def _counters(path):
+    reader = tf.train.load_checkpoint(str(path))
+    return (int(reader.get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE")),
+            int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE")))
+
+
+def _generator_from_checkpoint(path):
+    generator = build_generator()
+    tf.train.Checkpoint(generator=generator).restore(str(path)).expect_partial()
+    return generator
+
+
+def _train_command(dataset, model_dir):
+    return [sys.executable, "train.py", f"--model_dir={model_dir}", f"--dataset_dir={dataset}",
+            "--image_size=32", "--batch_size=2", "--init_epochs=1", "--epochs=2",
+            f"--steps_per_epoch={STEPS}", "--extractor=mobilenet", "--extractor_weights=none",
+            "--face_extractor=none"]
+
+
+class _Output:
+    """Collects a child's stdout on a thread, so the test can wait for a pattern in it."""
+
+    def __init__(self, process):
+        self.text = ""
+        self._thread = threading.Thread(target=self._read, args=(process.stdout,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream):
+        for chunk in iter(lambda: stream.read1(4096), b""):
+            self.text += chunk.decode("utf-8", "replace")
+
+    def wait_for(self, pattern, process, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            match = re.search(pattern, self.text, re.S)
+            if match:
+                return match
+            assert process.poll() is None, f"train.py ended early:\n{self.text[-3000:]}"
+            time.sleep(0.05)
+        raise AssertionError(f"no {pattern!r} within {timeout} s:\n{self.text[-3000:]}")
+
+
+def test_kill_9_mid_epoch_then_the_same_command_resumes_and_ends_like_an_uninterrupted_run(tmp_path):
+    dataset = write_prepared_dataset(tmp_path / "data")
+    model_dir = tmp_path / "run"
+    command = _train_command(dataset, model_dir)
+    environment = dict(os.environ, PYTHONUNBUFFERED="1")
+
+    # Run until epoch 3 (GAN) has made a step or more but not all, then kill -9.
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               env=environment)
+    try:
+        output = _Output(process)
+        # Keras' progress bar prints "<done>/<steps>" after each batch (bold escape codes around).
+        output.wait_for(rf"Epoch 3/3.*(?<!\d)[1-{STEPS - 1}]/{STEPS}(?!\d)", process, timeout=150)
+        os.kill(process.pid, signal.SIGKILL)
+        assert process.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if process.poll() is None:
+            process.kill()
+    checkpoints = model_dir / "checkpoints"
+    assert tf.train.latest_checkpoint(str(checkpoints)).endswith("ckpt-2")  # mid-epoch 3
+    assert _counters(checkpoints / "ckpt-2") == (2, 2 * STEPS)
+    before = {path.name: path.read_bytes() for path in checkpoints.glob("ckpt-[12].*")}
+
+    # The same command again: resumes from ckpt-2 and runs only epoch 3, from its first batch.
+    rerun = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300,
+                           env=environment)
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    assert f"Resuming from {checkpoints / 'ckpt-2'}: 2 of 3 epochs done, step {2 * STEPS}" in rerun.stdout
+    assert "Epoch 3/3" in rerun.stdout and "Epoch 1/3" not in rerun.stdout
+    assert "Epoch 2/3" not in rerun.stdout
+    # Same counters as an uninterrupted run: 3 epochs of STEPS steps, no batch counted twice.
+    assert _counters(tf.train.latest_checkpoint(str(checkpoints))) == (3, 3 * STEPS)
+    assert {path.name: path.read_bytes() for path in checkpoints.glob("ckpt-[12].*")} == before
+    generator = build_generator()
+    generator.load_weights(model_dir / "generator.weights.h5")
+    assert weights_fingerprint(generator) == weights_fingerprint(
+        _generator_from_checkpoint(checkpoints / "ckpt-3"))
+
+
+def _kill_during_save(model_dir, scenario):
+    result = subprocess.run([sys.executable, str(REPO / "tests" / "kill_during_save.py"),
+                             str(model_dir), scenario], cwd=REPO, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == -signal.SIGKILL, result.stdout + result.stderr[-3000:]
+    return result.stdout.split()[-1]  # the generator's fingerprint after epoch 1
+
+
+def test_kill_while_writing_a_checkpoint_leaves_the_previous_one_restorable(tmp_path):
+    epoch_1 = _kill_during_save(tmp_path, "checkpoint")
+    checkpoints = tmp_path / "checkpoints"
+    # The half-written checkpoint is there, and unreadable...
+    assert (checkpoints / "ckpt-2.data-00000-of-00001").is_file()
+    with pytest.raises((tf.errors.OpError, ValueError, IndexError)):
+        _generator_from_checkpoint(checkpoints / "ckpt-2")
+    # ...but it was never recorded: the latest checkpoint is still epoch 1, whole.
+    latest = tf.train.latest_checkpoint(str(checkpoints))
+    assert latest.endswith("ckpt-1")
+    assert _counters(latest) == (1, 3)
+    assert weights_fingerprint(_generator_from_checkpoint(latest)) == epoch_1
+
+
+def test_kill_while_writing_the_generator_file_leaves_the_previous_one(tmp_path):
+    epoch_1 = _kill_during_save(tmp_path, "generator")
+    assert (tmp_path / "generator.weights.h5.partial.weights.h5").is_file()  # the half-written one
+    generator = build_generator()
+    generator.load_weights(tmp_path / "generator.weights.h5")
+    assert weights_fingerprint(generator) == epoch_1
+
+
+def _poison_batch(index):
+    """training.make_dataset, with NaN photos in batch `index` only."""
+    real_make_dataset = training.make_dataset
+
+    def make_dataset(*args, **kwargs):
+        def poison(position, batch):
+            photo = tf.where(position == index, tf.fill(tf.shape(batch[0]), np.nan), batch[0])
+            return (photo,) + tuple(batch[1:])
+
+        return real_make_dataset(*args, **kwargs).enumerate().map(poison)
+
+    return make_dataset
+
+
+def test_nan_loss_stops_at_its_step_and_saves_nothing_non_finite(tmp_path, monkeypatch):
+    dataset = write_prepared_dataset(tmp_path / "data")
+    model_dir = tmp_path / "run"
+    config = tiny_config(dataset, model_dir, init_epochs=0, epochs=3, steps_per_epoch=3)
+    config = dataclasses.replace(config, model=ModelConfig(
+        extractor="mobilenet", extractor_weights="none", face_extractor="none"))
+    monkeypatch.setattr(training, "make_dataset", _poison_batch(4))  # epoch 2 (batches 3, 4, 5)
+
+    with pytest.raises(NonFiniteError, match=r"step \d+ \(epoch 2, batch \d\): loss terms not "
+                                             r"finite \{.*'g_total': nan") as raised:
+        training.train(config, verbose=0)
+    assert "ckpt-1" in str(raised.value) and "lower the learning rates" in str(raised.value)
+    checkpoints = model_dir / "checkpoints"
+    assert tf.train.latest_checkpoint(str(checkpoints)).endswith("ckpt-1")
+    assert not list(checkpoints.glob("ckpt-2*"))
+    generator = build_generator()
+    generator.load_weights(model_dir / "generator.weights.h5")
+    assert all(np.isfinite(np.asarray(w)).all() for w in generator.weights)
+    assert weights_fingerprint(generator) == weights_fingerprint(
+        _generator_from_checkpoint(checkpoints / "ckpt-1"))
+
+
+def test_non_finite_weights_with_finite_losses_are_not_saved(tmp_path):
+    # A step can write NaN weights while its own loss, computed before the update, was finite.
+    generator = build_generator()
+    epoch = tf.Variable(0, dtype=tf.int64)
+    step = tf.Variable(0, dtype=tf.int64)
+    manager = tf.train.CheckpointManager(
+        tf.train.Checkpoint(generator=generator, epoch=epoch, step=step), tmp_path / "ckpt", 3)
+    saver = EpochCheckpoint(manager, epoch, step, generator, tmp_path / "generator.weights.h5",
+                            generator.weights)
+    saver.set_model(generator)
+    saver.on_epoch_end(0, {"g_total": 1.0})
+    kernel = generator.trainable_weights[3]
+    kernel.assign(np.full(kernel.shape, np.inf, np.float32))
+    with pytest.raises(NonFiniteError, match=rf"epoch 2: 1 variable\(s\) not finite, e.g. {kernel.path}"):
+        saver.on_epoch_end(1, {"g_total": 1.0})
+    assert manager.latest_checkpoint.endswith("ckpt-1") and int(epoch.numpy()) == 1
+
+
+def test_train_cli_names_the_step_of_a_nan(tmp_path):
+    # A huge learning rate blows the weights up within a few steps: a clear message, no traceback.
+    dataset = write_prepared_dataset(tmp_path / "data")
+    result = subprocess.run(
+        [sys.executable, "train.py", f"--model_dir={tmp_path / 'run'}", f"--dataset_dir={dataset}",
+         "--image_size=32", "--batch_size=2", "--init_epochs=0", "--epochs=2", "--steps_per_epoch=4",
+         "--extractor=mobilenet", "--extractor_weights=none", "--face_extractor=none",
+         "--g_lr=1e30", "--d_lr=1e30"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+    assert re.search(r"train.py: (step \d+ \(epoch \d, batch \d\)|epoch \d): .*not finite", result.stderr)
+    assert "Traceback" not in result.stderr
