@@ -9,8 +9,9 @@ noise hits both alike, and prints each median s/step, the JAX / TensorFlow ratio
 ResNet101 faces at 128 px, all six terms) with random extractor weights on one fixed batch;
 TensorFlow runs the step as a tf.function without XLA (training's default), JAX jitted.
 
-The pipeline figure is `numpy_pipeline.NumpyBatches` on --dataset_dir (a prepared dataset) or,
-without it, on generated 256x256 JPEG files; images/s counts photos and anime images.
+The pipeline figures are tf.data (`pipeline.make_dataset`) and `numpy_pipeline.NumpyBatches`
+(the JAX path's), each in a process of its own, on --dataset_dir (a prepared dataset) or, without
+it, on generated 256x256 JPEG files; images/s counts photos and anime images.
 """
 
 import ctypes
@@ -39,7 +40,7 @@ flags.DEFINE_list("backends", ["tensorflow", "jax"], "Keras backends to compare.
 flags.DEFINE_string("dataset_dir", "", "Prepared dataset for the pipeline figure (default: generated).")
 flags.DEFINE_integer("pipeline_batches", 30, "Timed pipeline batches (0: skip the pipeline).")
 flags.DEFINE_integer("pipeline_batch_size", 8, "Pipeline batch size.")
-flags.DEFINE_string("worker", "", "Internal: run as the worker of this backend.")
+flags.DEFINE_string("worker", "", "Internal: run as the worker of this backend or pipeline.")
 FLAGS = flags.FLAGS
 
 
@@ -178,28 +179,50 @@ def _generated_dataset(root, count=48, size=256):
     return root
 
 
-def _pipeline():
-    from animegan_face.numpy_pipeline import NumpyBatches
+def _pipeline_worker(dataset_dir):
+    """Prints the images/s of one pipeline (FLAGS.worker: numpy_pipeline or tf_data) as JSON."""
     from animegan_face.pipeline import load_dataset_files
 
+    files = load_dataset_files(dataset_dir)
+    batch = FLAGS.pipeline_batch_size
+    if FLAGS.worker == "tf_data":
+        from animegan_face.pipeline import make_dataset
+
+        batches = iter(make_dataset(files, FLAGS.image_size, batch))
+    else:
+        from animegan_face.numpy_pipeline import NumpyBatches
+
+        batches = NumpyBatches(files, FLAGS.image_size, batch)
+    next(batches)  # threads started, shuffle buffers filled
+    started = time.perf_counter()
+    for _ in range(FLAGS.pipeline_batches):
+        next(batches)
+    seconds = time.perf_counter() - started
+    print(json.dumps({"images_per_s": FLAGS.pipeline_batches * batch * 2 / seconds}), flush=True)
+    os._exit(0)  # tf.data's threads abort the interpreter's teardown; nothing is left to flush
+
+
+def _pipeline():
     with tempfile.TemporaryDirectory() as tmp:
         root = FLAGS.dataset_dir or _generated_dataset(pathlib.Path(tmp))
-        files = load_dataset_files(root)
-        batch = FLAGS.pipeline_batch_size
-        with NumpyBatches(files, FLAGS.image_size, batch) as batches:
-            next(batches)  # threads started, first batches decoded
-            started = time.perf_counter()
-            for _ in range(FLAGS.pipeline_batches):
-                next(batches)
-            seconds = time.perf_counter() - started
-    rate = FLAGS.pipeline_batches * batch * 2 / seconds
-    print(f"numpy pipeline ({'given' if FLAGS.dataset_dir else 'generated'} JPEGs, "
-          f"{FLAGS.image_size} px, batch {batch}, {os.cpu_count()} threads): {rate:.0f} images/s "
-          f"(photo + anime) = {FLAGS.pipeline_batches / seconds:.1f} batches/s")
+        rates = {}
+        for kind in ("tf_data", "numpy_pipeline"):
+            command = [sys.executable, __file__, f"--worker={kind}", f"--dataset_dir={root}",
+                       f"--image_size={FLAGS.image_size}",
+                       f"--pipeline_batch_size={FLAGS.pipeline_batch_size}",
+                       f"--pipeline_batches={FLAGS.pipeline_batches}"]
+            output = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=True)
+            rates[kind] = json.loads(output.stdout.strip().splitlines()[-1])["images_per_s"]
+    print(f"Input pipeline, {'given' if FLAGS.dataset_dir else 'generated'} JPEGs, "
+          f"{FLAGS.image_size} px, batch {FLAGS.pipeline_batch_size}, {os.cpu_count()} CPUs, "
+          "images/s (photo + anime):")
+    print(" | ".join(f"{kind} {rate:.0f}" for kind, rate in rates.items()))
 
 
 def main(argv):
     del argv
+    if FLAGS.worker in ("tf_data", "numpy_pipeline"):
+        _pipeline_worker(FLAGS.dataset_dir)
     if FLAGS.worker:
         _worker()
         return
