@@ -6,8 +6,8 @@ from one G forward pass (its VJP is kept for the G update, as TensorFlow's tape 
 
 State is explicit: `TrainState` holds the values of every variable that training changes (G, D,
 the three optimizers); the frozen extractors' values go in as a separate argument, so that XLA sees
-them as inputs rather than baking 40 M parameters into the program as constants. `write_back`
-copies a state into the Keras variables (for saving and sampling).
+them as inputs rather than baking their tens of millions of parameters into the program as
+constants. `write_back` copies a state into the Keras variables (for saving and sampling).
 
 Two details keep the maths identical to the TensorFlow path:
 - Keras' `SpectralNormalization`, in training mode, first writes the normalised kernel (and the

@@ -24,6 +24,7 @@ class _RefuseTensorFlow:
 
 sys.meta_path.insert(0, _RefuseTensorFlow())
 
+import contextlib  # noqa: E402
 import dataclasses  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
@@ -150,11 +151,10 @@ def data_parallel_task(work):
 
     updates = {}
     for name, dist in (("single", None), ("data_parallel", distribution)):
-        scope = dist.scope() if dist is not None else _null_scope()
-        with scope:
+        with dist.scope() if dist is not None else contextlib.nullcontext():
             jax_training.set_random_seed(0)
             trainer = JaxAnimeGANTrainer(
-                *_fresh_models(config), config.loss, keras.optimizers.SGD(1e-5),
+                *_fresh_models(), config.loss, keras.optimizers.SGD(1e-5),
                 keras.optimizers.SGD(1e-5), keras.optimizers.SGD(1e-5), face_crop_size=32)
             variables = trainer.generator.trainable_variables + trainer.discriminator.trainable_variables
             before = _arrays(variables)
@@ -167,20 +167,13 @@ def data_parallel_task(work):
                     jax_training._placer(dist)(batch)[0].sharding.spec)
                 result["weight_devices"] = len(state.g_trainable[0].sharding.device_set)
     single, parallel = updates["single"], updates["data_parallel"]
-    result["relative_difference"] = sum(float(np.sum(np.abs(a - b))) for a, b in zip(single, parallel)) / sum(
-        float(np.sum(np.abs(a))) for a in single)
+    result["relative_difference"] = (
+        sum(float(np.sum(np.abs(a - b))) for a, b in zip(single, parallel))
+        / sum(float(np.sum(np.abs(a))) for a in single))
     return result
 
 
-class _null_scope:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        return False
-
-
-def _fresh_models(config):
+def _fresh_models():
     """The light extractor and no face extractor: this check is about devices, not terms."""
     from animegan_face.extractors import build_content_extractor
     from animegan_face.networks import build_discriminator
