@@ -117,3 +117,16 @@ def build_face_extractor(name="resnet101", weights="imagenet", crop_size=128):
     crop = keras.Input(shape=(crop_size, crop_size, 3), name="face_crop")
     features = trunk(CaffePreprocess(name="caffe")(crop))
     return _freeze(keras.Model(crop, features, name=f"{name}_face_extractor"))
+
+
+def build_loss_extractors(model_config, loss_config):
+    """(content extractor, face extractor or None) for a run: no ResNet101 when the face term is off.
+
+    The content extractor is always built: the warm-up trains on the content loss.
+    """
+    content = build_content_extractor(model_config.extractor, model_config.extractor_weights)
+    face = None
+    if loss_config.face != 0:
+        face = build_face_extractor(model_config.face_extractor, model_config.face_extractor_weights,
+                                    model_config.face_crop_size)
+    return content, face

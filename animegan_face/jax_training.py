@@ -27,14 +27,15 @@ import keras
 import numpy as np
 
 from animegan_face.event_log import EventWriter
-from animegan_face.extractors import build_content_extractor, build_face_extractor
+from animegan_face.extractors import build_loss_extractors
 from animegan_face.image_files import write_image
 from animegan_face.jax_trainer import JaxAnimeGANTrainer
 from animegan_face.keras_checkpoint import KerasCheckpoint
 from animegan_face.networks import build_discriminator, build_generator
 from animegan_face.numpy_pipeline import NumpyBatches
 from animegan_face.run_setup import (
-    SetupError, resolve_dataset, sample_photos, steps_per_epoch, write_config)
+    SetupError, check_batch_split, make_adam, refuse_other_backend_run, resolve_dataset,
+    sample_photos, steps_per_epoch, write_config)
 from animegan_face.samples import side_by_side
 
 LOG_EVERY_STEPS = 10
@@ -73,9 +74,7 @@ def make_distribution(strategy, batch_size):
     if strategy not in ("auto", "mirrored"):
         raise SetupError(f"--strategy={strategy} is TensorFlow-only; under JAX use auto, mirrored "
                          "or one_device (several machines: not supported yet)")
-    if batch_size % len(devices):
-        raise SetupError(f"--batch_size: the global batch ({batch_size}) must be a multiple of the "
-                         f"number of devices ({len(devices)}: {', '.join(devices)})")
+    check_batch_split(batch_size, len(devices), "devices", devices)
     return keras.distribution.DataParallel(devices=devices)
 
 
@@ -90,34 +89,16 @@ def _placer(distribution):
     return place
 
 
-def _adam(learning_rate, config):
-    optimizer = keras.optimizers.Adam(learning_rate, beta_1=config.train.beta_1,
-                                      beta_2=config.train.beta_2)
-    if config.train.mixed_precision:
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    return optimizer
-
-
 def build_jax_trainer(config):
     """Networks, frozen extractors, the three Adams and the jitted steps."""
     generator = build_generator()
     discriminator = build_discriminator()
-    content = build_content_extractor(config.model.extractor, config.model.extractor_weights)
-    face = build_face_extractor(config.model.face_extractor, config.model.face_extractor_weights,
-                                config.model.face_crop_size)
+    content, face = build_loss_extractors(config.model, config.loss)
     return JaxAnimeGANTrainer(
         generator, discriminator, content, face, config.loss,
-        init_optimizer=_adam(config.train.init_lr, config), g_optimizer=_adam(config.train.g_lr, config),
-        d_optimizer=_adam(config.train.d_lr, config), face_crop_size=config.model.face_crop_size)
-
-
-def _refuse_tensorflow_run(model_dir, checkpoint):
-    tf_index = model_dir / "checkpoints" / "checkpoint"
-    if checkpoint.latest is None and tf_index.is_file():
-        raise RuntimeError(
-            f"{model_dir} holds TensorFlow checkpoints (tf.train.Checkpoint), which the JAX backend "
-            "cannot read: resume this run with KERAS_BACKEND=tensorflow, or start a new --model_dir "
-            f"(its {model_dir / 'generator.weights.h5'} loads under either backend).")
+        init_optimizer=make_adam(config.train.init_lr, config),
+        g_optimizer=make_adam(config.train.g_lr, config),
+        d_optimizer=make_adam(config.train.d_lr, config), face_crop_size=config.model.face_crop_size)
 
 
 def _stop(where, what, checkpoint):
@@ -163,6 +144,7 @@ def train(config, verbose=1):
     """Runs (or resumes) warm-up then GAN training under JAX. Returns the epochs done."""
     model_dir = pathlib.Path(config.train.model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
+    refuse_other_backend_run(model_dir, "jax")
     write_config(model_dir, config)
     set_random_seed(config.train.seed)
     if config.train.mixed_precision:
@@ -181,7 +163,6 @@ def train(config, verbose=1):
 def _train(config, verbose, model_dir, files, steps, total_epochs, distribution):
     # Nothing to do when the latest checkpoint is at the last epoch: say so before building.
     checkpoint = KerasCheckpoint(model_dir / "checkpoints", {}, {})
-    _refuse_tensorflow_run(model_dir, checkpoint)
     if checkpoint.latest is not None:
         done, step = checkpoint.counters(checkpoint.latest)
         if done >= total_epochs:

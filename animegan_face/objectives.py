@@ -41,28 +41,43 @@ def discriminator_terms(anime, fake, anime_gray, smooth_gray, discriminate, loss
     return {"d_total": loss_config.adv * d_adv, "d_adv": d_adv}
 
 
+def generator_weights(loss_config):
+    """{term: weight} of the generator loss, in `GENERATOR_TERMS` order."""
+    return {"g_adv": loss_config.adv, "con": loss_config.con, "gra": loss_config.gra,
+            "col": loss_config.col, "skin": loss_config.skin, "face": loss_config.face}
+
+
 def generator_terms(photo, face_boxes, anime_gray, fake, discriminate, extract, extract_faces,
                     loss_config, face_crop_size):
     """The six unweighted generator terms (`GENERATOR_TERMS`) for a batch and its stylisation `fake`.
 
+    A term whose weight is 0 is not computed and reads 0 (switching a term off saves its cost: no
+    extractor pass when content and Gram are both off, no face crops when the face term is off).
     Face term: both images are cropped to each photo's face box at `face_crop_size` and compared
     through `extract_faces`; 0 when `extract_faces` is None.
     """
     distance = loss_config.distance
+    on = {name: weight != 0 for name, weight in generator_weights(loss_config).items()}
     batch = ops.shape(photo)[0]
-    # One extractor pass over photo, fake and grayscale anime together.
-    features = extract(ops.concatenate([photo, fake, anime_gray], 0))
-    photo_features, fake_features, gray_features = (
-        features[:batch], features[batch:2 * batch], features[2 * batch:])
-    terms = {
-        "g_adv": losses.generator_adversarial_loss(discriminate(fake)),
-        "con": losses.content_loss(photo_features, fake_features, distance),
-        "gra": losses.style_loss(fake_features, gray_features, distance),
-        "col": losses.color_loss(photo, fake, distance),
-        "skin": losses.skin_color_loss(photo, fake, face_boxes, distance),
-        "face": ops.zeros((), "float32"),
-    }
-    if extract_faces is not None:
+    terms = {name: ops.zeros((), "float32") for name in GENERATOR_TERMS}
+    if on["g_adv"]:
+        terms["g_adv"] = losses.generator_adversarial_loss(discriminate(fake))
+    if on["con"] or on["gra"]:
+        # One extractor pass over the images the two terms need (photo, fake, grayscale anime).
+        images = {"photo": photo, "fake": fake, "gray": anime_gray}
+        needed = [name for name, used in (("photo", on["con"]), ("fake", True), ("gray", on["gra"]))
+                  if used]
+        features = extract(ops.concatenate([images[name] for name in needed], 0))
+        feature = {name: features[k * batch:(k + 1) * batch] for k, name in enumerate(needed)}
+        if on["con"]:
+            terms["con"] = losses.content_loss(feature["photo"], feature["fake"], distance)
+        if on["gra"]:
+            terms["gra"] = losses.style_loss(feature["fake"], feature["gray"], distance)
+    if on["col"]:
+        terms["col"] = losses.color_loss(photo, fake, distance)
+    if on["skin"]:
+        terms["skin"] = losses.skin_color_loss(photo, fake, face_boxes, distance)
+    if on["face"] and extract_faces is not None:
         crops = ops.concatenate([
             image_ops.crop_faces(photo, face_boxes, face_crop_size),
             image_ops.crop_faces(fake, face_boxes, face_crop_size),
@@ -75,6 +90,6 @@ def generator_terms(photo, face_boxes, anime_gray, fake, discriminate, extract, 
 
 def weighted_generator_loss(terms, loss_config):
     """adv*g_adv + con*con + gra*gra + col*col + skin*skin + face*face (thesis eq. 6 and 7)."""
-    weights = {"g_adv": loss_config.adv, "con": loss_config.con, "gra": loss_config.gra,
-               "col": loss_config.col, "skin": loss_config.skin, "face": loss_config.face}
-    return sum(weights[name] * terms[name] for name in GENERATOR_TERMS)
+    weights = generator_weights(loss_config)
+    return sum((weights[name] * terms[name] for name in GENERATOR_TERMS if weights[name] != 0),
+               ops.zeros((), "float32"))

@@ -1,13 +1,17 @@
-"""Backend-independent pieces of a training run: config.json, the dataset, epoch length, samples.
+"""Backend-independent pieces of a training run: config.json, the dataset, epoch length, samples,
+the optimizers, and the checks made before anything is built.
 
 No TensorFlow here, so that the JAX training path (`jax_training`) can use them.
 """
 
 import json
 import pathlib
+import re
 
+import keras
 import numpy as np
 
+from animegan_face.image_files import write_file_atomic
 from animegan_face.pipeline import load_dataset_files, load_photo
 from animegan_face.preparation import prepare_dataset
 
@@ -50,11 +54,59 @@ def sample_photos(files, image_size):
                      for k in range(count)])
 
 
+def make_adam(learning_rate, config):
+    """Adam with the run's betas; wrapped for loss scaling under mixed precision."""
+    optimizer = keras.optimizers.Adam(learning_rate, beta_1=config.train.beta_1,
+                                      beta_2=config.train.beta_2)
+    if config.train.mixed_precision:
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
 def write_config(model_dir, config):
-    """Writes config.json, noting when it replaces different settings of an earlier run."""
+    """Writes config.json, noting when it replaces different settings of an earlier run.
+
+    Atomic: a kill while writing must not leave a config.json that breaks the resume.
+    """
     path = pathlib.Path(model_dir) / "config.json"
-    if path.exists():
+    try:
         previous = json.loads(path.read_text())
-        if previous != config.to_dict():
-            print(f"Note: {path} differs from this run's settings; it is replaced by the new ones.")
-    path.write_text(config.to_json() + "\n")
+    except (OSError, ValueError):  # none yet, or unreadable: it is rewritten below either way
+        previous = None
+    if previous is not None and previous != config.to_dict():
+        print(f"Note: {path} differs from this run's settings; it is replaced by the new ones.")
+    write_file_atomic(path, (config.to_json() + "\n").encode("utf-8"))
+
+
+def check_batch_split(batch_size, count, what, names=()):
+    """SetupError unless the global batch splits evenly over `count` replicas or devices (`names`).
+
+    Each replica's mean loss is divided by the replica count: that equals the global mean only
+    when every replica gets the same number of examples.
+    """
+    if batch_size % count:
+        raise SetupError(f"--batch_size: the global batch ({batch_size}) must be a multiple of the "
+                         f"number of {what} ({', '.join([str(count), *names])})")
+
+
+_CHECKPOINTS = {
+    # backend: how its latest checkpoint shows in model_dir/checkpoints
+    "tensorflow": lambda folder: (folder / "checkpoint").is_file(),  # tf.train.CheckpointManager
+    "jax": lambda folder: any(re.fullmatch(r"keras-ckpt-\d+", p.name) and p.is_dir()
+                              for p in folder.glob("keras-ckpt-*")),  # keras_checkpoint
+}
+
+
+def refuse_other_backend_run(model_dir, backend):
+    """SetupError when model_dir holds only the other backend's checkpoints.
+
+    The two backends keep their full state in different formats; starting over silently would
+    overwrite the run's generator.weights.h5 with an untrained one.
+    """
+    folder = pathlib.Path(model_dir) / "checkpoints"
+    other = "jax" if backend == "tensorflow" else "tensorflow"
+    if folder.is_dir() and not _CHECKPOINTS[backend](folder) and _CHECKPOINTS[other](folder):
+        raise SetupError(
+            f"{model_dir} holds checkpoints of the {other} backend, which the {backend} backend "
+            f"cannot resume: run again with KERAS_BACKEND={other}, or start a new --model_dir "
+            f"(its {pathlib.Path(model_dir) / 'generator.weights.h5'} loads under either backend).")

@@ -80,6 +80,7 @@ class AnimeGANTrainer(keras.Model):
     D: adv * [mean((D(a)-1)^2) + mean(D(G(p))^2) + mean(D(gray a)^2) + 0.1 mean(D(gray smooth a)^2)]
     G: adv * mean((D(G(p))-1)^2) + con * content + gra * Gram style + col * colour
        + skin * skin colour (face box) + face * face features (face crops through `face_extractor`)
+    A term whose weight is 0 is not computed (its extractor pass is skipped) and logs 0.
 
     Args:
         generator, discriminator: from `animegan_face.networks`.

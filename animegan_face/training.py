@@ -8,7 +8,6 @@ model_dir/
     samples/epoch_NNN.png       sample photos beside their stylisation, each epoch
 """
 
-import json
 import pathlib
 import shutil
 import tempfile
@@ -19,20 +18,13 @@ import tensorflow as tf
 
 from animegan_face import custom_loop
 from animegan_face.callbacks import EpochCheckpoint, TensorBoardLogger, save_weights_atomic
-from animegan_face.extractors import build_content_extractor, build_face_extractor
-from animegan_face.image_files import write_file_atomic
+from animegan_face.extractors import build_loss_extractors
 from animegan_face.networks import build_discriminator, build_generator
-from animegan_face.pipeline import load_dataset_files, load_photo, make_dataset
-from animegan_face.preparation import prepare_dataset
+from animegan_face.pipeline import make_dataset
+from animegan_face.run_setup import (  # noqa: F401  (SetupError: raised from here too)
+    SetupError, check_batch_split, make_adam, refuse_other_backend_run, resolve_dataset,
+    sample_photos, steps_per_epoch, write_config)
 from animegan_face.trainer import AnimeGANTrainer, GeneratorWarmup, as_fit_input
-
-SAMPLE_COUNT = 4
-
-
-class SetupError(ValueError):
-    """The run cannot start: the dataset cannot be prepared or read (the folder or file is named),
-    or the batch does not split evenly over the replicas."""
-
 
 def make_strategy(name):
     """auto: MirroredStrategy over all GPUs when there are any, else the default strategy.
@@ -52,45 +44,16 @@ def make_strategy(name):
     raise ValueError(f"strategy: unknown {name!r}")
 
 
-def resolve_dataset(config):
-    """Prepares photo_dir/anime_dir into dataset_dir when given (cached); returns its files."""
-    data = config.data
-    dataset_dir = data.dataset_dir or str(pathlib.Path(config.train.model_dir) / "dataset")
-    try:
-        if data.photo_dir:
-            report = prepare_dataset(data.photo_dir, data.anime_dir, dataset_dir, image_size=data.image_size)
-            print(report.summary())
-        return load_dataset_files(dataset_dir)
-    except (ValueError, OSError) as error:  # each names the folder or file at fault
-        raise SetupError(str(error)) from error
-
-
-def steps_per_epoch(config, files):
-    if config.train.steps_per_epoch:
-        return config.train.steps_per_epoch
-    return max(1, files.steps_per_epoch_basis // config.data.batch_size)
-
-
-def _adam(learning_rate, config):
-    optimizer = keras.optimizers.Adam(learning_rate, beta_1=config.train.beta_1,
-                                      beta_2=config.train.beta_2)
-    if config.train.mixed_precision:
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    return optimizer
-
-
 def build_trainers(config):
     """Networks, frozen extractors and both training models, compiled. Call inside a strategy scope."""
     generator = build_generator()
     discriminator = build_discriminator()
-    content = build_content_extractor(config.model.extractor, config.model.extractor_weights)
-    face = build_face_extractor(config.model.face_extractor, config.model.face_extractor_weights,
-                                config.model.face_crop_size)
+    content, face = build_loss_extractors(config.model, config.loss)
     warmup = GeneratorWarmup(generator, content, config.loss, name="warmup")
-    warmup.compile(_adam(config.train.init_lr, config), jit_compile=config.train.jit_compile)
+    warmup.compile(make_adam(config.train.init_lr, config), jit_compile=config.train.jit_compile)
     gan = AnimeGANTrainer(generator, discriminator, content, face, config.loss,
                           face_crop_size=config.model.face_crop_size, name="animegan")
-    gan.compile(_adam(config.train.g_lr, config), _adam(config.train.d_lr, config),
+    gan.compile(make_adam(config.train.g_lr, config), make_adam(config.train.d_lr, config),
                 jit_compile=config.train.jit_compile)
     # Marks both as built: under a distribution strategy fit() would otherwise trace call() on
     # the whole 5-tuple batch and fail.
@@ -103,11 +66,6 @@ def build_trainers(config):
     return warmup, gan
 
 
-def _sample_photos(files, image_size):
-    count = min(SAMPLE_COUNT, len(files.photos))
-    return np.stack([load_photo(files.photos[k], files.photo_boxes[k], image_size)[0] for k in range(count)])
-
-
 def train(config, verbose=1):
     """Runs (or resumes) warm-up then GAN training as `config` says. Returns the epochs done."""
     if keras.backend.backend() == "jax":  # the same run without TensorFlow ops (jax_training)
@@ -116,7 +74,8 @@ def train(config, verbose=1):
         return jax_training.train(config, verbose)
     model_dir = pathlib.Path(config.train.model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
-    _write_config(model_dir, config)
+    refuse_other_backend_run(model_dir, "tensorflow")
+    write_config(model_dir, config)
     keras.utils.set_random_seed(config.train.seed)
     if config.train.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
@@ -124,7 +83,7 @@ def train(config, verbose=1):
     steps = steps_per_epoch(config, files)
     strategy = make_strategy(config.train.strategy)
     total_epochs = config.train.init_epochs + config.train.epochs
-    _check_batch_split(config.data.batch_size, strategy.num_replicas_in_sync)
+    check_batch_split(config.data.batch_size, strategy.num_replicas_in_sync, "replicas")
     # Every worker saves (saving may need collectives), but only the chief owns model_dir; the
     # others write the same files to a folder of their own, deleted at the end.
     chief = custom_loop.is_chief(strategy)
@@ -134,14 +93,6 @@ def train(config, verbose=1):
     finally:
         if not chief:
             shutil.rmtree(output_dir, ignore_errors=True)
-
-
-def _check_batch_split(batch_size, replicas):
-    # Each replica takes batch_size / replicas examples, and each replica's mean loss is divided
-    # by the replica count: that equals the global mean only when the split is even.
-    if batch_size % replicas:
-        raise SetupError(f"--batch_size: the global batch ({batch_size}) must be a multiple of the "
-                         f"number of replicas ({replicas})")
 
 
 def _train_in(config, strategy, files, steps, total_epochs, model_dir, output_dir, verbose):
@@ -181,7 +132,7 @@ def _train_in(config, strategy, files, steps, total_epochs, model_dir, output_di
         TensorBoardLogger(output_dir / "logs", step,
                           {"init": warmup.optimizer, "generator": gan.g_optimizer,
                            "discriminator": gan.d_optimizer},
-                          _sample_photos(files, config.data.image_size), gan.generator,
+                          sample_photos(files, config.data.image_size), gan.generator,
                           output_dir / "samples"),
     ]
     done = int(epoch.numpy())
@@ -203,15 +154,3 @@ def _fit(model, strategy, config, **kwargs):
     if config.train.strategy == "multi_worker":
         return custom_loop.fit(model, strategy, jit_compile=config.train.jit_compile, **kwargs)
     return model.fit(shuffle=False, **kwargs)
-
-
-def _write_config(model_dir, config):
-    path = model_dir / "config.json"
-    try:
-        previous = json.loads(path.read_text())
-    except (OSError, ValueError):  # none yet, or unreadable: it is rewritten below either way
-        previous = None
-    if previous is not None and previous != config.to_dict():
-        print(f"Note: {path} differs from this run's settings; it is replaced by the new ones.")
-    # Atomic: a kill while writing must not leave a config.json that breaks the resume.
-    write_file_atomic(path, (config.to_json() + "\n").encode("utf-8"))

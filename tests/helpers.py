@@ -1,6 +1,7 @@
 """Small generated datasets and configs shared by the training tests."""
 
 import json
+import os
 
 import cv2
 import numpy as np
@@ -35,3 +36,41 @@ def tiny_config(dataset_dir, model_dir, size=32, **train):
         train=TrainConfig(model_dir=str(model_dir), **{"epochs": 1, "init_epochs": 1,
                                                        "steps_per_epoch": 2, **train}),
     )
+
+
+def write_face_patch_dataset(root, rng, size=32):
+    """3 photos (two with a white face patch and its box, one without a face), 2 anime images,
+    as a prepared dataset in `root`."""
+    def write(path, rgb):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        assert cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+
+    boxes = {}
+    for index in range(3):
+        photo = np.zeros((size, size, 3), np.uint8)
+        name = f"p{index}.png"
+        if index < 2:
+            y0, x0 = 4 + index, 2 + 3 * index
+            photo[y0:y0 + 12, x0:x0 + 10] = 255
+            boxes[name] = [y0 / size, x0 / size, (y0 + 12) / size, (x0 + 10) / size]
+        else:
+            boxes[name] = None
+        write(root / "photo" / name, photo)
+    for index in range(2):
+        anime = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        write(root / "anime" / f"a{index}.png", anime)
+        write(root / "smooth" / f"a{index}.png", anime // 2)
+    (root / "faces.json").write_text(json.dumps({"image_size": size, "boxes": boxes}))
+    return root
+
+
+def scalar_steps(log_dir):
+    """{tag: [steps]} of every scalar in the TensorBoard event files of `log_dir`."""
+    import tensorflow as tf  # not at import: the JAX tests import this module too
+
+    steps = {}
+    for name in sorted(os.listdir(log_dir)):
+        for event in tf.compat.v1.train.summary_iterator(os.path.join(log_dir, name)):
+            for value in event.summary.value:
+                steps.setdefault(value.tag, []).append(event.step)
+    return steps

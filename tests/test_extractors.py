@@ -5,7 +5,9 @@ import pytest
 
 import keras
 
-from animegan_face.extractors import CaffePreprocess, build_content_extractor, build_face_extractor
+from animegan_face.config import LossConfig, ModelConfig
+from animegan_face.extractors import (
+    CaffePreprocess, build_content_extractor, build_face_extractor, build_loss_extractors)
 
 
 def test_caffe_preprocess_golden():
@@ -56,3 +58,12 @@ def test_face_extractor_none_and_bad_options(tmp_path):
         build_content_extractor("vgg16", "none")
     with pytest.raises(FileNotFoundError, match="missing.h5"):
         build_content_extractor("vgg19", str(tmp_path / "missing.h5"))
+
+
+def test_no_resnet101_is_built_when_the_face_term_is_off():
+    model = ModelConfig(extractor="mobilenet", extractor_weights="none", face_extractor_weights="none",
+                        face_crop_size=32)
+    content, face = build_loss_extractors(model, LossConfig(face=0.0))
+    assert face is None and content.name.startswith("mobilenet")
+    _, face = build_loss_extractors(model, LossConfig())
+    assert face is not None and face.name == "resnet101_face_extractor"

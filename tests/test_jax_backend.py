@@ -16,10 +16,22 @@ from animegan_face.extractors import build_content_extractor, build_face_extract
 from animegan_face.networks import build_discriminator, build_generator
 from animegan_face.objectives import GENERATOR_TERMS
 from animegan_face.training import build_trainers
-from tests.helpers import tiny_config
+from tests.helpers import scalar_steps, tiny_config
 
 pytestmark = pytest.mark.slow
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _jax_compilation_cache(tmp_path_factory):
+    """One persistent XLA cache for this module's JAX workers: a resumed run, or a second trainer of
+    the same shapes, loads the compiled step instead of compiling it again (tens of seconds on CPU).
+    What runs is the same program either way."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path_factory.mktemp("jax_cache")))
+        patch.setenv("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+        patch.setenv("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
+        yield
 
 
 def _run_jax(task, work, **env):
@@ -71,7 +83,7 @@ def test_jax_trains_resumes_and_its_generator_loads_under_tensorflow(tmp_path):
     assert (run / "config.json").is_file()
 
     # TensorBoard logs with TensorFlow's tags, at the same steps as the TensorFlow path writes them.
-    steps = _scalar_steps(run / "logs")
+    steps = scalar_steps(run / "logs")
     assert steps["epoch/init_con"] == [2]
     assert steps["epoch/g_total"] == [4, 6]
     for term in ("d_total", "d_adv", "g_total", *GENERATOR_TERMS):
@@ -91,17 +103,6 @@ def test_jax_trains_resumes_and_its_generator_loads_under_tensorflow(tmp_path):
 
     exported = export_saved_model(generator, tmp_path / "export", saved["photo"])
     assert exported.max_difference < 1e-4
-
-
-def _scalar_steps(log_dir):
-    import tensorflow as tf
-
-    steps = {}
-    for name in sorted(os.listdir(log_dir)):
-        for event in tf.compat.v1.train.summary_iterator(os.path.join(log_dir, name)):
-            for value in event.summary.value:
-                steps.setdefault(value.tag, []).append(event.step)
-    return steps
 
 
 def test_train_cli_under_jax_end_to_end(tmp_path):

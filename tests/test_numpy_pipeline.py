@@ -1,42 +1,20 @@
 """The numpy input pipeline (JAX backend): the tf.data pipeline's batches without TensorFlow."""
 
-import json
-
 import cv2
 import numpy as np
 import pytest
 
 from animegan_face.numpy_pipeline import NumpyBatches, flip_box
 from animegan_face.pipeline import load_dataset_files, make_dataset
+from tests.helpers import write_face_patch_dataset
 
 SIZE = 32
 
 
-def _write(path, rgb):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    assert cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-
-
 @pytest.fixture
 def files(tmp_path, rng):
-    """3 photos (two with a white face patch and its box, one without a face), 2 anime images."""
-    boxes = {}
-    for index in range(3):
-        photo = np.zeros((SIZE, SIZE, 3), np.uint8)
-        name = f"p{index}.png"
-        if index < 2:
-            y0, x0 = 4 + index, 2 + 3 * index
-            photo[y0:y0 + 12, x0:x0 + 10] = 255
-            boxes[name] = [y0 / SIZE, x0 / SIZE, (y0 + 12) / SIZE, (x0 + 10) / SIZE]
-        else:
-            boxes[name] = None
-        _write(tmp_path / "photo" / name, photo)
-    for index in range(2):
-        anime = rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
-        _write(tmp_path / "anime" / f"a{index}.png", anime)
-        _write(tmp_path / "smooth" / f"a{index}.png", anime // 2)
-    (tmp_path / "faces.json").write_text(json.dumps({"image_size": SIZE, "boxes": boxes}))
-    return load_dataset_files(tmp_path)
+    """3 photos (two with a face patch and its box, one without a face), 2 anime images."""
+    return load_dataset_files(write_face_patch_dataset(tmp_path, rng, SIZE))
 
 
 def test_flip_box_mirrors_x_and_keeps_no_face():

@@ -1,41 +1,18 @@
 """The tf.data pipeline on a small prepared dataset generated on the fly."""
 
-import json
-
 import cv2
 import numpy as np
 import pytest
 
 from animegan_face.pipeline import crop_box, load_dataset_files, load_photo, make_dataset
+from tests.helpers import write_face_patch_dataset
 
 SIZE = 32
 
 
-def _write(path, rgb):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    assert cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-
-
 @pytest.fixture
 def dataset_dir(tmp_path, rng):
-    """3 photos (two with a face box painted white, one without a face), 2 anime images."""
-    boxes = {}
-    for index in range(3):
-        photo = np.zeros((SIZE, SIZE, 3), np.uint8)
-        name = f"p{index}.png"
-        if index < 2:
-            y0, x0 = 4 + index, 2 + 3 * index
-            photo[y0:y0 + 12, x0:x0 + 10] = 255
-            boxes[name] = [y0 / SIZE, x0 / SIZE, (y0 + 12) / SIZE, (x0 + 10) / SIZE]
-        else:
-            boxes[name] = None
-        _write(tmp_path / "photo" / name, photo)
-    for index in range(2):
-        anime = rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
-        _write(tmp_path / "anime" / f"a{index}.png", anime)
-        _write(tmp_path / "smooth" / f"a{index}.png", anime // 2)
-    (tmp_path / "faces.json").write_text(json.dumps({"image_size": SIZE, "boxes": boxes}))
-    return tmp_path
+    return write_face_patch_dataset(tmp_path, rng, SIZE)
 
 
 def test_dataset_files(dataset_dir):
@@ -85,7 +62,7 @@ def test_same_seed_same_batches(dataset_dir):
 def test_any_size_photo_is_centre_cropped_with_its_box(tmp_path):
     photo = np.zeros((40, 80, 3), np.uint8)  # wide: the centre square is columns 20..60
     photo[10:30, 30:50] = 255
-    _write(tmp_path / "wide.png", photo)
+    assert cv2.imwrite(str(tmp_path / "wide.png"), photo)  # gray-white pattern: BGR == RGB
     box = [10 / 40, 30 / 80, 30 / 40, 50 / 80]
     image, moved = load_photo(str(tmp_path / "wide.png"), box, 20)
     assert image.shape == (20, 20, 3)

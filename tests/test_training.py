@@ -13,21 +13,11 @@ import tensorflow as tf
 from animegan_face.config import Config
 from animegan_face.networks import build_generator
 from animegan_face.trainer import GENERATOR_TERMS
-from animegan_face.training import train
-from tests.helpers import tiny_config, write_prepared_dataset
+from animegan_face.training import SetupError, train
+from tests.helpers import scalar_steps, tiny_config, write_prepared_dataset
 
 pytestmark = pytest.mark.slow
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _scalar_steps(log_dir):
-    """{tag: [steps]} of every scalar in the TensorBoard event files."""
-    steps = {}
-    for name in sorted(os.listdir(log_dir)):
-        for event in tf.compat.v1.train.summary_iterator(os.path.join(log_dir, name)):
-            for value in event.summary.value:
-                steps.setdefault(value.tag, []).append(event.step)
-    return steps
 
 
 def test_train_writes_everything_and_resumes_where_it_stopped(tmp_path):
@@ -56,12 +46,24 @@ def test_train_writes_everything_and_resumes_where_it_stopped(tmp_path):
     # Nothing to do once all epochs are done.
     assert train(longer, verbose=0) == 3
 
-    steps = _scalar_steps(model_dir / "logs")
+    steps = scalar_steps(model_dir / "logs")
     for term in ("d_total", "d_adv", "g_total", *GENERATOR_TERMS):
         assert f"epoch/{term}" in steps
     assert steps["epoch/init_con"] == [2]
     assert steps["epoch/g_total"] == [4, 6]  # the resumed epoch logs at its own step
     assert {"lr/generator", "lr/discriminator", "lr/init"} <= set(steps)
+
+
+def test_a_jax_run_is_not_restarted_under_tensorflow(tmp_path):
+    # Starting over here would overwrite the JAX run's generator.weights.h5 with an untrained one.
+    model_dir = tmp_path / "run"
+    (model_dir / "checkpoints" / "keras-ckpt-3").mkdir(parents=True)
+    (model_dir / "generator.weights.h5").write_bytes(b"trained")
+    config = tiny_config(write_prepared_dataset(tmp_path / "data"), model_dir)
+    with pytest.raises(SetupError, match="KERAS_BACKEND=jax"):
+        train(config, verbose=0)
+    assert (model_dir / "generator.weights.h5").read_bytes() == b"trained"
+    assert not (model_dir / "config.json").exists()
 
 
 def _run_train(*flags):

@@ -1,0 +1,83 @@
+"""How the loss terms compose: switched-off terms are not computed, and leave the others unchanged.
+
+Stand-in networks record what they were called on, so a term that is still computed at weight 0
+(the cost a "switched off" benchmark row would otherwise hide) fails here.
+"""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from animegan_face import objectives
+from animegan_face.config import LossConfig
+
+BATCH, SIZE, CROP = 2, 16, 8
+
+
+class Recorder:
+    """A network stand-in: a fixed function of its input, counting the images it was given."""
+
+    def __init__(self, fn):
+        self.fn, self.images = fn, []
+
+    def __call__(self, images):
+        self.images.append(int(np.asarray(images).shape[0]))
+        return self.fn(images)
+
+
+def _terms(loss_config):
+    rng = np.random.default_rng(0)
+    photo, gray, fake = (rng.uniform(-1, 1, (BATCH, SIZE, SIZE, 3)).astype(np.float32)
+                         for _ in range(3))
+    boxes = np.array([[0.2, 0.2, 0.8, 0.8], [0.1, 0.3, 0.7, 0.9]], np.float32)
+    nets = {
+        "discriminate": Recorder(lambda x: x[..., :1] * 0.5),
+        "extract": Recorder(lambda x: x[:, ::2, ::2, :] * 2.0),
+        "extract_faces": Recorder(lambda x: x[:, ::4, ::4, :] - 0.1),
+    }
+    terms = objectives.generator_terms(photo, boxes, gray, fake, loss_config=loss_config,
+                                       face_crop_size=CROP, **nets)
+    values = {name: float(np.asarray(value)) for name, value in terms.items()}
+    total = float(np.asarray(objectives.weighted_generator_loss(terms, loss_config)))
+    return values, total, {name: net.images for name, net in nets.items()}
+
+
+def test_all_terms_on_call_each_network_once():
+    values, total, calls = _terms(LossConfig())
+    assert set(values) == set(objectives.GENERATOR_TERMS)
+    assert all(value > 0 for value in values.values()), values
+    # One pass each: D on the fake batch, the extractor on photo+fake+gray, faces on both crops.
+    assert calls == {"discriminate": [BATCH], "extract": [3 * BATCH], "extract_faces": [2 * BATCH]}
+    weights = objectives.generator_weights(LossConfig())
+    assert total == pytest.approx(sum(weights[n] * values[n] for n in values), rel=1e-5)
+
+
+@pytest.mark.parametrize("off, expected_calls", [
+    (("face",), {"discriminate": [BATCH], "extract": [3 * BATCH], "extract_faces": []}),
+    (("skin",), {"discriminate": [BATCH], "extract": [3 * BATCH], "extract_faces": [2 * BATCH]}),
+    (("gra",), {"discriminate": [BATCH], "extract": [2 * BATCH], "extract_faces": [2 * BATCH]}),
+    (("con",), {"discriminate": [BATCH], "extract": [2 * BATCH], "extract_faces": [2 * BATCH]}),
+    (("con", "gra"), {"discriminate": [BATCH], "extract": [], "extract_faces": [2 * BATCH]}),
+    (("adv",), {"discriminate": [], "extract": [3 * BATCH], "extract_faces": [2 * BATCH]}),
+])
+def test_a_zero_weight_term_is_skipped_and_the_others_do_not_move(off, expected_calls):
+    full, _, _ = _terms(LossConfig())
+    config = dataclasses.replace(LossConfig(), **{name: 0.0 for name in off})
+    values, total, calls = _terms(config)
+    assert calls == expected_calls
+    skipped = {"adv": "g_adv"}
+    for name in objectives.GENERATOR_TERMS:
+        if name in {skipped.get(o, o) for o in off}:
+            assert values[name] == 0.0
+        else:
+            assert values[name] == pytest.approx(full[name], rel=1e-6), name
+    weights = objectives.generator_weights(config)
+    assert total == pytest.approx(sum(weights[n] * values[n] for n in values), rel=1e-5)
+
+
+def test_all_weights_zero_gives_a_float_zero_total():
+    config = LossConfig(adv=0, con=0, gra=0, col=0, skin=0, face=0)
+    values, total, calls = _terms(config)
+    assert total == 0.0 and all(v == 0.0 for v in values.values())
+    assert calls == {"discriminate": [], "extract": [], "extract_faces": []}

@@ -1,0 +1,54 @@
+"""The run set-up shared by both backends: config.json, batch split, and a model_dir's backend."""
+
+import json
+
+import pytest
+
+from animegan_face.config import Config, TrainConfig
+from animegan_face.run_setup import (
+    SetupError, check_batch_split, refuse_other_backend_run, write_config)
+
+
+def _tf_run(model_dir):
+    (model_dir / "checkpoints").mkdir(parents=True)
+    (model_dir / "checkpoints" / "checkpoint").write_text('model_checkpoint_path: "ckpt-2"\n')
+
+
+def _jax_run(model_dir, name="keras-ckpt-2"):
+    (model_dir / "checkpoints" / name).mkdir(parents=True)
+
+
+@pytest.mark.parametrize("backend, make_other, other", [
+    ("tensorflow", _jax_run, "jax"), ("jax", _tf_run, "tensorflow")])
+def test_a_run_of_the_other_backend_is_refused_naming_the_fix(tmp_path, backend, make_other, other):
+    make_other(tmp_path)
+    with pytest.raises(SetupError, match=f"checkpoints of the {other} backend.*KERAS_BACKEND={other}"):
+        refuse_other_backend_run(tmp_path, backend)
+
+
+@pytest.mark.parametrize("backend, make_own", [("tensorflow", _tf_run), ("jax", _jax_run)])
+def test_own_checkpoints_new_folders_and_unfinished_saves_pass(tmp_path, backend, make_own):
+    refuse_other_backend_run(tmp_path / "new", backend)  # nothing there yet
+    make_own(tmp_path / "own")
+    refuse_other_backend_run(tmp_path / "own", backend)
+    _jax_run(tmp_path / "partial", "keras-ckpt-1.partial")  # a JAX save killed before its rename
+    refuse_other_backend_run(tmp_path / "partial", "tensorflow")
+
+
+def test_batch_split_names_the_count_and_devices():
+    check_batch_split(4, 2, "replicas")
+    with pytest.raises(SetupError, match=r"global batch \(3\) .* number of devices \(2, cpu:0, cpu:1\)"):
+        check_batch_split(3, 2, "devices", ["cpu:0", "cpu:1"])
+
+
+def test_write_config_replaces_unreadable_or_different_settings(tmp_path, capsys):
+    config = Config(train=TrainConfig(model_dir=str(tmp_path)))
+    (tmp_path / "config.json").write_text("{trunc")  # e.g. a copy cut short
+    write_config(tmp_path, config)
+    assert Config.from_json((tmp_path / "config.json").read_text()) == config
+    assert capsys.readouterr().out == ""
+    other = Config(train=TrainConfig(model_dir=str(tmp_path), epochs=7))
+    write_config(tmp_path, other)
+    assert "differs from this run's settings" in capsys.readouterr().out
+    assert json.loads((tmp_path / "config.json").read_text())["train"]["epochs"] == 7
+    assert [p.name for p in tmp_path.iterdir()] == ["config.json"]  # no temporary file left
