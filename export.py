@@ -6,7 +6,9 @@
 
 Each written file is run on check images and compared with the Keras generator; its size and its
 largest and mean difference are printed. A file past its tolerance (see the README) fails the run
-and is not written; earlier exports are never harmed.
+and is not written; earlier exports are never harmed. output_dir/export_manifest.json records where
+the files came from (`animegan_face.provenance`): the source weights and their sha256, the training
+run's config and progress, the extractor weights, the code and package versions, each file's sha256.
 """
 
 import os
@@ -61,7 +63,7 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     logging.set_verbosity(logging.WARNING)
     _validate()
-    from animegan_face import export
+    from animegan_face import export, provenance
     from animegan_face.inference import KerasStylizer, ModelLoadError, load_stylizer
 
     try:
@@ -71,6 +73,10 @@ def main(argv):
     if not isinstance(stylizer, KerasStylizer):
         sys.exit(f"export.py: {FLAGS.model_dir} is already an export; give a model_dir or Keras weights")
     generator = stylizer.generator
+    source = provenance.source_record(FLAGS.model_dir)
+    warning = provenance.random_extractor_warning(source)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     output_dir = pathlib.Path(FLAGS.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     check_size = FLAGS.input_size or 256
@@ -80,7 +86,7 @@ def main(argv):
 
     print("| file | MiB | max diff | mean diff | tolerance max / mean |")
     print("| --- | --- | --- | --- | --- |")
-    failures = []
+    failures, entries = [], []
     jobs = []
     if "saved_model" in FLAGS.formats:
         jobs.append(lambda: export.export_saved_model(generator, output_dir, photos, FLAGS.input_size or None))
@@ -90,10 +96,16 @@ def main(argv):
                 generator, output_dir, q, photos, FLAGS.input_size or None, representative))
     for job in jobs:
         try:
-            print(job().row(), flush=True)
+            result = job()
         except (export.ExportDriftError, ValueError) as error:
             failures.append(str(error))
             print(f"FAILED: {error}", file=sys.stderr, flush=True)
+            continue
+        print(result.row(), flush=True)
+        entries.append(provenance.export_entry(result, FLAGS.input_size or None))
+    if entries:
+        manifest = provenance.write_manifest(output_dir, source, provenance.software_record(), entries)
+        print(f"provenance: {manifest}")
     if failures:
         sys.exit(f"export.py: {len(failures)} export(s) failed; the others were written")
 

@@ -6,12 +6,12 @@ No TensorFlow here, so that the JAX training path (`jax_training`) can use them.
 
 import json
 import pathlib
-import re
 
 import keras
 import numpy as np
 
 from animegan_face.image_files import write_file_atomic
+from animegan_face.keras_checkpoint import KerasCheckpoint
 from animegan_face.pipeline import load_dataset_files, load_photo
 from animegan_face.preparation import prepare_dataset
 
@@ -92,8 +92,7 @@ def check_batch_split(batch_size, count, what, names=()):
 _CHECKPOINTS = {
     # backend: how its latest checkpoint shows in model_dir/checkpoints
     "tensorflow": lambda folder: (folder / "checkpoint").is_file(),  # tf.train.CheckpointManager
-    "jax": lambda folder: any(re.fullmatch(r"keras-ckpt-\d+", p.name) and p.is_dir()
-                              for p in folder.glob("keras-ckpt-*")),  # keras_checkpoint
+    "jax": lambda folder: KerasCheckpoint(folder, {}, {}).latest is not None,
 }
 
 

@@ -1,5 +1,6 @@
 """Export round trips at 32 px: each format runs and matches Keras within its tolerance."""
 
+import json
 import os
 import pathlib
 import subprocess
@@ -151,3 +152,29 @@ def test_cli_bad_model_or_output_fail_clearly_and_write_nothing(tmp_path, genera
         assert result.returncode != 0 and message in result.stderr, (model, result.stderr[-2000:])
         assert "Traceback" not in result.stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == inputs
+
+
+def test_cli_exports_and_records_where_the_files_came_from(tmp_path, generator):
+    from animegan_face.config import Config, ModelConfig, TrainConfig
+    from animegan_face.provenance import sha256
+
+    run = tmp_path / "run"
+    run.mkdir()
+    generator.save_weights(run / "generator.weights.h5")
+    config = Config(model=ModelConfig(extractor_weights="none"), train=TrainConfig(model_dir=str(run)))
+    (run / "config.json").write_text(config.to_json())
+    out = tmp_path / "out"
+    result = _run_export(f"--model_dir={run}", f"--output_dir={out}", "--formats=tflite",
+                         "--quantize=none", f"--input_size={SIZE}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "random-weight content extractor" in result.stderr  # the demo-like run is flagged
+
+    manifest = json.loads((out / "export_manifest.json").read_text())
+    [entry] = manifest["exports"]
+    assert entry["file"] == f"generator_{SIZE}_float32.tflite" and entry["input_size"] == SIZE
+    assert entry["sha256"] == sha256(out / entry["file"])
+    assert entry["max_difference"] <= entry["tolerance"]["max"]
+    assert manifest["source"]["generator"]["sha256"] == sha256(run / "generator.weights.h5")
+    assert Config.from_dict(manifest["source"]["training_run"]["config"]) == config
+    assert manifest["source"]["extractors"]["content"]["weights"] == "none"
+    assert manifest["software"]["tensorflow"]
