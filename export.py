@@ -48,14 +48,15 @@ def _validate():
             raise app.UsageError("--quantize=int8 needs --representative_dir (calibration photos)")
     if FLAGS.representative_dir and not os.path.isdir(FLAGS.representative_dir):
         raise app.UsageError(f"--representative_dir: no such folder: {FLAGS.representative_dir}")
+    # Files and folders at fault: one line naming them, as for every other bad input.
     if not os.path.exists(FLAGS.model_dir):
-        raise app.UsageError(f"--model_dir: not found: {FLAGS.model_dir}")
+        sys.exit(f"export.py: --model_dir: not found: {FLAGS.model_dir}")
     from animegan_face.image_files import check_writable_folder
 
     try:  # before hours of conversion, not at the first write
         check_writable_folder(FLAGS.output_dir)
     except OSError as error:
-        raise app.UsageError(f"--output_dir: {error}")
+        sys.exit(f"export.py: --output_dir: {error}")
 
 
 def main(argv):

@@ -111,11 +111,12 @@ def main(argv):
     # JAX one never imports TensorFlow.
     import keras
 
+    from animegan_face.run_setup import NonFiniteError, SetupError
+
     if keras.backend.backend() == "jax":
-        from animegan_face.jax_training import NonFiniteError, SetupError, train
+        from animegan_face.jax_training import train
     else:
-        from animegan_face.callbacks import NonFiniteError
-        from animegan_face.training import SetupError, train
+        from animegan_face.training import train
 
     try:
         epochs = train(config)

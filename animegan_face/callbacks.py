@@ -1,7 +1,5 @@
 """Keras callbacks of a training run: checkpoints with resume counters, NaN checks, TensorBoard logs."""
 
-import math
-import os
 import pathlib
 
 import keras
@@ -9,16 +7,9 @@ import numpy as np
 import tensorflow as tf
 
 from animegan_face.image_files import write_image
+from animegan_face.run_setup import (  # noqa: F401  (NonFiniteError: raised from here too)
+    NonFiniteError, non_finite, non_finite_error, save_weights_atomic)
 from animegan_face.samples import side_by_side
-
-
-class NonFiniteError(FloatingPointError):
-    """A loss or a checkpointed variable went NaN or infinite; the message says where and what."""
-
-
-def _non_finite_logs(logs):
-    return {name: float(value) for name, value in (logs or {}).items()
-            if not math.isfinite(float(value))}
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
@@ -56,24 +47,20 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     def _stop(self, where, what):
         self.model.stop_training = True
-        raise NonFiniteError(
-            f"{where}: {what}. Stopped without saving; the last good checkpoint is "
-            f"{self.manager.latest_checkpoint or 'none (nothing was saved yet)'}. Running the same "
-            "command again resumes from it and will most likely diverge the same way: lower the "
-            "learning rates (--g_lr, --d_lr, --init_lr) or the --adv_weight first.")
+        raise non_finite_error(where, what, self.manager.latest_checkpoint)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._current_epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
         self.step.assign_add(1)
-        bad = _non_finite_logs(logs)
+        bad = non_finite(logs)
         if bad:
             self._stop(f"step {int(self.step.numpy())} (epoch {self._current_epoch + 1}, "
                        f"batch {batch + 1})", f"loss terms not finite {bad}")
 
     def on_epoch_end(self, epoch, logs=None):
-        bad = _non_finite_logs(logs)
+        bad = non_finite(logs)
         if bad:
             self._stop(f"epoch {epoch + 1}", f"losses not finite {bad}")
         bad_variables = [v.path for v in self.variables if not _is_finite(v)]
@@ -83,14 +70,6 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.epoch.assign(epoch + 1)
         self.manager.save(checkpoint_number=epoch + 1)
         save_weights_atomic(self.generator, self.generator_path)
-
-
-def save_weights_atomic(model, path):
-    """model.save_weights(path) through a temporary file and a rename: `path` is never half written."""
-    path = pathlib.Path(path)
-    partial = path.with_name(path.name + ".partial.weights.h5")
-    model.save_weights(partial)
-    os.replace(partial, path)
 
 
 def _is_finite(variable):

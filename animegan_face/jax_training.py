@@ -16,8 +16,6 @@ always does, "one_device" uses the first device.
 """
 
 import dataclasses
-import math
-import os
 import pathlib
 import random
 import time
@@ -28,21 +26,17 @@ import numpy as np
 
 from animegan_face.event_log import EventWriter
 from animegan_face.extractors import build_loss_extractors
-from animegan_face.image_files import write_image
+from animegan_face.image_files import write_file_atomic, write_image
 from animegan_face.jax_trainer import JaxAnimeGANTrainer
 from animegan_face.keras_checkpoint import KerasCheckpoint
 from animegan_face.networks import build_discriminator, build_generator
 from animegan_face.numpy_pipeline import NumpyBatches
 from animegan_face.run_setup import (
-    SetupError, check_batch_split, make_adam, refuse_other_backend_run, resolve_dataset,
-    sample_photos, steps_per_epoch, write_config)
+    NonFiniteError, SetupError, check_batch_split, make_adam, non_finite, non_finite_error,  # noqa: F401
+    refuse_other_backend_run, resolve_dataset, sample_photos, steps_per_epoch, write_config)
 from animegan_face.samples import side_by_side
 
 LOG_EVERY_STEPS = 10
-
-
-class NonFiniteError(FloatingPointError):
-    """A loss or a variable went NaN or infinite; the message says at which step and which."""
 
 
 def set_random_seed(seed):
@@ -102,16 +96,12 @@ def build_jax_trainer(config):
 
 
 def _stop(where, what, checkpoint):
-    raise NonFiniteError(
-        f"{where}: {what}. Stopped without saving; the last good checkpoint is "
-        f"{checkpoint.latest or 'none (nothing was saved yet)'}. Running the same command again "
-        "resumes from it and will most likely diverge the same way: lower the learning rates "
-        "(--g_lr, --d_lr, --init_lr) or the --adv_weight first.")
+    raise non_finite_error(where, what, checkpoint.latest)
 
 
 def _check_finite(running_means, where, checkpoint):
     """The running means include every step of the epoch: the first NaN/Inf shows at its step."""
-    bad = {name: value for name, value in running_means.items() if not math.isfinite(value)}
+    bad = non_finite(running_means)
     if bad:
         _stop(where, f"loss terms not finite {bad}", checkpoint)
 
@@ -125,6 +115,12 @@ def _check_finite_state(state, where, checkpoint):
                 _stop(where, f"{field.name}[{index}] holds NaN or Inf values", checkpoint)
 
 
+def _copy_generator(checkpoint_path, model_dir):
+    """model_dir/generator.weights.h5 := the checkpoint's generator weights (atomically)."""
+    write_file_atomic(pathlib.Path(model_dir) / "generator.weights.h5",
+                      (pathlib.Path(checkpoint_path) / "generator.weights.h5").read_bytes())
+
+
 class _EpochLogs:
     """Running means of the step logs over an epoch (what Keras' Mean trackers report)."""
 
@@ -132,9 +128,12 @@ class _EpochLogs:
         self.sums, self.count = {}, 0
 
     def add(self, logs):
+        """Adds one step's logs (fetched from the device in one transfer); returns them as floats."""
         self.count += 1
-        for name, value in logs.items():
-            self.sums[name] = self.sums.get(name, 0.0) + float(value)
+        values = {name: float(value) for name, value in jax.device_get(logs).items()}
+        for name, value in values.items():
+            self.sums[name] = self.sums.get(name, 0.0) + value
+        return values
 
     def means(self):
         return {name: total / self.count for name, total in self.sums.items()}
@@ -164,6 +163,8 @@ def _train(config, verbose, model_dir, files, steps, total_epochs, distribution)
     # Nothing to do when the latest checkpoint is at the last epoch: say so before building.
     checkpoint = KerasCheckpoint(model_dir / "checkpoints", {}, {})
     if checkpoint.latest is not None:
+        # A kill between the checkpoint and the generator file leaves the latter an epoch behind.
+        _copy_generator(checkpoint.latest, model_dir)
         done, step = checkpoint.counters(checkpoint.latest)
         if done >= total_epochs:
             print(f"{checkpoint.latest}: all {total_epochs} epochs done (step {step})")
@@ -209,14 +210,15 @@ def _train(config, verbose, model_dir, files, steps, total_epochs, distribution)
 
                 def record(logs, index, at_step):
                     """Host side of one step: running means, NaN check, TensorBoard, progress bar."""
-                    epoch_logs.add(logs)  # waits for that step's results
+                    values = epoch_logs.add(logs)  # waits for that step's results
                     running = epoch_logs.means()
                     _check_finite(running, f"step {at_step} (epoch {epoch_index + 1}, batch "
                                            f"{index + 1})", checkpoint)
                     if at_step % LOG_EVERY_STEPS == 0:
                         log_scalars("train", running, at_step)
                     if progress is not None:
-                        progress.update(index + 1, list(running.items()), finalize=index + 1 == steps)
+                        # Progbar averages what it is given over the epoch: the step's own values.
+                        progress.update(index + 1, list(values.items()), finalize=index + 1 == steps)
 
                 # Step k+1 is dispatched before step k's results are read, so the accelerator
                 # never waits for the host's logging (jax.jit calls return at once).
@@ -231,10 +233,7 @@ def _train(config, verbose, model_dir, files, steps, total_epochs, distribution)
                 means = epoch_logs.means()
                 _check_finite_state(state, f"end of epoch {epoch_index + 1}", checkpoint)
                 trainer.write_back(state)
-                checkpoint.save(epoch_index + 1, step)
-                partial = model_dir / "generator.weights.h5.partial.weights.h5"
-                generator.save_weights(partial)
-                os.replace(partial, model_dir / "generator.weights.h5")
+                _copy_generator(checkpoint.save(epoch_index + 1, step), model_dir)
 
                 log_scalars("epoch", means, step)
                 grid = side_by_side(samples, np.asarray(trainer.generate(state, samples)))

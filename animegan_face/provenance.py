@@ -173,8 +173,10 @@ def write_manifest(output_dir, source, software, entries):
     output_dir = pathlib.Path(output_dir)
     path = output_dir / MANIFEST
     written = {entry["file"] for entry in entries}
+    previous = _read_json(path)
+    previous = previous if isinstance(previous, dict) else {}  # unreadable or not ours: replaced
     kept = []
-    for entry in (_read_json(path) or {}).get("exports", []):
+    for entry in previous.get("exports", []):
         file = output_dir / str(entry.get("file", ""))
         if (entry.get("file") and entry["file"] not in written and file.exists()
                 and sha256(file) == entry.get("sha256")):
@@ -183,7 +185,6 @@ def write_manifest(output_dir, source, software, entries):
     if kept:
         manifest["note"] = ("entries with their own source/software were exported by an earlier "
                             "run; the top-level source and software are this run's")
-        previous = _read_json(path) or {}
         for entry in kept:
             entry.setdefault("source", previous.get("source"))
             entry.setdefault("software", previous.get("software"))

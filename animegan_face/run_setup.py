@@ -1,10 +1,13 @@
 """Backend-independent pieces of a training run: config.json, the dataset, epoch length, samples,
-the optimizers, and the checks made before anything is built.
+the optimizers, the checks made before anything is built, the atomic generator file and the
+non-finite stop.
 
 No TensorFlow here, so that the JAX training path (`jax_training`) can use them.
 """
 
 import json
+import math
+import os
 import pathlib
 
 import keras
@@ -109,3 +112,30 @@ def refuse_other_backend_run(model_dir, backend):
             f"{model_dir} holds checkpoints of the {other} backend, which the {backend} backend "
             f"cannot resume: run again with KERAS_BACKEND={other}, or start a new --model_dir "
             f"(its {pathlib.Path(model_dir) / 'generator.weights.h5'} loads under either backend).")
+
+
+class NonFiniteError(FloatingPointError):
+    """A loss or a checkpointed variable went NaN or infinite; the message says where and what."""
+
+
+def non_finite(values):
+    """{name: value} of the entries of `values` (name -> number) that are NaN or infinite."""
+    return {name: float(value) for name, value in (values or {}).items()
+            if not math.isfinite(float(value))}
+
+
+def non_finite_error(where, what, latest_checkpoint):
+    """The NonFiniteError a run stops with: where, what, and what to do about it."""
+    return NonFiniteError(
+        f"{where}: {what}. Stopped without saving; the last good checkpoint is "
+        f"{latest_checkpoint or 'none (nothing was saved yet)'}. Running the same command again "
+        "resumes from it and will most likely diverge the same way: lower the learning rates "
+        "(--g_lr, --d_lr, --init_lr) or the --adv_weight first.")
+
+
+def save_weights_atomic(model, path):
+    """model.save_weights(path) through a temporary file and a rename: `path` is never half written."""
+    path = pathlib.Path(path)
+    partial = path.with_name(path.name + ".partial.weights.h5")
+    model.save_weights(partial)
+    os.replace(partial, path)

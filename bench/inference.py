@@ -12,6 +12,7 @@ its convolutions) and this machine's measured float32 peak (a 2048^3 matmul in T
 fraction of the peak each runtime reaches is visible.
 """
 
+import importlib.util
 import os
 import pathlib
 import sys
@@ -34,7 +35,8 @@ flags.DEFINE_list("sizes", ["256", "512"], "Square input sizes.")
 flags.DEFINE_integer("runs", 5, "Timed calls per runtime, size and round.")
 flags.DEFINE_integer("rounds", 2, "Interleaved rounds.")
 flags.DEFINE_string("model", "", "A trained generator (model_dir or .weights.h5); default random.")
-flags.DEFINE_bool("torch_peer", True, "Time the PyTorch AnimeGANv2 generator too.")
+flags.DEFINE_bool("torch_peer", True, "Time the PyTorch AnimeGANv2 generator too (needs "
+                  "`pip install torch==2.13.0`; skipped with a note when torch is missing).")
 FLAGS = flags.FLAGS
 
 
@@ -111,6 +113,10 @@ def runners(generator, size, folder):
 
 def main(argv):
     del argv
+    if FLAGS.torch_peer and importlib.util.find_spec("torch") is None:
+        print("PyTorch is not installed: the AnimeGANv2 peer row is skipped "
+              "(pip install torch==2.13.0 to time it).", flush=True)
+        FLAGS.torch_peer = False
     generator = (load_stylizer(FLAGS.model).generator if FLAGS.model else build_generator())
     peak = peak_flops()
     print(f"{os.cpu_count()} CPUs, TensorFlow {tf.__version__}; measured float32 peak "

@@ -87,7 +87,13 @@ def train_task(work):
     result["epochs"] = jax_training.train(config, verbose=0)
     longer = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=2))
     result["epochs_resumed"] = jax_training.train(longer, verbose=2)
+    # A kill between the checkpoint and the generator file left the latter behind: even with all
+    # epochs done, the run puts the checkpoint's generator back.
+    (work / "run" / "generator.weights.h5").write_bytes(b"stale")
     result["epochs_again"] = jax_training.train(longer, verbose=0)
+    result["stale_generator_replaced"] = (
+        (work / "run" / "generator.weights.h5").read_bytes()
+        == (work / "run" / "checkpoints" / "keras-ckpt-3" / "generator.weights.h5").read_bytes())
 
     # The generator saved by the run, on a fixed input, for the TensorFlow side to reproduce.
     generator = build_generator()

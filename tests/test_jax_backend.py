@@ -73,6 +73,7 @@ def test_jax_trains_resumes_and_its_generator_loads_under_tensorflow(tmp_path):
 
     # train(): warm-up epoch + GAN epoch, then exactly one more epoch on resume, then nothing.
     assert (result["epochs"], result["epochs_resumed"], result["epochs_again"]) == (2, 3, 3)
+    assert result["stale_generator_replaced"]
     assert "Resuming from" in stdout and "2 of 3 epochs done, step 4" in stdout
     run = tmp_path / "run"
     checkpoints = sorted(p.name for p in (run / "checkpoints").iterdir())

@@ -47,19 +47,22 @@ def test_all_terms_on_call_each_network_once():
     values, total, calls = _terms(LossConfig())
     assert set(values) == set(objectives.GENERATOR_TERMS)
     assert all(value > 0 for value in values.values()), values
-    # One pass each: D on the fake batch, the extractor on photo+fake+gray, faces on both crops.
-    assert calls == {"discriminate": [BATCH], "extract": [3 * BATCH], "extract_faces": [2 * BATCH]}
+    # D on the fake batch; the extractor on photo+gray (no gradient), then on fake alone; faces on
+    # both crops in one pass.
+    assert calls == {"discriminate": [BATCH], "extract": [2 * BATCH, BATCH],
+                     "extract_faces": [2 * BATCH]}
     weights = objectives.generator_weights(LossConfig())
     assert total == pytest.approx(sum(weights[n] * values[n] for n in values), rel=1e-5)
 
 
 @pytest.mark.parametrize("off, expected_calls", [
-    (("face",), {"discriminate": [BATCH], "extract": [3 * BATCH], "extract_faces": []}),
-    (("skin",), {"discriminate": [BATCH], "extract": [3 * BATCH], "extract_faces": [2 * BATCH]}),
-    (("gra",), {"discriminate": [BATCH], "extract": [2 * BATCH], "extract_faces": [2 * BATCH]}),
-    (("con",), {"discriminate": [BATCH], "extract": [2 * BATCH], "extract_faces": [2 * BATCH]}),
+    (("face",), {"discriminate": [BATCH], "extract": [2 * BATCH, BATCH], "extract_faces": []}),
+    (("skin",), {"discriminate": [BATCH], "extract": [2 * BATCH, BATCH],
+                 "extract_faces": [2 * BATCH]}),
+    (("gra",), {"discriminate": [BATCH], "extract": [BATCH, BATCH], "extract_faces": [2 * BATCH]}),
+    (("con",), {"discriminate": [BATCH], "extract": [BATCH, BATCH], "extract_faces": [2 * BATCH]}),
     (("con", "gra"), {"discriminate": [BATCH], "extract": [], "extract_faces": [2 * BATCH]}),
-    (("adv",), {"discriminate": [], "extract": [3 * BATCH], "extract_faces": [2 * BATCH]}),
+    (("adv",), {"discriminate": [], "extract": [2 * BATCH, BATCH], "extract_faces": [2 * BATCH]}),
 ])
 def test_a_zero_weight_term_is_skipped_and_the_others_do_not_move(off, expected_calls):
     full, _, _ = _terms(LossConfig())

@@ -128,7 +128,7 @@ def test_manifest_keeps_unchanged_earlier_files_only(tmp_path):
         "a.tflite", "b.tflite", "d.tflite", "export_manifest.json"]  # no temporary left
 
 
-@pytest.mark.parametrize("content", ["{not json", ""])
+@pytest.mark.parametrize("content", ["{not json", "", "[1, 2]"])
 def test_an_unreadable_manifest_is_replaced(tmp_path, content):
     (tmp_path / "x.tflite").write_bytes(b"x")
     (tmp_path / provenance.MANIFEST).write_text(content)

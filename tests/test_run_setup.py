@@ -27,12 +27,15 @@ def test_a_run_of_the_other_backend_is_refused_naming_the_fix(tmp_path, backend,
 
 
 @pytest.mark.parametrize("backend, make_own", [("tensorflow", _tf_run), ("jax", _jax_run)])
-def test_own_checkpoints_new_folders_and_unfinished_saves_pass(tmp_path, backend, make_own):
+def test_own_checkpoints_and_new_folders_pass(tmp_path, backend, make_own):
     refuse_other_backend_run(tmp_path / "new", backend)  # nothing there yet
     make_own(tmp_path / "own")
     refuse_other_backend_run(tmp_path / "own", backend)
-    _jax_run(tmp_path / "partial", "keras-ckpt-1.partial")  # a JAX save killed before its rename
-    refuse_other_backend_run(tmp_path / "partial", "tensorflow")
+
+
+def test_an_unfinished_jax_save_is_not_a_jax_run(tmp_path):
+    _jax_run(tmp_path, "keras-ckpt-1.partial")  # a JAX save killed before its rename
+    refuse_other_backend_run(tmp_path, "tensorflow")
 
 
 def test_batch_split_names_the_count_and_devices():
