@@ -124,7 +124,7 @@ def test_jax_and_tensorflow_steps_make_the_same_updates(tmp_path):
     """Two SGD GAN steps from the same weights and batch, one per backend: same losses and updates.
 
     SGD makes the update proportional to the gradient (Adam's first steps hide its scale). Float32
-    rounding alone moves G's gradients by about 0.5 % between backends (both are that far from a
+    rounding alone moves G's gradients by about 0.5-1 % between backends (both are that far from a
     float64 reference: instance norm's backward cancels a lot at random init), and the second step
     amplifies that, so G's update is compared after one step; D's after each of the two, which also
     checks that D's spectral-norm state evolves the same way. A wrong term, weight, replica division
@@ -162,8 +162,12 @@ def test_jax_and_tensorflow_steps_make_the_same_updates(tmp_path):
         for name, value in jax_logs.items():
             assert float(logs[name]) == pytest.approx(value, rel=2e-3, abs=1e-6), (step, name)
         jax_discriminator.load_weights(tmp_path / f"jax_discriminator_{step}.weights.h5")
-        assert _relative_difference(update(gan.discriminator, initial["discriminator"]),
-                                    update(jax_discriminator, initial["discriminator"])) < 1e-3
+        d_difference = _relative_difference(update(gan.discriminator, initial["discriminator"]),
+                                            update(jax_discriminator, initial["discriminator"]))
+        # Step 1 (same inputs): 2e-6 measured. Step 2's D sees the step-1 generator, which float32
+        # rounding moves by up to 2e-2 between backends: 1.2e-3 measured on an AMD EPYC CPU. A D
+        # update that loses the spectral-norm state between steps differs by 0.47 (measured).
+        assert d_difference < (1e-4 if step == 1 else 1e-2), (step, d_difference)
         if step == 1:
             jax_generator.load_weights(tmp_path / "jax_generator_1.weights.h5")
             assert _relative_difference(update(gan.generator, initial["generator"]),

@@ -84,19 +84,20 @@ _REPLICA_SCRIPT = textwrap.dedent("""
             # SGD: the update is proportional to the gradient, so a doubled gradient shows
             # (Adam's first step is nearly scale-free and would hide it).
             gan.compile(keras.optimizers.SGD(1e-3), keras.optimizers.SGD(1e-3))
-        variables = gan.generator.trainable_weights + gan.discriminator.trainable_weights
-        before = [np.array(v) for v in variables]
+        networks = (gan.generator.trainable_weights, gan.discriminator.trainable_weights)
+        before = [[np.array(v) for v in variables] for variables in networks]
         dataset = tf.data.Dataset.from_tensors(batch).map(lambda *b: (b,))
         gan.fit(dataset, epochs=1, verbose=0)
-        return [np.array(v) - b for v, b in zip(variables, before)]
+        return [[np.array(v) - b for v, b in zip(variables, start)]
+                for variables, start in zip(networks, before)]
 
     single = one_step(tf.distribute.OneDeviceStrategy("/cpu:0"))
     mirrored = one_step(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
-    # Difference of the two updates relative to the update, over all weights together (a few
-    # weights, like the beta of a norm followed by another norm, get only rounding noise).
-    worst = sum(float(np.sum(np.abs(a - b))) for a, b in zip(single, mirrored)) / sum(
-        float(np.sum(np.abs(a))) for a in single)
-    print("WORST", worst)
+    # Difference of the two updates relative to the update, over all weights of a network together
+    # (a few weights, like the beta of a norm followed by another norm, get only rounding noise).
+    for name, one, two in zip("GD", single, mirrored):
+        print(name, sum(float(np.sum(np.abs(a - b))) for a, b in zip(one, two))
+              / sum(float(np.sum(np.abs(a))) for a in one))
 """)
 
 
@@ -104,5 +105,10 @@ def test_one_and_two_replicas_make_the_same_update(tmp_path):
     result = subprocess.run([sys.executable, "-c", _REPLICA_SCRIPT], capture_output=True, text=True,
                             cwd=os.path.dirname(os.path.dirname(__file__)), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    worst = float(result.stdout.split("WORST")[-1])
-    assert worst < 1e-3  # a missing or doubled replica division would give 0.5 or 1.0
+    difference = dict(line.split() for line in result.stdout.splitlines() if line[:2] in ("G ", "D "))
+    # A missing or doubled replica division gives 0.5 or 1.0. Float32 rounding (kernels chosen by
+    # batch size) moves G's update by 1.2 % at random init on an AMD EPYC CPU (instance norm's
+    # backward cancels a lot there; at fixed weights each term's G gradient moves 0.2-1 % with
+    # oneDNN on or off), D's by 2e-6.
+    assert float(difference["D"]) < 1e-3
+    assert float(difference["G"]) < 0.1
