@@ -15,8 +15,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags, logging  # noqa: E402
 
 from animegan_face.config import (  # noqa: E402
-    DISTANCES, EXTRACTORS, FACE_EXTRACTORS, PRESETS, STRATEGIES, Config, DataConfig, LossConfig,
-    ModelConfig, TrainConfig)
+    DISTANCES, EXTRACTORS, FACE_EXTRACTORS, GENERATORS, PRESETS, STRATEGIES, Config, DataConfig,
+    LossConfig, ModelConfig, TrainConfig)
 
 FLAGS = flags.FLAGS
 _defaults = PRESETS["thesis"]
@@ -43,7 +43,10 @@ for _term, _help in (("adv", "adversarial (G and D)"), ("con", "content"), ("gra
                      ("col", "colour"), ("skin", "skin colour"), ("face", "face feature")):
     flags.DEFINE_float(f"{_term}_weight", getattr(_defaults.loss, _term), f"Weight of the {_help} loss.")
 flags.DEFINE_enum("distance", _defaults.loss.distance, DISTANCES, "Distance inside every loss term.")
-# extractors
+# networks
+flags.DEFINE_enum("generator", _defaults.model.generator, GENERATORS,
+                  "Generator: animegan_v1 (the thesis', 3.96 M parameters) or animegan_v2 "
+                  "(2.14 M, lighter and faster, for phones).")
 flags.DEFINE_enum("extractor", _defaults.model.extractor, EXTRACTORS, "Content/Gram extractor.")
 flags.DEFINE_enum("face_extractor", _defaults.model.face_extractor, FACE_EXTRACTORS,
                   "Face-feature extractor ('none' turns the face loss off).")
@@ -74,6 +77,7 @@ def config_from_flags():
         photo_dir=FLAGS.photo_dir, anime_dir=FLAGS.anime_dir, dataset_dir=FLAGS.dataset_dir,
         image_size=FLAGS.image_size, batch_size=FLAGS.batch_size)
     model = ModelConfig(
+        generator=_value("generator", preset.model.generator),
         extractor=_value("extractor", preset.model.extractor),
         extractor_weights=_value("extractor_weights", preset.model.extractor_weights),
         face_extractor=_value("face_extractor", preset.model.face_extractor),

@@ -1,14 +1,17 @@
 """Load a trained generator from any of its forms and run it: `load_stylizer(path)(images)`.
 
 Accepted paths:
-    a training model_dir (holds generator.weights.h5), a `.weights.h5` file of the generator,
+    a training model_dir (holds generator.weights.h5; its config.json names the architecture),
+    a `.weights.h5` file of either generator architecture (the one its weights fit),
     a `.keras` file of the generator, a SavedModel folder written by export.py, a `.tflite` file.
 Every stylizer maps float32 (N, H, W, 3) images in [-1, 1] to the same shape in [-1, 1]; H and W
 must be multiples of 4 (fixed-size exports: exactly their size).
 """
 
+import json
 import os
 import pathlib
+import warnings
 
 import numpy as np
 
@@ -109,9 +112,12 @@ class TFLiteStylizer:
         return np.stack(results).astype(np.float32)
 
 
-def _load_keras_generator(path):
+def _load_keras_generator(path, architecture=None):
+    """A Keras generator from a .keras file, or from a .weights.h5 file of `architecture`
+    (None: whichever of `config.GENERATORS` the weights fit)."""
     import keras
 
+    from animegan_face.config import GENERATORS
     from animegan_face.networks import build_generator
 
     if path.suffix == ".keras":
@@ -122,12 +128,31 @@ def _load_keras_generator(path):
         if model.input_shape[-1] != 3 or model.output_shape[-1] != 3:
             raise ModelLoadError(path, "not an image-to-image generator")
         return model
-    generator = build_generator()
+    failures = []
+    for name in [architecture] if architecture else GENERATORS:
+        generator = build_generator(name)
+        # Keras warns about every part that does not fit before it raises: only the warnings of
+        # the architecture that fits are shown.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                generator.load_weights(path)
+            except (ValueError, OSError, KeyError) as error:
+                failures.append(f"{name}: {str(error).splitlines()[0].split('. ')[0]}")
+                continue
+        for warning in caught:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+        return generator
+    raise ModelLoadError(path, f"weights do not fit the AnimeGAN generator ({'; '.join(failures)})")
+
+
+def _run_generator_architecture(model_dir):
+    """The generator architecture a training run's config.json names (runs before it: v1)."""
     try:
-        generator.load_weights(path)
-    except (ValueError, OSError, KeyError) as error:
-        raise ModelLoadError(path, f"weights do not fit the AnimeGAN generator ({error})")
-    return generator
+        config = json.loads((model_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        return None  # no readable config: _load_keras_generator tries each architecture
+    return config.get("model", {}).get("generator", "animegan_v1")
 
 
 def load_stylizer(path):
@@ -139,7 +164,8 @@ def load_stylizer(path):
         if (path / "saved_model.pb").is_file():
             return SavedModelStylizer(path)
         if (path / "generator.weights.h5").is_file():
-            return KerasStylizer(_load_keras_generator(path / "generator.weights.h5"))
+            return KerasStylizer(_load_keras_generator(path / "generator.weights.h5",
+                                                       _run_generator_architecture(path)))
         raise ModelLoadError(path, "folder holds neither generator.weights.h5 (a training run) "
                                    "nor saved_model.pb (an export)")
     if path.suffix == ".tflite":

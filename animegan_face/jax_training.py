@@ -85,7 +85,7 @@ def _placer(distribution):
 
 def build_jax_trainer(config):
     """Networks, frozen extractors, the three Adams and the jitted steps."""
-    generator = build_generator()
+    generator = build_generator(config.model.generator)
     discriminator = build_discriminator()
     content, face = build_loss_extractors(config.model, config.loss)
     return JaxAnimeGANTrainer(

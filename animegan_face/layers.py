@@ -45,25 +45,36 @@ class Resize2D(layers.Layer):
 
     Args:
         scale: 2.0 doubles each side (Upsample), 0.5 halves it (Downsample, floor for odd sizes).
+        align_corners: False: half-pixel centres (`tf.image.resize`; AnimeGAN v1). True: the
+            corner pixels of input and output coincide, output pixel i samples input position
+            i * (in - 1) / (out - 1) (PyTorch `interpolate(..., align_corners=True)`, which the
+            published AnimeGANv2 PyTorch weights were made with).
     """
 
-    def __init__(self, scale, **kwargs):
+    def __init__(self, scale, align_corners=False, **kwargs):
         super().__init__(**kwargs)
         self.scale = float(scale)
+        self.align_corners = bool(align_corners)
 
     def call(self, inputs):
         height, width = inputs.shape[1], inputs.shape[2]
-        if height is not None and width is not None:
+        static = height is not None and width is not None
+        if keras.backend.backend() != "tensorflow":  # JAX and PyTorch always see concrete shapes
             size = (int(height * self.scale), int(width * self.scale))
+            if self.align_corners:
+                return _resize_align_corners(inputs, size)
             # antialias off: AnimeGAN's reference resizes plain bilinear in both directions.
             return ops.image.resize(inputs, size, interpolation="bilinear", antialias=False)
-        # Size known only at run time (variable-size SavedModel/TFLite): keras.ops.image.resize
-        # rejects a tensor size in graph mode, tf.image.resize takes it. Only TensorFlow traces
-        # with unknown sizes; JAX and PyTorch always see concrete shapes.
+        # Under TensorFlow the size may be known only at run time (variable-size SavedModel and
+        # TFLite): keras.ops.image.resize rejects a tensor size in graph mode, tf.image takes it.
         import tensorflow as tf
 
-        shape = tf.shape(inputs)
-        size = tf.cast(tf.cast(shape[1:3], tf.float32) * self.scale, tf.int32)
+        if static:
+            size = (int(height * self.scale), int(width * self.scale))
+        else:
+            size = tf.cast(tf.cast(tf.shape(inputs)[1:3], tf.float32) * self.scale, tf.int32)
+        if self.align_corners:  # tf.image.resize has no such mode; the raw op is one TFLite op
+            return tf.raw_ops.ResizeBilinear(images=inputs, size=size, align_corners=True)
         return tf.image.resize(inputs, size, method="bilinear")
 
     def compute_output_shape(self, input_shape):
@@ -76,4 +87,19 @@ class Resize2D(layers.Layer):
         )
 
     def get_config(self):
-        return {**super().get_config(), "scale": self.scale}
+        return {**super().get_config(), "scale": self.scale, "align_corners": self.align_corners}
+
+
+def _resize_align_corners(images, size):
+    """Bilinear resize of (B, H, W, C) to `size` with aligned corners, in keras.ops (static shapes)."""
+    for axis, out_size in ((1, size[0]), (2, size[1])):
+        in_size = images.shape[axis]
+        step = (in_size - 1) / (out_size - 1) if out_size > 1 else 0.0
+        position = ops.arange(out_size, dtype="float32") * step
+        low = ops.minimum(ops.floor(position), in_size - 1)
+        fraction = ops.reshape(position - low, [-1, 1] if axis == 1 else [-1])[..., None]
+        low = ops.cast(low, "int32")
+        high = ops.minimum(low + 1, in_size - 1)
+        below, above = ops.take(images, low, axis=axis), ops.take(images, high, axis=axis)
+        images = below + (above - below) * ops.cast(fraction, images.dtype)
+    return images

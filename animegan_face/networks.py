@@ -1,11 +1,12 @@
 """The AnimeGAN v1 generator and patch discriminator (Chen et al. 2019), in Keras 3.
 
-Both take images in [-1, 1], channels last, of any height and width divisible by 4 known only at
+`build_generator(architecture)` also builds the lighter AnimeGANv2 generator (`generator_v2.py`).
+All take images in [-1, 1], channels last, of any height and width divisible by 4 known only at
 run time. Layer names are stable (`b1_conv1`, `m_ir3_dw`, `d_conv_s2_1`, ...) so that weight
 converters and checkpoints can address them.
 
 Example:
-    generator = build_generator()
+    generator = build_generator()       # or build_generator("animegan_v2")
     fake = generator(photos)            # (B, H, W, 3) in [-1, 1]
     logits = build_discriminator()(fake)  # (B, H/4, W/4, 1)
 """
@@ -13,6 +14,8 @@ Example:
 import keras
 from keras import layers
 
+from animegan_face.config import GENERATORS
+from animegan_face.generator_v2 import build_generator_v2
 from animegan_face.layers import ReflectionPad2D, Resize2D
 
 _INSTANCE_NORM_EPSILON = 1e-5
@@ -72,12 +75,20 @@ def _inverted_residual(x, name, expansion=2):
     return layers.Add(name=f"{name}_add")([x, y])
 
 
-def build_generator(name="generator", image_shape=(None, None, 3)):
-    """AnimeGAN v1 generator, 3,956,099 parameters (SPEC: about 3.96 M).
+def build_generator(architecture="animegan_v1", name="generator", image_shape=(None, None, 3)):
+    """The generator named by `architecture` (`GENERATORS`): "animegan_v1" (the thesis') or
+    "animegan_v2" (lighter, `generator_v2.build_generator_v2`).
 
     Input and output: float images in [-1, 1], shape (B, H, W, 3), H and W divisible by 4.
     `image_shape` may fix H and W (every layer then has static shapes, e.g. for FLOP counts).
     """
+    if architecture not in _BUILDERS:
+        raise ValueError(f"generator: must be one of {GENERATORS}, got {architecture!r}")
+    return _BUILDERS[architecture](name=name, image_shape=image_shape)
+
+
+def build_generator_v1(name="generator", image_shape=(None, None, 3)):
+    """AnimeGAN v1 generator, 3,956,099 parameters (SPEC: about 3.96 M)."""
     photo = keras.Input(shape=image_shape, name="photo")
     # b1: full resolution, then to 1/2
     x = _conv_norm_lrelu(photo, 64, "b1_conv1")
@@ -108,6 +119,9 @@ def build_generator(name="generator", image_shape=(None, None, 3)):
     x = layers.Conv2D(3, 1, name="out_conv")(x)
     fake = layers.Activation("tanh", name="out_tanh", dtype="float32")(x)
     return keras.Model(photo, fake, name=name)
+
+
+_BUILDERS = {"animegan_v1": build_generator_v1, "animegan_v2": build_generator_v2}  # GENERATORS
 
 
 def _spectral_conv(x, filters, name, strides=1):

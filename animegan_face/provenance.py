@@ -3,7 +3,8 @@
     output_dir/export_manifest.json
         source     the generator weights exported (path, sha256), the training run's config.json,
                    how far it trained (epoch, step), the prepared dataset's fingerprint, and what
-                   the frozen extractors' weights were (ImageNet, random, or a file and its sha256)
+                   the frozen extractors' weights were (ImageNet, random, or a file and its sha256);
+                   for weights converted by convert_weights.py, the file they came from
         software   the animegan-face commit, Python, TensorFlow and Keras versions
         exports    each exported file: its kind, sha256, size, and its measured difference from
                    the Keras generator with the tolerance it passed
@@ -96,6 +97,9 @@ def source_record(model_path):
     record = {"generator": {"file": str(weights.resolve()), "sha256": sha256(weights)}}
     if not path.is_dir():
         record["training_run"] = None  # a bare file carries no record of how it was trained
+        converted = _read_json(conversion_record_path(weights))
+        if converted is not None:
+            record["converted_from"] = converted
         return record
     config = _read_json(path / "config.json")
     record["training_run"] = {"model_dir": str(path.resolve()), "config": config,
@@ -121,6 +125,21 @@ def source_record(model_path):
             "prepare_report": str(dataset_dir / "prepare_report.json") if report else None,
         }
     return record
+
+
+def conversion_record_path(weights_path):
+    """Where convert_weights.py records what a converted weights file was made from."""
+    weights_path = pathlib.Path(weights_path)
+    return weights_path.with_name(weights_path.name + ".source.json")
+
+
+def write_conversion_record(weights_path, source_path, architecture, tensors):
+    """Writes the record of a weights file converted from another framework's file."""
+    record = {"file": str(pathlib.Path(source_path).resolve()), "sha256": sha256(source_path),
+              "architecture": architecture, "tensors": tensors,
+              "converted_to_sha256": sha256(weights_path), "software": software_record()}
+    write_file_atomic(conversion_record_path(weights_path),
+                      (json.dumps(record, indent=1) + "\n").encode("utf-8"))
 
 
 def random_extractor_warning(source):

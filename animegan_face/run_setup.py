@@ -69,13 +69,22 @@ def make_adam(learning_rate, config):
 def write_config(model_dir, config):
     """Writes config.json, noting when it replaces different settings of an earlier run.
 
-    Atomic: a kill while writing must not leave a config.json that breaks the resume.
+    Atomic: a kill while writing must not leave a config.json that breaks the resume. Raises
+    SetupError, writing nothing, when the run's checkpoints hold another generator architecture.
     """
     path = pathlib.Path(model_dir) / "config.json"
     try:
         previous = json.loads(path.read_text())
     except (OSError, ValueError):  # none yet, or unreadable: it is rewritten below either way
         previous = None
+    if previous is not None and _has_checkpoints(path.parent):
+        # Runs written before the architecture became a setting trained v1.
+        was = previous.get("model", {}).get("generator", "animegan_v1")
+        if was != config.model.generator:
+            raise SetupError(
+                f"{path.parent} holds checkpoints of the {was} generator, which "
+                f"--generator={config.model.generator} cannot resume: give --generator={was}, "
+                "or start a new --model_dir")
     if previous is not None and previous != config.to_dict():
         print(f"Note: {path} differs from this run's settings; it is replaced by the new ones.")
     write_file_atomic(path, (config.to_json() + "\n").encode("utf-8"))
@@ -97,6 +106,11 @@ _CHECKPOINTS = {
     "tensorflow": lambda folder: (folder / "checkpoint").is_file(),  # tf.train.CheckpointManager
     "jax": lambda folder: KerasCheckpoint(folder, {}, {}).latest is not None,
 }
+
+
+def _has_checkpoints(model_dir):
+    folder = pathlib.Path(model_dir) / "checkpoints"
+    return folder.is_dir() and any(found(folder) for found in _CHECKPOINTS.values())
 
 
 def refuse_other_backend_run(model_dir, backend):

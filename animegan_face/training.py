@@ -46,7 +46,7 @@ def make_strategy(name):
 
 def build_trainers(config):
     """Networks, frozen extractors and both training models, compiled. Call inside a strategy scope."""
-    generator = build_generator()
+    generator = build_generator(config.model.generator)
     discriminator = build_discriminator()
     content, face = build_loss_extractors(config.model, config.loss)
     warmup = GeneratorWarmup(generator, content, config.loss, name="warmup")

@@ -4,12 +4,17 @@
     python bench/inference.py --model=runs/mine      # a trained generator instead of random weights
 
 Times one image per call (batch 1, the phone case), median of --runs calls after a warm-up, the
-runtimes interleaved round by round: Keras (tf.function), SavedModel, TFLite float32 / float16 /
-dynamic int8 with free input size, TFLite full int8 and float16 exported at each fixed size, and
-the AnimeGANv2 generator in PyTorch (the community's lighter peer, random weights; needs
-`pip install torch==2.13.0`). Also prints the generator's FLOPs per image (multiply-adds x 2 of
-its convolutions) and this machine's measured float32 peak (a 2048^3 matmul in TensorFlow), so the
-fraction of the peak each runtime reaches is visible.
+runtimes interleaved round by round. For each of our generators (--generators: AnimeGAN v1, the
+thesis', and the lighter AnimeGANv2): Keras (tf.function), SavedModel, TFLite float32 / float16 /
+dynamic int8 with free input size, TFLite full int8 and float16 exported at each fixed size. Beside
+them the peer: the AnimeGANv2 generator in PyTorch, as the community runs it (bryandlee's
+architecture, `animeganv2_torch.py`; needs `pip install torch==2.13.0`). Our v2 generator gets
+the PyTorch peer's (random) weights through the converter, and the largest difference of their
+outputs is printed: the same network with the same weights in both frameworks.
+
+Also prints each generator's FLOPs per image (multiply-adds x 2 of its convolutions) and this
+machine's measured float32 peak (a 2048^3 matmul in TensorFlow), so the fraction of the peak each
+runtime reaches is visible.
 """
 
 import importlib.util
@@ -28,21 +33,28 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from animegan_face import export  # noqa: E402
+from animegan_face.animeganv2_weights import load_state_dict  # noqa: E402
+from animegan_face.config import GENERATORS  # noqa: E402
 from animegan_face.inference import KerasStylizer, load_stylizer  # noqa: E402
 from animegan_face.networks import build_generator  # noqa: E402
 
 flags.DEFINE_list("sizes", ["256", "512"], "Square input sizes.")
+flags.DEFINE_list("generators", list(GENERATORS), f"Our generators to time: {GENERATORS}.")
 flags.DEFINE_integer("runs", 5, "Timed calls per runtime, size and round.")
 flags.DEFINE_integer("rounds", 2, "Interleaved rounds.")
-flags.DEFINE_string("model", "", "A trained generator (model_dir or .weights.h5); default random.")
+flags.DEFINE_string("model", "", "A trained generator (model_dir or .weights.h5) instead of "
+                    "random ones (--generators is then ignored).")
+flags.DEFINE_bool("exports", True, "Time the SavedModel and TFLite exports too (else Keras only).")
 flags.DEFINE_bool("torch_peer", True, "Time the PyTorch AnimeGANv2 generator too (needs "
                   "`pip install torch==2.13.0`; skipped with a note when torch is missing).")
 FLAGS = flags.FLAGS
+_SHORT = {"animegan_v1": "v1", "animegan_v2": "v2"}
+_PEER = "pytorch AnimeGANv2 (peer)"
 
 
-def conv_flops(size):
-    """FLOPs (2 x multiply-adds) of the generator's convolutions for one size x size image."""
-    generator = build_generator(image_shape=(size, size, 3))
+def conv_flops(architecture, size):
+    """FLOPs (2 x multiply-adds) of a generator's convolutions for one size x size image."""
+    generator = build_generator(architecture, image_shape=(size, size, 3))
     total = 0
     for layer in generator.layers:
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.SeparableConv2D,
@@ -72,59 +84,93 @@ def peak_flops(n=2048, repeats=10):
     return 2 * n ** 3 / float(np.median(times))
 
 
-def _torch_runner(size):
+def torch_peer():
+    """The PyTorch AnimeGANv2 generator (random weights), evaluation mode."""
     import torch
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from animeganv2_torch import AnimeGANv2Generator
 
     torch.set_num_threads(os.cpu_count())
-    model = AnimeGANv2Generator().eval()
-    image = torch.zeros(1, 3, size, size)
+    torch.manual_seed(0)
+    return AnimeGANv2Generator().eval()
+
+
+def torch_runner(model, image):
+    import torch
+
+    tensor = torch.from_numpy(np.ascontiguousarray(image.transpose(0, 3, 1, 2)))
 
     def run():
         with torch.inference_mode():
-            model(image).numpy()
+            return model(tensor).numpy().transpose(0, 2, 3, 1)
     return run
 
 
-def runners(generator, size, folder):
+def same_weights_difference(peer, keras_v2, image):
+    """Largest |PyTorch - Keras| output of the v2 network given the same weights and image."""
+    return float(np.abs(torch_runner(peer, image)() - np.asarray(keras_v2(image))).max())
+
+
+def runners(generators, size, folder, peer):
     # Timing only: a random generator quantises worse than a trained one, so the export checks
     # are not enforced here; their differences are printed instead.
     export.TOLERANCES.update({kind: (float("inf"), float("inf")) for kind in export.TOLERANCES})
     image = np.random.default_rng(0).uniform(-1, 1, (1, size, size, 3)).astype(np.float32)
     photos = export.check_photos("", size, 4)
-    found = {"keras": KerasStylizer(generator)}
-    exports = [
-        export.export_saved_model(generator, folder, photos),
-        export.export_tflite(generator, folder, "none", photos),
-        export.export_tflite(generator, folder, "float16", photos),
-        export.export_tflite(generator, folder, "dynamic_int8", photos),
-        export.export_tflite(generator, folder, "float16", photos, size),
-        export.export_tflite(generator, folder, "int8", photos, size, photos),
-    ]
-    for result in exports:
-        found[result.path.name] = load_stylizer(result.path)
-    timed = {name: (lambda s=stylizer: s(image)) for name, stylizer in found.items()}
-    if FLAGS.torch_peer:
-        timed["pytorch AnimeGANv2 (2.14 M)"] = _torch_runner(size)
-    return timed, {result.path.name: result for result in exports}
+    timed, results = {}, {}
+    for architecture, generator in generators.items():
+        short = _SHORT[architecture]
+        found = {f"{short} keras": KerasStylizer(generator)}
+        if FLAGS.exports:
+            where = folder / short
+            for result in (
+                    export.export_saved_model(generator, where, photos),
+                    export.export_tflite(generator, where, "none", photos),
+                    export.export_tflite(generator, where, "float16", photos),
+                    export.export_tflite(generator, where, "dynamic_int8", photos),
+                    export.export_tflite(generator, where, "float16", photos, size),
+                    export.export_tflite(generator, where, "int8", photos, size, photos)):
+                name = f"{short} {result.path.name}"
+                found[name], results[name] = load_stylizer(result.path), result
+        timed.update({name: (lambda s=stylizer: s(image)) for name, stylizer in found.items()})
+    if peer is not None:
+        timed[_PEER] = torch_runner(peer, image)
+    return timed, results
 
 
 def main(argv):
     del argv
+    unknown = set(FLAGS.generators) - set(GENERATORS)
+    if unknown:
+        raise app.UsageError(f"--generators: unknown {sorted(unknown)}")
     if FLAGS.torch_peer and importlib.util.find_spec("torch") is None:
         print("PyTorch is not installed: the AnimeGANv2 peer row is skipped "
               "(pip install torch==2.13.0 to time it).", flush=True)
         FLAGS.torch_peer = False
-    generator = (load_stylizer(FLAGS.model).generator if FLAGS.model else build_generator())
+    peer = torch_peer() if FLAGS.torch_peer else None
+    if FLAGS.model:
+        loaded = load_stylizer(FLAGS.model).generator
+        v2 = any(layer.name == "out_layer_conv" for layer in loaded.layers)  # generator_v2's names
+        generators = {"animegan_v2" if v2 else "animegan_v1": loaded}
+    else:
+        generators = {name: build_generator(name) for name in FLAGS.generators}
+    if peer is not None and "animegan_v2" in generators and not FLAGS.model:
+        tensors = load_state_dict(generators["animegan_v2"],
+                                  {k: v.numpy() for k, v in peer.state_dict().items()})
+        image = np.random.default_rng(1).uniform(-1, 1, (1, 64, 64, 3)).astype(np.float32)
+        print(f"v2 given the PyTorch peer's weights ({tensors} tensors): largest output difference "
+              f"{same_weights_difference(peer, generators['animegan_v2'], image):.1e} (64x64, [-1, 1])")
     peak = peak_flops()
     print(f"{os.cpu_count()} CPUs, TensorFlow {tf.__version__}; measured float32 peak "
           f"(2048^3 matmul): {peak / 1e9:.0f} GFLOP/s")
     for size in (int(s) for s in FLAGS.sizes):
-        flops = conv_flops(size)
+        flops = {name: conv_flops(name, size) for name in generators}
+        flops_of = {name: flops[arch] for arch in generators for name in [_SHORT[arch]]}
+        if peer is not None:
+            flops_of[_PEER] = conv_flops("animegan_v2", size)
         with tempfile.TemporaryDirectory() as folder:
-            timed, sizes = runners(generator, size, pathlib.Path(folder))
+            timed, results = runners(generators, size, pathlib.Path(folder), peer)
             for run in timed.values():
                 run()  # warm-up: traces, allocates, resizes tensors
             times = {name: [] for name in timed}
@@ -134,21 +180,21 @@ def main(argv):
                         started = time.perf_counter()
                         run()
                         times[name].append(time.perf_counter() - started)
-        keras_median = float(np.median(times["keras"]))
-        print(f"\n{size}x{size}, batch 1: generator {flops / 1e9:.1f} GFLOP per image "
-              f"(convolutions); median of {FLAGS.rounds} x {FLAGS.runs} calls")
-        print("| runtime | file MiB | max / mean diff to Keras | ms / image | ratio to Keras | GFLOP/s "
-              "| % of peak |")
+        base = f"{_SHORT[next(iter(generators))]} keras"
+        base_median = float(np.median(times[base]))
+        print(f"\n{size}x{size}, batch 1; median of {FLAGS.rounds} x {FLAGS.runs} calls; GFLOP per "
+              "image (convolutions): " + ", ".join(f"{_SHORT[n]} {f / 1e9:.1f}" for n, f in flops.items()))
+        print(f"| runtime | file MiB | max / mean diff to Keras | ms / image | ratio to {base} "
+              "| GFLOP/s | % of peak |")
         print("| --- | --- | --- | --- | --- | --- | --- |")
         for name, values in times.items():
             median = float(np.median(values))
-            result = sizes.get(name)
+            result = results.get(name)
             mib = f"{result.size_bytes / 2 ** 20:.1f}" if result else ""
             diff = f"{result.max_difference:.2g} / {result.mean_difference:.2g}" if result else ""
-            achieved = "" if name.startswith("pytorch") else f"{flops / median / 1e9:.0f}"
-            share = "" if name.startswith("pytorch") else f"{100 * flops / median / peak:.0f}"
-            print(f"| {name} | {mib} | {diff} | {1000 * median:.0f} | {median / keras_median:.2f} | "
-                  f"{achieved} | {share} |")
+            work = flops_of[_PEER if name == _PEER else name.split()[0]]
+            print(f"| {name} | {mib} | {diff} | {1000 * median:.0f} | {median / base_median:.2f} | "
+                  f"{work / median / 1e9:.0f} | {100 * work / median / peak:.0f} |")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     python bench/train_step.py --variants=vgg19,mobilenet
     python bench/train_step.py --variants=huber,l1,l2
+    python bench/train_step.py --variants=vgg19,generator_v2
     python bench/train_step.py --variants=all_terms,no_con,no_gra,no_gra_con,no_col,no_skin,no_face
 
 A term switched off (weight 0) is not computed at all (`objectives.generator_terms`), so each
@@ -37,6 +38,7 @@ VARIANTS = {
     "all_terms": {},
     "huber": {},
     "mobilenet": {"model": {"extractor": "mobilenet"}},
+    "generator_v2": {"model": {"generator": "animegan_v2"}},  # the lighter AnimeGANv2 generator
     "l1": {"loss": {"distance": "l1"}},
     "l2": {"loss": {"distance": "l2"}},
     "no_face": {"loss": {"face": 0.0}},  # no ResNet101 is built either

@@ -199,12 +199,20 @@ def _run_train_py(*flags):
 
 
 def cli_task(work):
-    """train.py itself, as a user runs it with KERAS_BACKEND=jax: a run, then a diverging one."""
+    """train.py itself, as a user runs it with KERAS_BACKEND=jax: a run of the AnimeGANv2
+    generator (its aligned-corner resizes run on keras.ops here), then a diverging one."""
     dataset = write_prepared_dataset(work / "data")
     common = [f"--dataset_dir={dataset}", "--image_size=32", "--batch_size=2", "--init_epochs=0",
-              "--extractor=mobilenet", "--extractor_weights=none", "--face_extractor=none"]
+              "--extractor=mobilenet", "--extractor_weights=none", "--face_extractor=none",
+              "--generator=animegan_v2"]
     result = {"exit_code": _run_train_py(f"--model_dir={work / 'run'}", "--epochs=1",
                                          "--steps_per_epoch=1", *common)}
+    # The trained v2 generator on a fixed input, for the TensorFlow side to reproduce.
+    generator = build_generator("animegan_v2")
+    generator.load_weights(work / "run" / "generator.weights.h5")
+    photo = _fixed_batch(size=32, batch=2)[0]
+    np.savez(work / "jax_generator_output.npz", photo=photo,
+             output=np.asarray(generator(photo, training=False)))
     result["diverged_exit"] = _run_train_py(
         f"--model_dir={work / 'diverged'}", "--epochs=2", "--steps_per_epoch=2", "--g_lr=1e30",
         "--d_lr=1e30", *common)

@@ -110,7 +110,13 @@ def test_train_cli_under_jax_end_to_end(tmp_path):
     result, _ = _run_jax("cli", tmp_path)
     assert result["exit_code"] in (None, 0)
     run = tmp_path / "run"
-    assert json.loads((run / "config.json").read_text())["model"]["extractor"] == "mobilenet"
+    model = json.loads((run / "config.json").read_text())["model"]
+    assert (model["extractor"], model["generator"]) == ("mobilenet", "animegan_v2")
+    # Its v2 generator, found by load_stylizer from config.json, gives the JAX outputs here.
+    from animegan_face.inference import load_stylizer
+
+    saved = np.load(tmp_path / "jax_generator_output.npz")
+    np.testing.assert_allclose(load_stylizer(run)(saved["photo"]), saved["output"], atol=1e-4)
     assert (run / "checkpoints" / "keras-ckpt-1" / "generator.weights.h5").is_file()
     assert (run / "generator.weights.h5").is_file() and (run / "samples" / "epoch_001.png").is_file()
     # Learning rates of 1e30: the run stops at the first step with a non-finite loss, saves nothing.

@@ -1,11 +1,12 @@
-"""Generator and discriminator: parameter counts, shapes at any size, serialization round trip."""
+"""Generators and discriminator: parameter counts, shapes at any size, serialization round trip."""
 
 import numpy as np
 import pytest
 
 import keras
 
-from animegan_face.layers import ReflectionPad2D, Resize2D
+from animegan_face.config import GENERATORS
+from animegan_face.layers import ReflectionPad2D, Resize2D, _resize_align_corners
 from animegan_face.networks import build_discriminator, build_generator
 
 
@@ -13,9 +14,9 @@ def _trainable_count(model):
     return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
 
 
-@pytest.fixture(scope="module")
-def generator():
-    return build_generator()
+@pytest.fixture(scope="module", params=GENERATORS)
+def generator(request):
+    return build_generator(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +25,20 @@ def discriminator():
 
 
 def test_parameter_counts(generator, discriminator):
-    # SPEC: about 3.96 M and 1.13 M; pinned exactly so an architecture change is noticed.
-    assert _trainable_count(generator) == 3_956_099
+    # SPEC: about 3.96 M (v1), 2.14 M (v2) and 1.13 M; pinned exactly so an architecture change
+    # is noticed. v2's count is that of the PyTorch port (tests/test_animeganv2_weights.py).
+    expected = {"animegan_v1": 3_956_099, "animegan_v2": 2_143_552}
+    assert _trainable_count(generator) == expected[_architecture(generator)]
     assert _trainable_count(discriminator) == 1_128_800
+
+
+def _architecture(generator):
+    return "animegan_v2" if "out_layer_conv" in [layer.name for layer in generator.layers] else "animegan_v1"
+
+
+def test_unknown_generator_is_refused_by_name():
+    with pytest.raises(ValueError, match="generator: must be one of .*'unet'"):
+        build_generator("unet")
 
 
 @pytest.mark.parametrize("height, width", [(32, 32), (36, 36), (64, 48), (40, 56)])
@@ -38,9 +50,12 @@ def test_any_size_divisible_by_four(generator, discriminator, rng, height, width
     assert np.asarray(discriminator(images)).shape == (2, height // 4, width // 4, 1)
 
 
-def test_generator_is_bias_free_except_output(generator):
+def test_generator_biases_are_where_the_references_put_them(generator):
     biased = [layer.name for layer in generator.layers if getattr(layer, "use_bias", False)]
-    assert biased == ["out_conv"]
+    if _architecture(generator) == "animegan_v1":
+        assert biased == ["out_conv"]
+    else:  # the depthwise convs of the four inverted residual blocks, as in the PyTorch port
+        assert biased == [f"block_c_{index}_dw_conv" for index in (1, 2, 3, 4)]
 
 
 def test_discriminator_is_spectrally_normalised(discriminator):
@@ -48,7 +63,8 @@ def test_discriminator_is_spectrally_normalised(discriminator):
     assert len(convs) == 7
 
 
-@pytest.mark.parametrize("build, name", [(build_generator, "g"), (build_discriminator, "d")])
+@pytest.mark.parametrize("build, name", [
+    (build_generator, "g"), (lambda: build_generator("animegan_v2"), "g2"), (build_discriminator, "d")])
 def test_save_and_load_give_identical_outputs(tmp_path, rng, build, name):
     model = build()
     images = rng.uniform(-1, 1, (1, 32, 32, 3)).astype(np.float32)
@@ -60,7 +76,8 @@ def test_save_and_load_give_identical_outputs(tmp_path, rng, build, name):
 
 def test_custom_layers_round_trip_config(rng):
     images = rng.uniform(-1, 1, (1, 6, 8, 3)).astype(np.float32)
-    for layer in (ReflectionPad2D((1, 2, 0, 3)), Resize2D(2.0), Resize2D(0.5)):
+    for layer in (ReflectionPad2D((1, 2, 0, 3)), Resize2D(2.0), Resize2D(0.5),
+                  Resize2D(2.0, align_corners=True)):
         clone = layer.__class__.from_config(layer.get_config())
         np.testing.assert_array_equal(np.asarray(layer(images)), np.asarray(clone(images)))
 
@@ -69,3 +86,28 @@ def test_reflection_pad_matches_numpy(rng):
     images = rng.uniform(-1, 1, (1, 4, 5, 2)).astype(np.float32)
     padded = np.asarray(ReflectionPad2D((1, 2, 0, 1))(images))
     np.testing.assert_array_equal(padded, np.pad(images, ((0, 0), (1, 2), (0, 1), (0, 0)), mode="reflect"))
+
+
+def _numpy_align_corners(images, size):
+    """Reference: output pixel i samples input position i * (n - 1) / (m - 1), bilinearly."""
+    out = images.astype(np.float64)
+    for axis, m in ((1, size[0]), (2, size[1])):
+        n = out.shape[axis]
+        position = np.arange(m) * ((n - 1) / (m - 1))
+        low = np.floor(position).astype(int)
+        high = np.minimum(low + 1, n - 1)
+        weight = (position - low).reshape([-1 if a == axis else 1 for a in range(4)])
+        out = np.take(out, low, axis) * (1 - weight) + np.take(out, high, axis) * weight
+    return out
+
+
+@pytest.mark.parametrize("height, width", [(3, 5), (8, 6)])
+def test_align_corners_resize_matches_reference_on_both_code_paths(rng, height, width):
+    images = rng.uniform(-1, 1, (2, height, width, 3)).astype(np.float32)
+    expected = _numpy_align_corners(images, (2 * height, 2 * width))
+    # TensorFlow's op (SavedModel, TFLite) and the keras.ops one that JAX and PyTorch run.
+    np.testing.assert_allclose(np.asarray(Resize2D(2.0, align_corners=True)(images)), expected, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(_resize_align_corners(images, (2 * height, 2 * width))),
+                               expected, atol=1e-6)
+    assert np.array_equal(np.asarray(Resize2D(2.0, align_corners=True)(images))[:, 0, 0], images[:, 0, 0])
+    assert np.array_equal(np.asarray(Resize2D(2.0, align_corners=True)(images))[:, -1, -1], images[:, -1, -1])

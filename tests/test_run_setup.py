@@ -55,3 +55,26 @@ def test_write_config_replaces_unreadable_or_different_settings(tmp_path, capsys
     assert "differs from this run's settings" in capsys.readouterr().out
     assert json.loads((tmp_path / "config.json").read_text())["train"]["epochs"] == 7
     assert [p.name for p in tmp_path.iterdir()] == ["config.json"]  # no temporary file left
+
+
+@pytest.mark.parametrize("make_run", [_tf_run, _jax_run])
+def test_another_generator_cannot_resume_a_run(tmp_path, make_run):
+    old = Config(train=TrainConfig(model_dir=str(tmp_path)))
+    write_config(tmp_path, old)
+    new = Config.from_dict({**old.to_dict(), "model": {"generator": "animegan_v2"}})
+    write_config(tmp_path, new)  # no checkpoint yet: a new architecture is just a new setting
+    write_config(tmp_path, old)
+    make_run(tmp_path)
+    with pytest.raises(SetupError, match="checkpoints of the animegan_v1 generator.*--generator=animegan_v1"):
+        write_config(tmp_path, new)
+    assert Config.from_json((tmp_path / "config.json").read_text()) == old
+
+
+def test_a_config_json_from_before_the_generator_setting_means_v1(tmp_path):
+    old = Config(train=TrainConfig(model_dir=str(tmp_path))).to_dict()
+    del old["model"]["generator"]
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    assert Config.from_dict(old).model.generator == "animegan_v1"
+    _tf_run(tmp_path)
+    with pytest.raises(SetupError, match="animegan_v1 generator"):
+        write_config(tmp_path, Config.from_dict({**old, "model": {"generator": "animegan_v2"}}))

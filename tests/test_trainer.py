@@ -1,5 +1,6 @@
 """Real train steps at 32 px: what changes, what must not, and the replica scaling."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -49,6 +50,21 @@ def test_gan_step_changes_generator_and_discriminator_not_extractors(setup):
     assert any(_changed(discriminator, gan.discriminator))
     assert not any(_changed(content, gan.content_extractor))
     assert not any(_changed(face, gan.face_extractor))
+
+
+def test_the_v2_generator_trains_under_the_same_steps(tmp_path, setup):
+    _, _, data = setup
+    config = tiny_config(tmp_path, tmp_path / "run")
+    config = dataclasses.replace(config, model=dataclasses.replace(
+        config.model, generator="animegan_v2", extractor="mobilenet", face_extractor="none"),
+        loss=dataclasses.replace(config.loss, face=0.0))
+    warmup, gan = build_trainers(config)
+    assert gan.generator is warmup.generator and "out_layer_conv" in [l.name for l in gan.generator.layers]
+    before = _snapshot(gan.generator)
+    assert np.isfinite(float(warmup.train_step(data)["init_con"]))
+    logs = gan.train_step(data)
+    assert all(np.isfinite(float(v)) for v in logs.values())
+    assert all(_changed(before, gan.generator))  # every v2 variable gets a gradient
 
 
 def test_warmup_step_changes_generator_only(setup):
