@@ -22,6 +22,10 @@ demo: $(VENV)/.installed
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver
 
+# Tests run in TEST_WORKERS pytest-xdist processes: two on the 2-core CI machine, where much of a
+# test's time is single-threaded (tf.function tracing, XLA compiles, child processes); each worker
+# holds TensorFlow and its networks (a few GiB), so raise it with care. TEST_WORKERS=0 runs serially.
 # pytest exits 5 when it collects no test: that fails here like any other non-zero exit.
+TEST_WORKERS ?= 2
 test: $(VENV)/.installed /usr/bin/chromium /usr/bin/chromedriver
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q -n $(TEST_WORKERS)
