@@ -182,6 +182,12 @@ class Config:
         return cls.from_dict(json.loads(text))
 
 
+def run_generator(values):
+    """The generator architecture a run's config.json (as a dict) names. Runs written before the
+    architecture became a setting trained animegan_v1, whatever the default is now."""
+    return values.get("model", {}).get("generator", "animegan_v1")
+
+
 # The thesis model, and the AnimeGAN baseline it is compared with (no skin or face loss).
 PRESETS = {
     "thesis": Config(),

@@ -15,6 +15,8 @@ import warnings
 
 import numpy as np
 
+from animegan_face.config import GENERATORS, run_generator
+
 
 class ModelLoadError(ValueError):
     """The path exists but is not a generator this project can run; says which and why."""
@@ -117,7 +119,6 @@ def _load_keras_generator(path, architecture=None):
     (None: whichever of `config.GENERATORS` the weights fit)."""
     import keras
 
-    from animegan_face.config import GENERATORS
     from animegan_face.networks import build_generator
 
     if path.suffix == ".keras":
@@ -152,7 +153,7 @@ def _run_generator_architecture(model_dir):
         config = json.loads((model_dir / "config.json").read_text())
     except (OSError, ValueError):
         return None  # no readable config: _load_keras_generator tries each architecture
-    return config.get("model", {}).get("generator", "animegan_v1")
+    return run_generator(config)
 
 
 def load_stylizer(path):

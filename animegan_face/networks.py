@@ -122,6 +122,16 @@ def build_generator_v1(name="generator", image_shape=(None, None, 3)):
 
 
 _BUILDERS = {"animegan_v1": build_generator_v1, "animegan_v2": build_generator_v2}  # GENERATORS
+_OUTPUT_LAYERS = {"animegan_v1": "out_conv", "animegan_v2": "out_layer_conv"}
+
+
+def generator_architecture(generator):
+    """Which of `GENERATORS` a built or loaded generator is, known by its output layer's name."""
+    names = {layer.name for layer in generator.layers}
+    for architecture, output_layer in _OUTPUT_LAYERS.items():
+        if output_layer in names:
+            return architecture
+    raise ValueError(f"{generator.name}: not one of the generators {GENERATORS}")
 
 
 def _spectral_conv(x, filters, name, strides=1):

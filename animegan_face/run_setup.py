@@ -13,6 +13,7 @@ import pathlib
 import keras
 import numpy as np
 
+from animegan_face.config import run_generator
 from animegan_face.image_files import write_file_atomic
 from animegan_face.keras_checkpoint import KerasCheckpoint
 from animegan_face.pipeline import load_dataset_files, load_photo
@@ -78,8 +79,7 @@ def write_config(model_dir, config):
     except (OSError, ValueError):  # none yet, or unreadable: it is rewritten below either way
         previous = None
     if previous is not None and _has_checkpoints(path.parent):
-        # Runs written before the architecture became a setting trained v1.
-        was = previous.get("model", {}).get("generator", "animegan_v1")
+        was = run_generator(previous)
         if was != config.model.generator:
             raise SetupError(
                 f"{path.parent} holds checkpoints of the {was} generator, which "

@@ -36,7 +36,7 @@ from animegan_face import export  # noqa: E402
 from animegan_face.animeganv2_weights import load_state_dict  # noqa: E402
 from animegan_face.config import GENERATORS  # noqa: E402
 from animegan_face.inference import KerasStylizer, load_stylizer  # noqa: E402
-from animegan_face.networks import build_generator  # noqa: E402
+from animegan_face.networks import build_generator, generator_architecture  # noqa: E402
 
 flags.DEFINE_list("sizes", ["256", "512"], "Square input sizes.")
 flags.DEFINE_list("generators", list(GENERATORS), f"Our generators to time: {GENERATORS}.")
@@ -151,8 +151,7 @@ def main(argv):
     peer = torch_peer() if FLAGS.torch_peer else None
     if FLAGS.model:
         loaded = load_stylizer(FLAGS.model).generator
-        v2 = any(layer.name == "out_layer_conv" for layer in loaded.layers)  # generator_v2's names
-        generators = {"animegan_v2" if v2 else "animegan_v1": loaded}
+        generators = {generator_architecture(loaded): loaded}
     else:
         generators = {name: build_generator(name) for name in FLAGS.generators}
     if peer is not None and "animegan_v2" in generators and not FLAGS.model:
@@ -166,9 +165,9 @@ def main(argv):
           f"(2048^3 matmul): {peak / 1e9:.0f} GFLOP/s")
     for size in (int(s) for s in FLAGS.sizes):
         flops = {name: conv_flops(name, size) for name in generators}
-        flops_of = {name: flops[arch] for arch in generators for name in [_SHORT[arch]]}
-        if peer is not None:
-            flops_of[_PEER] = conv_flops("animegan_v2", size)
+        flops_of = {_SHORT[name]: work for name, work in flops.items()}
+        if peer is not None:  # the same network as our v2
+            flops_of[_PEER] = flops.get("animegan_v2") or conv_flops("animegan_v2", size)
         with tempfile.TemporaryDirectory() as folder:
             timed, results = runners(generators, size, pathlib.Path(folder), peer)
             for run in timed.values():

@@ -7,7 +7,7 @@ import keras
 
 from animegan_face.config import GENERATORS
 from animegan_face.layers import ReflectionPad2D, Resize2D, _resize_align_corners
-from animegan_face.networks import build_discriminator, build_generator
+from animegan_face.networks import build_discriminator, build_generator, generator_architecture
 
 
 def _trainable_count(model):
@@ -28,17 +28,20 @@ def test_parameter_counts(generator, discriminator):
     # SPEC: about 3.96 M (v1), 2.14 M (v2) and 1.13 M; pinned exactly so an architecture change
     # is noticed. v2's count is that of the PyTorch port (tests/test_animeganv2_weights.py).
     expected = {"animegan_v1": 3_956_099, "animegan_v2": 2_143_552}
-    assert _trainable_count(generator) == expected[_architecture(generator)]
+    assert _trainable_count(generator) == expected[generator_architecture(generator)]
     assert _trainable_count(discriminator) == 1_128_800
-
-
-def _architecture(generator):
-    return "animegan_v2" if "out_layer_conv" in [layer.name for layer in generator.layers] else "animegan_v1"
 
 
 def test_unknown_generator_is_refused_by_name():
     with pytest.raises(ValueError, match="generator: must be one of .*'unet'"):
         build_generator("unet")
+
+
+def test_each_generator_is_told_apart_and_a_discriminator_is_none(discriminator):
+    for architecture in GENERATORS:
+        assert generator_architecture(build_generator(architecture)) == architecture
+    with pytest.raises(ValueError, match="not one of the generators"):
+        generator_architecture(discriminator)
 
 
 @pytest.mark.parametrize("height, width", [(32, 32), (36, 36), (64, 48), (40, 56)])
@@ -52,7 +55,7 @@ def test_any_size_divisible_by_four(generator, discriminator, rng, height, width
 
 def test_generator_biases_are_where_the_references_put_them(generator):
     biased = [layer.name for layer in generator.layers if getattr(layer, "use_bias", False)]
-    if _architecture(generator) == "animegan_v1":
+    if generator_architecture(generator) == "animegan_v1":
         assert biased == ["out_conv"]
     else:  # the depthwise convs of the four inverted residual blocks, as in the PyTorch port
         assert biased == [f"block_c_{index}_dw_conv" for index in (1, 2, 3, 4)]
