@@ -12,6 +12,7 @@ from absl import app
 from absl import flags
 
 from animegan_face import preparation
+from animegan_face.image_files import read_name_list
 
 _PHOTO_DIR = flags.DEFINE_string("photo_dir", None, "Folder of real face photos (any size/format).")
 _ANIME_DIR = flags.DEFINE_string("anime_dir", None, "Folder of anime images (any size/format).")
@@ -28,6 +29,9 @@ _UPSAMPLE = flags.DEFINE_integer(
 _NUM_WORKERS = flags.DEFINE_integer(
     "num_workers", None, "Worker processes (default: number of CPUs).", lower_bound=1)
 _FORCE = flags.DEFINE_bool("force", False, "Redo the work even if the output is up to date.")
+_EXCLUDE_LIST = flags.DEFINE_string(
+    "exclude_list", None, "A text file of photo file names (one per line, # comments) to leave "
+    "out, e.g. a held-out evaluation set.")
 
 flags.mark_flags_as_required(["photo_dir", "anime_dir", "output_dir"])
 for _name in ("photo_dir", "anime_dir"):
@@ -40,11 +44,12 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     try:
+        excluded = read_name_list(_EXCLUDE_LIST.value) if _EXCLUDE_LIST.value else ()
         report = preparation.prepare_dataset(
             _PHOTO_DIR.value, _ANIME_DIR.value, _OUTPUT_DIR.value,
             image_size=_IMAGE_SIZE.value, crop_faces=_CROP_FACES.value,
             face_margin=_FACE_MARGIN.value, upsample=_UPSAMPLE.value,
-            num_workers=_NUM_WORKERS.value, force=_FORCE.value)
+            num_workers=_NUM_WORKERS.value, force=_FORCE.value, exclude_photos=excluded)
     except (ValueError, OSError) as error:
         raise SystemExit(f"prepare.py: {error}") from error
     print(report.summary())

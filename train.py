@@ -15,8 +15,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags, logging  # noqa: E402
 
 from animegan_face.config import (  # noqa: E402
-    DISTANCES, EXTRACTORS, FACE_EXTRACTORS, GENERATORS, PRESETS, STRATEGIES, Config, DataConfig,
-    LossConfig, ModelConfig, TrainConfig)
+    DISTANCES, EXTRACTORS, FACE_EXTRACTORS, GENERATORS, PRECISIONS, PRESETS, STRATEGIES, Config,
+    DataConfig, LossConfig, ModelConfig, TrainConfig)
 
 FLAGS = flags.FLAGS
 _defaults = PRESETS["thesis"]
@@ -43,6 +43,9 @@ for _term, _help in (("adv", "adversarial (G and D)"), ("con", "content"), ("gra
                      ("col", "colour"), ("skin", "skin colour"), ("face", "face feature")):
     flags.DEFINE_float(f"{_term}_weight", getattr(_defaults.loss, _term), f"Weight of the {_help} loss.")
 flags.DEFINE_enum("distance", _defaults.loss.distance, DISTANCES, "Distance inside every loss term.")
+flags.DEFINE_float("color_scale", _defaults.loss.color_scale,
+                   "YUV of [0, 1] images is multiplied by this in the colour and skin terms "
+                   "(1: AnimeGAN's reference scale; see README 'Loss scales').")
 # networks
 flags.DEFINE_enum("generator", _defaults.model.generator, GENERATORS,
                   "Generator: animegan_v1 (the thesis', 3.96 M parameters) or animegan_v2 "
@@ -59,7 +62,9 @@ flags.DEFINE_integer("face_crop_size", _defaults.model.face_crop_size, "Face cro
 flags.DEFINE_enum("strategy", _defaults.train.strategy, STRATEGIES,
                   "auto: MirroredStrategy over all GPUs if any, else the default device; "
                   "multi_worker: several machines, from TF_CONFIG (see README).")
-flags.DEFINE_bool("mixed_precision", False, "mixed_float16 compute (GPUs); losses stay float32.")
+flags.DEFINE_enum("mixed_precision", "off", PRECISIONS,
+                  "Compute dtype: off (float32), bfloat16 (CPUs with AVX-512-BF16 or AMX, TPUs, "
+                  "recent GPUs) or float16 (GPUs, with loss scaling); losses stay float32.")
 flags.DEFINE_bool("jit_compile", False, "XLA-compile the train steps (faster on GPU, ~2x slower on CPU).")
 flags.DEFINE_integer("seed", _defaults.train.seed, "Random seed.")
 flags.DEFINE_bool("dry_run", False, "Print the resolved config and exit.")
@@ -84,6 +89,7 @@ def config_from_flags():
         face_extractor_weights=_value("face_extractor_weights", preset.model.face_extractor_weights),
         face_crop_size=FLAGS.face_crop_size)
     loss = LossConfig(distance=_value("distance", preset.loss.distance),
+                      color_scale=_value("color_scale", preset.loss.color_scale),
                       **{t: _value(f"{t}_weight", getattr(preset.loss, t))
                          for t in ("adv", "con", "gra", "col", "skin", "face")})
     train = TrainConfig(

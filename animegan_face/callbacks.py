@@ -91,10 +91,12 @@ class TensorBoardLogger(keras.callbacks.Callback):
         learning_rates: mapping name -> optimizer, logged as `lr/<name>`.
         sample_photos: float (K, S, S, 3) photos in [-1, 1].
         generator: the generator whose output is shown.
+        gradient_norms: optional callable(model) -> {name: norm}, called at each epoch's end with
+            the model being fit and logged as `grad_norm/<name>` (see `diagnostics`).
     """
 
     def __init__(self, log_dir, step, learning_rates, sample_photos, generator, samples_dir,
-                 every_steps=10):
+                 every_steps=10, gradient_norms=None):
         super().__init__()
         self.writer = tf.summary.create_file_writer(str(log_dir))
         self.step = step
@@ -103,6 +105,7 @@ class TensorBoardLogger(keras.callbacks.Callback):
         self.generator = generator
         self.samples_dir = pathlib.Path(samples_dir)
         self.every_steps = every_steps
+        self.gradient_norms = gradient_norms
 
     def _scalars(self, prefix, logs, step):
         with self.writer.as_default(step=step):
@@ -121,7 +124,10 @@ class TensorBoardLogger(keras.callbacks.Callback):
         self._scalars("epoch", logs, step)
         stylised = np.asarray(self.generator(self.sample_photos, training=False))
         grid = side_by_side(self.sample_photos, stylised)
+        norms = self.gradient_norms(self.model) if self.gradient_norms else {}
         with self.writer.as_default(step=step):
             tf.summary.image("samples/photo_vs_stylised", grid[None], step=step)
+            for name, value in norms.items():
+                tf.summary.scalar(f"grad_norm/{name}", value)
         write_image(self.samples_dir / f"epoch_{epoch + 1:03d}.png", grid)
         self.writer.flush()

@@ -11,9 +11,19 @@ from typing import Optional
 
 DISTANCES = ("huber", "l1", "l2")
 GENERATORS = ("animegan_v1", "animegan_v2")
-EXTRACTORS = ("vgg19", "mobilenet")
-FACE_EXTRACTORS = ("resnet101", "none")
+EXTRACTORS = ("vgg19", "vgg16", "mobilenet")
+FACE_EXTRACTORS = ("resnet101", "vgg16", "none")
 STRATEGIES = ("auto", "mirrored", "one_device", "multi_worker")
+# Mixed precision: compute dtype of the networks (variables, loss terms and normalisation
+# statistics stay float32). bfloat16: CPUs with AVX-512-BF16 or AMX, TPUs, recent GPUs; float16:
+# GPUs, with loss scaling.
+PRECISIONS = ("off", "bfloat16", "float16")
+# YUV of [0, 1] images times this in the colour and skin terms (LossConfig.color_scale): the
+# 0..255 scale of the pixels the VGG extractors see. With it, each term's gradient on the
+# generator's variables stands to the content term's about as the thesis' weights do (colour
+# 3.6x content against weights 10 : 3); with AnimeGAN's [0, 1] the colour gradient was 0.1 % of
+# content's and the skin term did nothing. README "Loss scales" has the measurement.
+COLOR_SCALE = 255.0
 
 
 def _require(condition, field, message):
@@ -63,9 +73,11 @@ class ModelConfig:
     Args:
         generator: "animegan_v1" (3.96 M parameters, the thesis') or "animegan_v2" (2.14 M,
             layer norm, 15 % less work per pixel: the phone-sized option).
-        extractor: content/Gram network, "vgg19" (AnimeGAN) or "mobilenet" (the thesis' light option).
+        extractor: content/Gram network, "vgg19" (AnimeGAN), "vgg16" (ImageNet weights obtainable
+            offline with fetch_weights.py) or "mobilenet" (the thesis' light option).
         extractor_weights: "imagenet" (keras.applications download), "none" (random), or a file path.
-        face_extractor: face-feature network, "resnet101" or "none" (face loss off).
+        face_extractor: face-feature network, "resnet101" (the thesis'), "vgg16" or "none" (face
+            loss off).
         face_extractor_weights: as `extractor_weights`.
         face_crop_size: side of the face crops fed to the face extractor, in pixels.
     """
@@ -93,7 +105,9 @@ class ModelConfig:
 class LossConfig:
     """Loss weights of the thesis (eq. 6 and 7) and the distance used inside every term.
 
-    The discriminator loss is weighted by `adv` too, as in AnimeGAN v1.
+    The discriminator loss is weighted by `adv` too, as in AnimeGAN v1. `color_scale` multiplies
+    the YUV values of the colour and skin terms before the distance (see `losses.color_loss`):
+    the thesis fixes their formula and weights, not the value range of YUV.
     """
 
     adv: float = 300.0
@@ -103,10 +117,12 @@ class LossConfig:
     skin: float = 2.8
     face: float = 2.0
     distance: str = "huber"
+    color_scale: float = COLOR_SCALE
 
     def __post_init__(self):
         _require(self.distance in DISTANCES, "distance",
                  f"must be one of {DISTANCES}, got {self.distance!r}")
+        _require(self.color_scale > 0, "color_scale", f"must be positive, got {self.color_scale}")
         for field in ("adv", "con", "gra", "col", "skin", "face"):
             _require(getattr(self, field) >= 0, f"{field}_weight", "must not be negative")
 
@@ -132,7 +148,7 @@ class TrainConfig:
     beta_1: float = 0.5
     beta_2: float = 0.999
     strategy: str = "auto"
-    mixed_precision: bool = False
+    mixed_precision: str = "off"
     jit_compile: bool = False
     seed: int = 0
 
@@ -145,6 +161,10 @@ class TrainConfig:
             _require(getattr(self, field) > 0, field, "must be positive")
         _require(self.strategy in STRATEGIES, "strategy",
                  f"must be one of {STRATEGIES}, got {self.strategy!r}")
+        if isinstance(self.mixed_precision, bool):  # config.json from before bfloat16: on = float16
+            object.__setattr__(self, "mixed_precision", "float16" if self.mixed_precision else "off")
+        _require(self.mixed_precision in PRECISIONS, "mixed_precision",
+                 f"must be one of {PRECISIONS}, got {self.mixed_precision!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,10 +190,12 @@ class Config:
 
     @classmethod
     def from_dict(cls, values):
+        # A config.json from before color_scale existed trained with YUV of [0, 1] images.
+        loss = {"color_scale": 1.0, **values.get("loss", {})}
         return cls(
             data=DataConfig(**values.get("data", {})),
             model=ModelConfig(**values.get("model", {})),
-            loss=LossConfig(**values.get("loss", {})),
+            loss=LossConfig(**loss),
             train=TrainConfig(**values.get("train", {})),
         )
 

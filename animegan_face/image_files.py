@@ -73,6 +73,12 @@ def list_images(folder):
     )
 
 
+def read_name_list(path):
+    """File names listed in a text file, one per line; blank lines and `#` comments ignored."""
+    lines = pathlib.Path(path).read_text(encoding="utf-8").splitlines()
+    return tuple(line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip())
+
+
 def read_image(path):
     """Reads any image OpenCV decodes as a uint8 ``H x W x 3`` RGB array (values 0..255).
 

@@ -33,7 +33,8 @@ from animegan_face.networks import build_discriminator, build_generator
 from animegan_face.numpy_pipeline import NumpyBatches
 from animegan_face.run_setup import (
     NonFiniteError, SetupError, check_batch_split, make_adam, non_finite, non_finite_error,  # noqa: F401
-    refuse_other_backend_run, resolve_dataset, sample_photos, steps_per_epoch, write_config)
+    refuse_other_backend_run, resolve_dataset, sample_photos, set_precision_policy, steps_per_epoch,
+    write_config)
 from animegan_face.samples import side_by_side
 
 LOG_EVERY_STEPS = 10
@@ -146,8 +147,7 @@ def train(config, verbose=1):
     refuse_other_backend_run(model_dir, "jax")
     write_config(model_dir, config)
     set_random_seed(config.train.seed)
-    if config.train.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
+    set_precision_policy(config)
     files = resolve_dataset(config)
     steps = steps_per_epoch(config, files)
     total_epochs = config.train.init_epochs + config.train.epochs

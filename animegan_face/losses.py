@@ -78,23 +78,31 @@ def style_loss(fake_features, anime_gray_features, distance="huber"):
     return mean_distance(gram_matrix(fake_features), gram_matrix(anime_gray_features), distance)
 
 
-def color_loss(photo, fake, distance="huber"):
-    """||Y(G(p)) - Y(p)|| + ||U(G(p)) - U(p)|| + ||V(G(p)) - V(p)||, images mapped to [0, 1] then YUV."""
-    photo_yuv = image_ops.rgb_to_yuv(photo)
-    fake_yuv = image_ops.rgb_to_yuv(fake)
+def color_loss(photo, fake, distance="huber", scale=1.0):
+    """||Y(G(p)) - Y(p)|| + ||U(G(p)) - U(p)|| + ||V(G(p)) - V(p)||, images mapped to [0, 1] then
+    YUV, then multiplied by `scale`.
+
+    `scale` sets where colour differences fall on the distance: with 1 (AnimeGAN's reference) a
+    visible difference of 0.05 sits deep in Huber's quadratic zone (gradient 0.05); with 255 (the
+    0..255 pixel scale) every difference of a grey level or more is in the linear zone, like L1.
+    For "l1" the scale multiplies the loss and its gradient; for "l2" it multiplies them by scale^2.
+    """
+    photo_yuv = image_ops.rgb_to_yuv(photo) * scale
+    fake_yuv = image_ops.rgb_to_yuv(fake) * scale
     return sum(mean_distance(photo_yuv[..., k], fake_yuv[..., k], distance) for k in range(3))
 
 
-def skin_color_loss(photo, fake, face_boxes, distance="huber"):
-    """Thesis eq. 1: the colour loss restricted to the face box of each photo.
+def skin_color_loss(photo, fake, face_boxes, distance="huber", scale=1.0):
+    """Thesis eq. 1: the colour loss restricted to the face box of each photo (YUV times `scale`,
+    as in `color_loss`).
 
     Per image, each of Y, U, V contributes the mean distance over the pixels inside its box; the
     result is averaged over the batch with photos without a face counting 0 (never NaN), so a batch
     with half its faces undetected gives half the signal, the same on 1 or N replicas.
     A box covering the whole image gives exactly `color_loss`.
     """
-    photo_yuv = image_ops.rgb_to_yuv(photo)
-    fake_yuv = image_ops.rgb_to_yuv(fake)
+    photo_yuv = image_ops.rgb_to_yuv(photo) * scale
+    fake_yuv = image_ops.rgb_to_yuv(fake) * scale
     height, width = photo_yuv.shape[1], photo_yuv.shape[2]
     mask = image_ops.face_mask(face_boxes, height, width)  # (B, H, W, 1)
     area = ops.sum(mask, axis=(1, 2, 3))

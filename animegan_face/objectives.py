@@ -75,9 +75,10 @@ def generator_terms(photo, face_boxes, anime_gray, fake, discriminate, extract, 
         if on["gra"]:
             terms["gra"] = losses.style_loss(fake_features, target_features[-batch:], distance)
     if on["col"]:
-        terms["col"] = losses.color_loss(photo, fake, distance)
+        terms["col"] = losses.color_loss(photo, fake, distance, loss_config.color_scale)
     if on["skin"]:
-        terms["skin"] = losses.skin_color_loss(photo, fake, face_boxes, distance)
+        terms["skin"] = losses.skin_color_loss(photo, fake, face_boxes, distance,
+                                               loss_config.color_scale)
     if on["face"] and extract_faces is not None:
         crops = ops.concatenate([
             image_ops.crop_faces(photo, face_boxes, face_crop_size),

@@ -146,7 +146,8 @@ def face_crop(rgb, box, size, margin):
 
 
 def prepare_dataset(photo_dir, anime_dir, output_dir, image_size=256, crop_faces=False,
-                    face_margin=0.6, upsample=1, num_workers=None, force=False, progress=True):
+                    face_margin=0.6, upsample=1, num_workers=None, force=False, progress=True,
+                    exclude_photos=()):
     """Builds the training folder described in this module's docstring.
 
     Photos and anime images of any size and any format OpenCV reads are centre-cropped to a
@@ -165,6 +166,8 @@ def prepare_dataset(photo_dir, anime_dir, output_dir, image_size=256, crop_faces
             Workers are started with forkserver (spawn where missing), which re-imports the
             calling script: a script calling this needs the ``if __name__ == "__main__":`` guard.
         progress: print a progress line on stderr.
+        exclude_photos: file names in ``photo_dir`` to leave out (e.g. a held-out evaluation
+            set); a name that is not there raises ValueError, so a typo cannot leak a photo.
 
     Raises:
         FileNotFoundError: an input folder does not exist.
@@ -176,11 +179,13 @@ def prepare_dataset(photo_dir, anime_dir, output_dir, image_size=256, crop_faces
     _check_settings(image_size, face_margin, upsample, num_workers)
     _check_folders_distinct(photo_dir, anime_dir, output_dir)
     photos, animes = _list_nonempty(photo_dir), _list_nonempty(anime_dir)
+    photos = _exclude(photos, exclude_photos, photo_dir)
     settings = {
         "format_version": _FORMAT_VERSION, "photo_dir": str(photo_dir.resolve()),
         "anime_dir": str(anime_dir.resolve()), "image_size": int(image_size),
         "crop_faces": bool(crop_faces), "face_margin": float(face_margin),
         "upsample": int(upsample), "jpeg_quality": JPEG_QUALITY,
+        "excluded_photos": sorted(set(exclude_photos)),
     }
     fingerprint = _fingerprint(photos, animes)
 
@@ -343,6 +348,19 @@ def _list_nonempty(folder):
         raise ValueError(
             f"no image files in {folder} (extensions: {', '.join(sorted(image_files.IMAGE_EXTENSIONS))})")
     return paths
+
+
+def _exclude(photos, names, photo_dir):
+    """`photos` without the files named in `names`; ValueError names any that is not there."""
+    names = set(names)
+    missing = sorted(names - {path.name for path in photos})
+    if missing:
+        raise ValueError(f"photos to exclude not found in {photo_dir}: {', '.join(missing[:5])}"
+                         + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""))
+    kept = [path for path in photos if path.name not in names]
+    if not kept:
+        raise ValueError(f"every photo in {photo_dir} is excluded: nothing left to train on")
+    return kept
 
 
 def _fingerprint(photos, animes):

@@ -16,7 +16,7 @@ import numpy as np
 from animegan_face.config import run_generator
 from animegan_face.image_files import write_file_atomic
 from animegan_face.keras_checkpoint import KerasCheckpoint
-from animegan_face.pipeline import load_dataset_files, load_photo
+from animegan_face.pipeline import load_anime, load_dataset_files, load_photo
 from animegan_face.preparation import prepare_dataset
 
 SAMPLE_COUNT = 4
@@ -58,11 +58,36 @@ def sample_photos(files, image_size):
                      for k in range(count)])
 
 
+def set_precision_policy(config):
+    """Sets Keras' global dtype policy for the run: float32, mixed_bfloat16 or mixed_float16.
+
+    Call before building any network. Variables stay float32 under both mixed policies; the loss
+    terms cast to float32 (`losses`), normalisation layers compute their statistics in float32
+    (Keras' GroupNormalization upcasts) and both networks' output layers are float32.
+    """
+    policy = {"off": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+    keras.mixed_precision.set_global_policy(policy[config.train.mixed_precision])
+
+
+def diagnostic_batch(files, image_size, count=8):
+    """A fixed real batch for `diagnostics` (photo, face_boxes, anime, anime_gray, smooth_gray):
+    the first `count` photos with a detected face (faceless ones if there are too few) and the
+    first `count` anime images, unflipped; numpy, so every backend can use it."""
+    order = sorted(range(len(files.photos)), key=lambda k: not files.photo_boxes[k].any())
+    photos = [load_photo(files.photos[k], files.photo_boxes[k], image_size)
+              for k in (order * count)[:count]]
+    anime = [load_anime(files.anime[k], files.smooth[k], image_size)
+             for k in (list(range(len(files.anime))) * count)[:count]]
+    return (np.stack([p for p, _ in photos]), np.stack([b for _, b in photos]),
+            *(np.stack(parts) for parts in zip(*anime)))
+
+
 def make_adam(learning_rate, config):
-    """Adam with the run's betas; wrapped for loss scaling under mixed precision."""
+    """Adam with the run's betas; wrapped for loss scaling under float16 (bfloat16 has float32's
+    exponent range, so its gradients need no scaling)."""
     optimizer = keras.optimizers.Adam(learning_rate, beta_1=config.train.beta_1,
                                       beta_2=config.train.beta_2)
-    if config.train.mixed_precision:
+    if config.train.mixed_precision == "float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
 

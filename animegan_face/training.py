@@ -16,14 +16,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from animegan_face import custom_loop
+from animegan_face import custom_loop, diagnostics
 from animegan_face.callbacks import EpochCheckpoint, TensorBoardLogger, save_weights_atomic
 from animegan_face.extractors import build_loss_extractors
 from animegan_face.networks import build_discriminator, build_generator
 from animegan_face.pipeline import make_dataset
 from animegan_face.run_setup import (  # noqa: F401  (SetupError: raised from here too)
-    SetupError, check_batch_split, make_adam, refuse_other_backend_run, resolve_dataset,
-    sample_photos, steps_per_epoch, write_config)
+    SetupError, check_batch_split, diagnostic_batch, make_adam, refuse_other_backend_run,
+    resolve_dataset, sample_photos, set_precision_policy, steps_per_epoch, write_config)
 from animegan_face.trainer import AnimeGANTrainer, GeneratorWarmup, as_fit_input
 
 def make_strategy(name):
@@ -77,8 +77,7 @@ def train(config, verbose=1):
     refuse_other_backend_run(model_dir, "tensorflow")
     write_config(model_dir, config)
     keras.utils.set_random_seed(config.train.seed)
-    if config.train.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
+    set_precision_policy(config)
     files = resolve_dataset(config)
     steps = steps_per_epoch(config, files)
     strategy = make_strategy(config.train.strategy)
@@ -133,7 +132,8 @@ def _train_in(config, strategy, files, steps, total_epochs, model_dir, output_di
                           {"init": warmup.optimizer, "generator": gan.g_optimizer,
                            "discriminator": gan.d_optimizer},
                           sample_photos(files, config.data.image_size), gan.generator,
-                          output_dir / "samples"),
+                          output_dir / "samples",
+                          gradient_norms=_gan_gradient_norms(gan, files, config)),
     ]
     done = int(epoch.numpy())
     if done < config.train.init_epochs:
@@ -146,6 +146,20 @@ def _train_in(config, strategy, files, steps, total_epochs, model_dir, output_di
     if multi_worker:
         custom_loop.check_workers_agree(strategy, epoch, step, gan.generator, "at the end")
     return int(epoch.numpy())
+
+
+def _gan_gradient_norms(gan, files, config):
+    """callable(model) -> each weighted term's gradient norms on a fixed real batch, for the GAN
+    epochs (the warm-up has one term)."""
+    batch = diagnostic_batch(files, config.data.image_size)
+
+    def measure(model):
+        if model is not gan:
+            return {}
+        return diagnostics.term_gradient_norms(
+            gan.generator, gan.discriminator, gan.content_extractor, gan.face_extractor, batch,
+            config.loss, config.model.face_crop_size)
+    return measure
 
 
 def _fit(model, strategy, config, **kwargs):

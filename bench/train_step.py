@@ -4,6 +4,7 @@
     python bench/train_step.py --variants=huber,l1,l2
     python bench/train_step.py --variants=vgg19,generator_v2
     python bench/train_step.py --variants=all_terms,no_con,no_gra,no_gra_con,no_col,no_skin,no_face
+    python bench/train_step.py --variants=shipped_f32,shipped_bf16 --image_size=128 --batch_size=8
 
 A term switched off (weight 0) is not computed at all (`objectives.generator_terms`), so each
 "no_" row shows what that term costs. The adversarial term is not among them: at adv 0 the
@@ -28,10 +29,13 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from animegan_face.config import Config, DataConfig, LossConfig, ModelConfig  # noqa: E402
+from animegan_face.config import (  # noqa: E402
+    Config, DataConfig, LossConfig, ModelConfig, TrainConfig)
+from animegan_face.run_setup import set_precision_policy  # noqa: E402
 from animegan_face.training import build_trainers  # noqa: E402
 
 _RANDOM = ModelConfig(extractor_weights="none", face_extractor_weights="none")
+_SHIPPED = {"generator": "animegan_v2", "extractor": "vgg16", "face_extractor": "vgg16"}
 # Each variant changes the thesis configuration (VGG19, ResNet101 faces, Huber, all six terms).
 VARIANTS = {
     "vgg19": {},
@@ -48,6 +52,10 @@ VARIANTS = {
     "no_gra": {"loss": {"gra": 0.0}},
     "no_gra_con": {"loss": {"gra": 0.0, "con": 0.0}},  # no VGG19 pass in the G update
     "animegan": {"loss": {"face": 0.0, "skin": 0.0}},
+    # The shipped model's recipe (v2 generator, VGG16 content and face features), in float32 and
+    # in bfloat16 compute (fast on CPUs with AVX-512-BF16 or AMX).
+    "shipped_f32": {"model": _SHIPPED},
+    "shipped_bf16": {"model": _SHIPPED, "train": {"mixed_precision": "bfloat16"}},
 }
 
 flags.DEFINE_integer("image_size", 256, "Image side.")
@@ -62,7 +70,8 @@ def variant_config(name, size, batch):
     change = VARIANTS[name]
     return Config(data=DataConfig(image_size=size, batch_size=batch),
                   model=dataclasses.replace(_RANDOM, **change.get("model", {})),
-                  loss=dataclasses.replace(LossConfig(), **change.get("loss", {})))
+                  loss=dataclasses.replace(LossConfig(), **change.get("loss", {})),
+                  train=dataclasses.replace(TrainConfig(), **change.get("train", {})))
 
 
 def main(argv):
@@ -78,7 +87,10 @@ def main(argv):
 
     steps, first_step = {}, {}
     for name in FLAGS.variants:
-        _, gan = build_trainers(variant_config(name, size, batch))
+        config = variant_config(name, size, batch)
+        set_precision_policy(config)  # read when the layers are built
+        _, gan = build_trainers(config)
+        set_precision_policy(Config())
         steps[name] = tf.function(gan.train_step)
         started = time.perf_counter()
         float(steps[name](data)["g_total"])  # trace and first run

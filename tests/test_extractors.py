@@ -55,7 +55,7 @@ def test_face_extractor_none_and_bad_options(tmp_path):
     with pytest.raises(ValueError, match="face extractor"):
         build_face_extractor("arcface")
     with pytest.raises(ValueError, match="content extractor"):
-        build_content_extractor("vgg16", "none")
+        build_content_extractor("resnet50", "none")
     with pytest.raises(FileNotFoundError, match="missing.h5"):
         build_content_extractor("vgg19", str(tmp_path / "missing.h5"))
 

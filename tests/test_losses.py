@@ -86,6 +86,27 @@ def test_color_loss_black_to_red(distance, expected):
     assert _value(losses.color_loss(black, red, distance)) == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.parametrize("distance, expected", [
+    # black -> pure red on the 0..255 scale: |dY| 76.245, |dU| 37.52100, |dV| 156.81872, all past
+    # Huber's delta: huber = sum(|d| - 0.5); l1 = sum |d|; l2 = sum d^2
+    ("huber", 270.5847 - 1.5), ("l1", 270.5847), ("l2", 76.245**2 + 37.521003**2 + 156.818722**2),
+])
+def test_color_loss_at_pixel_scale(distance, expected):
+    black = -np.ones((1, 2, 2, 3), np.float32)
+    red = black.copy()
+    red[..., 0] = 1.0
+    assert _value(losses.color_loss(black, red, distance, scale=255.0)) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("distance", DISTANCES)
+def test_skin_loss_scale_matches_color_loss_scale(rng, distance):
+    photo, fake = (rng.uniform(-1, 1, (2, 8, 8, 3)).astype(np.float32) for _ in range(2))
+    whole = np.tile(np.array([[0.0, 0.0, 1.0, 1.0]], np.float32), (2, 1))
+    for scale in (1.0, 255.0):
+        assert _value(losses.skin_color_loss(photo, fake, whole, distance, scale)) == pytest.approx(
+            _value(losses.color_loss(photo, fake, distance, scale)), rel=1e-5)
+
+
 def test_skin_color_loss_golden():
     # Two 4x4 mid-gray photos; the first has a face box over its top-left 2x2 pixels, whose
     # stylised copy turns white (Y 0.5 -> 1: huber 0.125). The second has no face: counts 0.

@@ -212,6 +212,33 @@ def test_cached_unless_inputs_or_settings_change(tmp_path):
     assert (output_dir / "photo" / "noise1.jpg").is_file()
 
 
+def test_excluded_photos_are_left_out_and_a_wrong_name_is_named(tmp_path):
+    photo_dir, anime_dir = _make_dataset(tmp_path)
+    options = dict(image_size=32, upsample=0, num_workers=1, progress=False)
+    report = preparation.prepare_dataset(photo_dir, anime_dir, tmp_path / "out",
+                                         exclude_photos=["noise1.png"], **options)
+    written = sorted(p.name for p in (tmp_path / "out" / "photo").iterdir())
+    assert report.photos_read == 2 and written == ["astronaut.jpg", "noise2.jpg"]
+    stored = json.loads((tmp_path / "out" / "prepare_report.json").read_text())
+    assert stored["settings"]["excluded_photos"] == ["noise1.png"]
+    # Another exclusion list is another dataset: not served from the cache.
+    again = preparation.prepare_dataset(photo_dir, anime_dir, tmp_path / "out", **options)
+    assert again.photos_read == 3
+    names = sorted(p.name for p in photo_dir.iterdir() if p.suffix != ".txt")
+    with pytest.raises(ValueError, match="typo.jpg"):
+        preparation.prepare_dataset(photo_dir, anime_dir, tmp_path / "out2",
+                                    exclude_photos=["typo.jpg"], **options)
+    with pytest.raises(ValueError, match="every photo"):
+        preparation.prepare_dataset(photo_dir, anime_dir, tmp_path / "out3",
+                                    exclude_photos=names, **options)
+
+
+def test_name_lists_skip_blank_lines_and_comments(tmp_path):
+    listing = tmp_path / "holdout.txt"
+    listing.write_text("# held out\na.jpg\n\n  b.png  # why\n")
+    assert image_files.read_name_list(listing) == ("a.jpg", "b.png")
+
+
 def test_crop_faces(tmp_path):
     photo_dir, anime_dir = _make_dataset(tmp_path)
     output_dir = tmp_path / "out"

@@ -4,9 +4,10 @@ import json
 
 import pytest
 
-from animegan_face.config import Config, TrainConfig
+from animegan_face.config import Config, LossConfig, TrainConfig
 from animegan_face.run_setup import (
-    SetupError, check_batch_split, refuse_other_backend_run, write_config)
+    SetupError, check_batch_split, make_adam, refuse_other_backend_run, set_precision_policy,
+    write_config)
 
 
 def _tf_run(model_dir):
@@ -78,3 +79,33 @@ def test_a_config_json_from_before_the_generator_setting_means_v1(tmp_path):
     _tf_run(tmp_path)
     with pytest.raises(SetupError, match="animegan_v1 generator"):
         write_config(tmp_path, Config.from_dict({**old, "model": {"generator": "animegan_v2"}}))
+
+
+def test_a_config_json_from_before_bfloat16_and_color_scale_keeps_its_meaning():
+    old = Config().to_dict()
+    del old["loss"]["color_scale"]
+    for flag, precision in ((True, "float16"), (False, "off")):
+        old["train"]["mixed_precision"] = flag
+        config = Config.from_dict(old)
+        assert config.train.mixed_precision == precision
+        assert config.loss.color_scale == 1.0  # YUV of [0, 1] images, as such runs trained
+    with pytest.raises(ValueError, match="mixed_precision"):
+        TrainConfig(mixed_precision="int8")
+    with pytest.raises(ValueError, match="color_scale"):
+        LossConfig(color_scale=0.0)
+
+
+@pytest.mark.parametrize("precision, policy, scaled", [
+    ("off", "float32", False), ("bfloat16", "mixed_bfloat16", False),
+    ("float16", "mixed_float16", True)])
+def test_precision_sets_the_policy_and_loss_scaling_only_for_float16(precision, policy, scaled):
+    import keras
+
+    config = Config(train=TrainConfig(mixed_precision=precision))
+    try:
+        set_precision_policy(config)
+        assert keras.mixed_precision.global_policy().name == policy
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    optimizer = make_adam(1e-4, config)
+    assert isinstance(optimizer, keras.optimizers.LossScaleOptimizer) == scaled

@@ -129,3 +129,56 @@ def test_one_and_two_replicas_make_the_same_update(tmp_path):
     # oneDNN on or off), D's by 2e-6.
     assert float(difference["D"]) < 1e-3
     assert float(difference["G"]) < 0.1
+
+
+def _step_under(policy, config, batch, start=None):
+    """One GAN step with SGD under a Keras dtype policy; returns (logs, updates, networks)."""
+    import keras
+
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        _, gan = build_trainers(config)
+        # SGD: the update is the gradient times the rate, so the two precisions are compared on
+        # the gradients themselves (Adam's first step is nearly sign(gradient)).
+        gan.compile(keras.optimizers.SGD(1e-3), keras.optimizers.SGD(1e-3))
+        networks = (gan.generator, gan.discriminator, gan.content_extractor, gan.face_extractor)
+        if start is not None:
+            for network, values in zip(networks, start):
+                network.set_weights(values)
+        before = [network.get_weights() for network in networks]
+        logs = {name: float(value) for name, value in gan.train_step((batch,)).items()}
+        updates = [[a - b for a, b in zip(network.get_weights(), values)]
+                   for network, values in zip(networks, before)]
+        return logs, updates, before, gan
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_a_bfloat16_step_updates_what_float32_updates_with_close_losses(setup, tmp_path):
+    _, _, data = setup
+    batch = tuple(np.asarray(part) for part in data[0])
+    config = tiny_config(tmp_path, tmp_path / "run")
+    logs32, updates32, start, _ = _step_under("float32", config, batch)
+    logs16, updates16, _, gan16 = _step_under("mixed_bfloat16", config, batch, start)
+
+    # The networks really compute in bfloat16, with float32 variables and float32 outputs.
+    conv = gan16.generator.layers[2]
+    assert conv.compute_dtype == "bfloat16" and conv.variable_dtype == "float32"
+    assert gan16.generator.output.dtype == "float32"
+    # The same variables move (generator, discriminator) and the same stay (both extractors).
+    for network32, network16 in zip(updates32, updates16):
+        assert [bool(np.any(u)) for u in network32] == [bool(np.any(u)) for u in network16]
+    assert not any(np.any(u) for network in updates16[2:] for u in network)
+    # Loss terms: bfloat16 keeps 8 significant bits (relative rounding 2^-9 = 0.2 % per value);
+    # over the ~20 layers between input and loss these errors add up to about 1 %. At random
+    # initialisation every term compares images or features that differ by order 1 relative, so
+    # the relative error of each term stays of that order on any CPU; 5 % leaves room, while a
+    # term computed on other inputs, or dropped, is off by order 1.
+    for name in logs32:
+        assert logs16[name] == pytest.approx(logs32[name], rel=0.05), name
+    # The discriminator's update points the same way (cosine 0.994 here). The generator's is not
+    # compared: at random initialisation instance norm's backward pass cancels most of its
+    # gradient, so even float32 runs on two CPUs differ by percents there (cosine 0.57 between
+    # the precisions here): a bound on it would measure the CPU, not the code.
+    a, b = (np.concatenate([u.ravel() for u in updates[1]]) for updates in (updates32, updates16))
+    assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) > 0.9

@@ -1,0 +1,97 @@
+"""Prints how strongly each weighted loss term pulls on a run's generator, on a real batch.
+
+    python diagnose.py --model_dir=runs/mine                       # the run's own settings
+    python diagnose.py --model_dir=runs/mine --color_scales=1,255  # compare colour-term scales
+
+For the run's latest checkpoint (networks and extractors as config.json says) and a fixed batch of
+its dataset, prints per term ||d(weight * term)/d G(p)|| and ||d(weight * term)/d theta_G|| (see
+animegan_face/diagnostics.py), averaged over --batches batches. Training logs the same norms to
+TensorBoard each GAN epoch (`grad_norm/...`). Nothing in the run folder is changed.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags  # noqa: E402
+
+flags.DEFINE_string("model_dir", None, "A training run folder (config.json, checkpoints/).")
+flags.DEFINE_list("color_scales", [], "Measure with these color_scale values instead of the run's.")
+flags.DEFINE_list("distances", [], "Measure with these distances instead of the run's.")
+flags.DEFINE_integer("batches", 2, "Batches of 8 to average over.", lower_bound=1)
+flags.DEFINE_integer("image_size", 0, "Image size; 0: the run's.")
+flags.mark_flag_as_required("model_dir")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    import dataclasses
+    import json
+    import pathlib
+
+    import numpy as np
+    import tensorflow as tf
+
+    from animegan_face import diagnostics
+    from animegan_face.config import Config
+    from animegan_face.run_setup import (SetupError, diagnostic_batch, resolve_dataset,
+                                         set_precision_policy)
+    from animegan_face.training import build_trainers
+
+    model_dir = pathlib.Path(FLAGS.model_dir)
+    try:
+        config = Config.from_json((model_dir / "config.json").read_text())
+    except OSError as error:
+        sys.exit(f"diagnose.py: --model_dir: {error}")
+    if FLAGS.image_size:
+        config = dataclasses.replace(
+            config, data=dataclasses.replace(config.data, image_size=FLAGS.image_size))
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, photo_dir="",
+                                                                   anime_dir=""))
+    set_precision_policy(config)
+    try:
+        files = resolve_dataset(config)
+    except SetupError as error:
+        sys.exit(f"diagnose.py: {error}")
+    warmup, gan = build_trainers(config)
+    latest = tf.train.latest_checkpoint(model_dir / "checkpoints")
+    if latest is None:
+        sys.exit(f"diagnose.py: no checkpoint in {model_dir / 'checkpoints'}")
+    tf.train.Checkpoint(generator=gan.generator, discriminator=gan.discriminator).restore(
+        latest).expect_partial()
+    size = config.data.image_size
+    batches = [diagnostic_batch(_subset(files, k), size) for k in range(FLAGS.batches)]
+    variants = [(scale, distance)
+                for scale in (FLAGS.color_scales or [config.loss.color_scale])
+                for distance in (FLAGS.distances or [config.loss.distance])]
+    print(f"{latest}, {len(batches)} batches of 8 at {size} px, {config.train.mixed_precision} "
+          f"compute; weights {json.dumps(dataclasses.asdict(config.loss))}")
+    for scale, distance in variants:
+        loss = dataclasses.replace(config.loss, color_scale=float(scale), distance=distance)
+        measured = [diagnostics.term_gradient_norms(
+            gan.generator, gan.discriminator, gan.content_extractor, gan.face_extractor, batch,
+            loss, config.model.face_crop_size) for batch in batches]
+        mean = {key: float(np.mean([m[key] for m in measured])) for key in measured[0]}
+        print(f"\ncolor_scale={float(scale):g}, distance={distance}")
+        print(diagnostics.format_norms(mean))
+
+
+def _subset(files, k, count=8):
+    """The files with photos and anime shifted by k batches, so each batch holds other images."""
+    import dataclasses
+
+    shift = k * count * 4
+    photos = (files.photos[shift:] + files.photos[:shift])
+    boxes = np.roll(files.photo_boxes, -shift, axis=0) if shift else files.photo_boxes
+    return dataclasses.replace(files, photos=photos, photo_boxes=boxes,
+                               anime=files.anime[shift:] + files.anime[:shift],
+                               smooth=files.smooth[shift:] + files.smooth[:shift])
+
+
+if __name__ == "__main__":
+    import numpy as np
+
+    app.run(main)

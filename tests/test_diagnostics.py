@@ -1,0 +1,78 @@
+"""Gradient norms per weighted loss term: which terms appear, how they scale, and that measuring
+changes nothing."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from animegan_face import diagnostics
+from animegan_face.pipeline import load_dataset_files
+from animegan_face.run_setup import diagnostic_batch
+from animegan_face.training import build_trainers
+from tests.helpers import tiny_config, write_prepared_dataset
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("diagnostics")
+    config = tiny_config(write_prepared_dataset(root / "data"), root / "run")
+    _, gan = build_trainers(config)
+    batch = diagnostic_batch(load_dataset_files(config.data.dataset_dir), 32, count=2)
+    return config, gan, batch
+
+
+def _norms(gan, batch, loss):
+    return diagnostics.term_gradient_norms(gan.generator, gan.discriminator, gan.content_extractor,
+                                           gan.face_extractor, batch, loss, 32)
+
+
+def test_diagnostic_batch_prefers_photos_with_faces(setup):
+    config, _, batch = setup
+    photo, boxes, anime, anime_gray, smooth_gray = batch
+    assert photo.shape == anime.shape == anime_gray.shape == smooth_gray.shape == (2, 32, 32, 3)
+    assert (boxes[:, 2] > boxes[:, 0]).all()  # the helper's dataset has faces in every other photo
+    np.testing.assert_array_equal(anime_gray[..., 0], anime_gray[..., 2])
+
+
+def test_every_weighted_term_is_measured_and_a_zero_weight_is_not(setup):
+    config, gan, batch = setup
+    norms = _norms(gan, batch, config.loss)
+    terms = ("g_adv", "con", "gra", "col", "skin", "face")
+    assert set(norms) == {f"{kind}/{t}" for kind in ("image", "generator") for t in terms}
+    assert all(np.isfinite(v) and v > 0 for v in norms.values())
+    off = _norms(gan, batch, dataclasses.replace(config.loss, skin=0.0))
+    assert "image/skin" not in off and "generator/skin" not in off
+
+
+def test_norms_scale_with_the_weight_and_the_color_scale(setup):
+    config, gan, batch = setup
+    base = _norms(gan, batch, dataclasses.replace(config.loss, distance="l1"))
+    doubled = _norms(gan, batch, dataclasses.replace(config.loss, distance="l1", col=20.0))
+    # 2 * x is exact in floating point, so the gradient doubles to the last bit or so.
+    assert doubled["image/col"] == pytest.approx(2 * base["image/col"], rel=1e-6)
+    assert doubled["image/con"] == pytest.approx(base["image/con"], rel=1e-6)
+    # Under L1 the YUV scale multiplies the colour gradient exactly (d|s d|/dx = s sign(d)).
+    scaled = _norms(gan, batch, dataclasses.replace(config.loss, distance="l1", color_scale=255.0))
+    assert scaled["image/col"] == pytest.approx(255 * base["image/col"], rel=1e-4)
+    assert scaled["image/skin"] == pytest.approx(255 * base["image/skin"], rel=1e-4)
+
+
+def test_measuring_changes_no_variable(setup):
+    config, gan, batch = setup
+    networks = (gan.generator, gan.discriminator, gan.content_extractor, gan.face_extractor)
+    before = [[np.array(v) for v in network.weights] for network in networks]
+    _norms(gan, batch, config.loss)
+    for network, values in zip(networks, before):
+        for variable, value in zip(network.weights, values):
+            np.testing.assert_array_equal(np.array(variable), value, err_msg=variable.path)
+
+
+def test_format_norms_gives_one_row_per_term_and_the_share_of_content():
+    table = diagnostics.format_norms({"image/con": 2.0, "generator/con": 5.0,
+                                      "image/col": 0.5, "generator/col": 1.0})
+    lines = table.splitlines()
+    assert len(lines) == 3 and lines[1].split()[0] == "con" and lines[2].split()[0] == "col"
+    assert lines[2].split()[-1] == "0.2500"
