@@ -1,72 +1,98 @@
-"""The README's main job: make a sample set, prepare it, train briefly, and picture the result.
+"""The README's main job: stylise photos with the shipped face model, on the CPU, in seconds.
 
     python demo.py --output_dir=runs/demo
 
-Runs the real pipeline end to end with nothing downloaded: photos are crops of the shipped
-public-domain face photo, anime faces are drawn procedurally, and the extractors use random
-weights unless --extractor_weights / --face_extractor_weights name weights files (or 'imagenet'
-where the machine has internet). It shows that everything works; it does not make a good model.
-Writes OUTPUT_DIR/side_by_side.png (photos left, stylised right) and a full model_dir in
-OUTPUT_DIR/run (open it with TensorBoard).
+Finds every face in the photos of --input (default: the public-domain photo in assets/), stylises
+each with the shipped model (checkpoints/selfie2anime_v2, float16 TFLite, run by LiteRT: no
+TensorFlow start-up) at the size it was trained at, pastes it back, and writes
+OUTPUT_DIR/side_by_side.png (each photo beside its stylisation) and OUTPUT_DIR/<photo>.png.
+To train a model yourself, see demo_train.py (`make train-demo`) and the README.
 """
 
+import json
 import os
 import pathlib
+import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import app, flags
 
-from absl import app, flags, logging  # noqa: E402
+REPO = pathlib.Path(__file__).resolve().parent
+SHIPPED = REPO / "checkpoints" / "selfie2anime_v2"
 
-flags.DEFINE_string("output_dir", "runs/demo", "Where the sample set, the run and the PNG go.")
-flags.DEFINE_integer("image_size", 128, "Training size.")
-flags.DEFINE_integer("init_epochs", 3, "Warm-up epochs (the generator learns to reproduce photos).")
-flags.DEFINE_integer("epochs", 3, "GAN epochs after the warm-up.")
-flags.DEFINE_integer("steps_per_epoch", 10, "Steps per epoch.")
-flags.DEFINE_string("extractor_weights", "none", "'none' (no download), 'imagenet' or a file.")
-flags.DEFINE_string("face_extractor_weights", "none", "'none' (no download), 'imagenet' or a file.")
+flags.DEFINE_string("model", str(SHIPPED / "generator_float16.tflite"),
+                    "A generator (anything stylize.py takes).")
+flags.DEFINE_string("input", str(REPO / "assets"), "A photo or a folder of photos.")
+flags.DEFINE_string("output_dir", "runs/demo", "Where the pictures go.")
+flags.DEFINE_integer("image_size", 0, "Face crop size fed to the model; 0: the shipped model's "
+                     "training size (its config.json).")
 FLAGS = flags.FLAGS
 
 
+def _training_size():
+    config = SHIPPED / "config.json"
+    return json.loads(config.read_text())["data"]["image_size"] if config.is_file() else 256
+
+
 def main(argv):
-    logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines would bury the progress bars
-    del argv
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    started = time.time()
     import numpy as np
 
-    from animegan_face.config import Config, DataConfig, ModelConfig, TrainConfig
-    from animegan_face.demo_data import write_demo_anime, write_demo_photos
-    from animegan_face.image_files import write_image
-    from animegan_face.pipeline import load_photo
-    from animegan_face.samples import side_by_side
-    from animegan_face.training import resolve_dataset, train
+    from animegan_face import stylize
+    from animegan_face.image_files import ImageReadError, list_images, read_image, write_image
+    from animegan_face.inference import ModelLoadError, load_stylizer
+    from animegan_face.samples import image_grid
 
-    started = time.time()
+    source = pathlib.Path(FLAGS.input)
+    paths = list_images(source) if source.is_dir() else [source]
+    if not paths or not all(path.is_file() for path in paths):
+        sys.exit(f"demo.py: --input: no photo at {source}")
+    try:
+        stylizer = load_stylizer(FLAGS.model)
+    except (ModelLoadError, FileNotFoundError) as error:
+        sys.exit(f"demo.py: {error}")
+    options = stylize.StylizeOptions(mode="face", image_size=FLAGS.image_size or _training_size())
     out = pathlib.Path(FLAGS.output_dir)
-    write_demo_photos(out / "source" / "photo", count=12)
-    write_demo_anime(out / "source" / "anime", count=12)
-    config = Config(
-        data=DataConfig(photo_dir=str(out / "source" / "photo"), anime_dir=str(out / "source" / "anime"),
-                        dataset_dir=str(out / "dataset"), image_size=FLAGS.image_size, batch_size=4),
-        model=ModelConfig(extractor_weights=FLAGS.extractor_weights,
-                          face_extractor_weights=FLAGS.face_extractor_weights, face_crop_size=64),
-        train=TrainConfig(model_dir=str(out / "run"), epochs=FLAGS.epochs, init_epochs=FLAGS.init_epochs,
-                          steps_per_epoch=FLAGS.steps_per_epoch),
-    )
-    train(config, verbose=2)
+    print(f"Model {FLAGS.model}, faces stylised at {options.image_size} px")
+    rows = []
+    for path in paths:
+        try:
+            rgb = read_image(path)
+        except ImageReadError as error:
+            sys.exit(f"demo.py: {error}")
+        begun = time.time()
+        result = stylize.stylize_image(stylizer, rgb, options)
+        found = "no face found: whole frame stylised" if result.fell_back_to_full else (
+            f"{result.faces} face{'s' if result.faces != 1 else ''}")
+        write_image(out / f"{path.stem}.png", result.image)
+        print(f"  {path.name}: {found}, {time.time() - begun:.1f} s -> {out / (path.stem + '.png')}")
+        rows.append((rgb, result.image))
+    # One row per photo, all scaled to the width of the first.
+    width = rows[0][0].shape[1]
+    scaled = [[_resize_to_width(image, width) for image in row] for row in rows]
+    height = max(row[0].shape[0] for row in scaled)
+    padded = [[_pad_to_height(image, height) for image in row] for row in scaled]
+    write_image(out / "side_by_side.png", image_grid([np.stack(column) for column in zip(*padded)]))
+    print(f"Wrote {out / 'side_by_side.png'} (photo | stylised) in {time.time() - started:.1f} s")
 
-    # Picture: the first four prepared photos beside their stylisation by the final generator.
-    from animegan_face.networks import build_generator
 
-    files = resolve_dataset(config)
-    photos = np.stack([load_photo(files.photos[k], files.photo_boxes[k], FLAGS.image_size)[0]
-                       for k in range(4)])
-    generator = build_generator()
-    generator.load_weights(out / "run" / "generator.weights.h5")
-    stylised = np.asarray(generator(photos, training=False))
-    write_image(out / "side_by_side.png", side_by_side(photos, stylised))
-    print(f"Wrote {out / 'side_by_side.png'} ({time.time() - started:.0f} s in all). "
-          f"TensorBoard: tensorboard --logdir {out / 'run' / 'logs'}")
+def _resize_to_width(image, width):
+    import cv2
+
+    if image.shape[1] == width:
+        return image
+    return cv2.resize(image, (width, round(image.shape[0] * width / image.shape[1])),
+                      interpolation=cv2.INTER_AREA)
+
+
+def _pad_to_height(image, height):
+    import numpy as np
+
+    return np.pad(image, ((0, height - image.shape[0]), (0, 0), (0, 0)), constant_values=255)
 
 
 if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     app.run(main)

@@ -14,7 +14,7 @@ import pathlib
 from absl import app
 from absl import flags
 
-from animegan_face import evaluation
+from animegan_face import evaluation, image_files, samples
 
 _MODEL = flags.DEFINE_multi_string(
     "model", [], "NAME=PATH of a generator to run (model_dir, SavedModel folder, .tflite, ...).")
@@ -25,6 +25,9 @@ _ANIME_DIR = flags.DEFINE_string("anime_dir", None, "Folder of anime images (the
 _IMAGE_SIZE = flags.DEFINE_integer(
     "image_size", 256, "Photos are centre-cropped and resized to this square (multiple of 4).",
     lower_bound=16)
+_PHOTO_LIST = flags.DEFINE_string(
+    "photo_list", None, "Evaluate only the photos named in this file (one per line, # comments), "
+    "e.g. a model's held-out list.")
 _LIMIT = flags.DEFINE_integer(
     "limit", 0, "Use at most this many photos and anime images, the first by name (0 = all).",
     lower_bound=0)
@@ -32,6 +35,10 @@ _BATCH_SIZE = flags.DEFINE_integer("batch_size", 8, "Photos per generator call."
 _BASELINES = flags.DEFINE_bool(
     "baselines", True, "Add the rows 'photo (identity)' and 'photo blurred' for scale.")
 _OUTPUT_MARKDOWN = flags.DEFINE_string("output_markdown", None, "Also write the table to this file.")
+_GRID = flags.DEFINE_string(
+    "grid", None, "Also write a PNG: one row per photo (the first --grid_count), the photo then "
+    "output left to right: the --outputs folders, then the --model runs, each in the order given.")
+_GRID_COUNT = flags.DEFINE_integer("grid_count", 6, "Photos in the --grid picture.", lower_bound=1)
 
 flags.mark_flags_as_required(["photo_dir", "anime_dir"])
 flags.register_validator("image_size", lambda size: size % 4 == 0,
@@ -54,7 +61,6 @@ def _stylize(model_path, photos, batch_size):
     # Imported here: TensorFlow is only needed when a model has to run.
     import numpy as np  # pylint: disable=import-outside-toplevel
     from animegan_face import inference  # pylint: disable=import-outside-toplevel
-    from animegan_face import samples  # pylint: disable=import-outside-toplevel
 
     stylizer = inference.load_stylizer(model_path)
     outputs = []
@@ -74,7 +80,8 @@ def main(argv):
         raise app.UsageError("give at least one --model=NAME=PATH or --outputs=NAME=DIR")
     size, limit = _IMAGE_SIZE.value, _LIMIT.value
     try:
-        names, photos, skipped = evaluation.load_folder(_PHOTO_DIR.value, size, limit)
+        only = image_files.read_name_list(_PHOTO_LIST.value) if _PHOTO_LIST.value else None
+        names, photos, skipped = evaluation.load_folder(_PHOTO_DIR.value, size, limit, only)
         _, anime, skipped_anime = evaluation.load_folder(_ANIME_DIR.value, size, limit)
         if not photos or len(anime) < 2:
             raise ValueError("need at least one readable photo and two readable anime images")
@@ -94,6 +101,11 @@ def main(argv):
     print(table)
     if _OUTPUT_MARKDOWN.value:
         pathlib.Path(_OUTPUT_MARKDOWN.value).write_text(table + "\n", encoding="utf-8")
+    if _GRID.value:
+        count = _GRID_COUNT.value
+        columns = [photos[:count]] + [outputs[name][:count] for name in outputs]
+        image_files.write_image(_GRID.value, samples.image_grid(columns))
+        print(f"Wrote {_GRID.value}: photo | {' | '.join(outputs)}, {len(columns[0])} rows")
 
 
 if __name__ == "__main__":

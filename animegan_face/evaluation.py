@@ -423,15 +423,25 @@ def markdown_table(results):
 
 # ----------------------------------------------------------------------------- folders
 
-def load_folder(folder, size, limit=0):
+def load_folder(folder, size, limit=0, only=None):
     """The images of ``folder`` (sorted by name), centre-cropped and resized to ``size`` squares.
+
+    ``only``: file names to take (e.g. a held-out list); FileNotFoundError names any that is absent.
 
     Returns:
         ``(names, images, skipped)``: file names and uint8 RGB arrays of the readable images (the
         first ``limit`` of them when ``limit`` > 0) and ``[(path, reason)]`` of unreadable ones.
     """
     names, images, skipped = [], [], []
-    for path in image_files.list_images(folder):
+    paths = image_files.list_images(folder)
+    if only is not None:
+        wanted = set(only)
+        missing = sorted(wanted - {path.name for path in paths})
+        if missing:
+            raise FileNotFoundError(f"{folder}: {len(missing)} listed image(s) not found: "
+                                    + ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else ""))
+        paths = [path for path in paths if path.name in wanted]
+    for path in paths:
         if limit and len(images) == limit:
             break
         try:

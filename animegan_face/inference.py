@@ -8,6 +8,7 @@ Every stylizer maps float32 (N, H, W, 3) images in [-1, 1] to the same shape in 
 must be multiples of 4 (fixed-size exports: exactly their size).
 """
 
+import contextlib
 import json
 import os
 import pathlib
@@ -84,7 +85,9 @@ class TFLiteStylizer:
         from ai_edge_litert.interpreter import Interpreter
 
         try:
-            self._interpreter = Interpreter(model_path=str(path), num_threads=num_threads or os.cpu_count())
+            with _native_stderr_only_on_error():
+                self._interpreter = Interpreter(model_path=str(path),
+                                                num_threads=num_threads or os.cpu_count())
         except (ValueError, RuntimeError) as error:
             raise ModelLoadError(path, f"not a readable TFLite model ({error})")
         inputs = self._interpreter.get_input_details()
@@ -106,12 +109,36 @@ class TFLiteStylizer:
             shape = (1,) + image.shape
             if shape != self._allocated_shape:
                 self._interpreter.resize_tensor_input(self._input["index"], shape)
-                self._interpreter.allocate_tensors()
+                with _native_stderr_only_on_error():  # the XNNPACK delegate is made here
+                    self._interpreter.allocate_tensors()
                 self._allocated_shape = shape
             self._interpreter.set_tensor(self._input["index"], image[None])
             self._interpreter.invoke()
             results.append(self._interpreter.get_tensor(self._output["index"])[0])
         return np.stack(results).astype(np.float32)
+
+
+@contextlib.contextmanager
+def _native_stderr_only_on_error():
+    """Holds back what native code writes to stderr (LiteRT's "INFO: Created TensorFlow Lite
+    XNNPACK delegate" on every load) and lets it through only if the block raises."""
+    import sys
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            sys.stderr.write(held.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _load_keras_generator(path, architecture=None):

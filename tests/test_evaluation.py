@@ -11,6 +11,7 @@ import pytest
 from animegan_face import demo_data
 from animegan_face import evaluation
 from animegan_face import image_files
+from animegan_face import preparation
 from animegan_face.faces import FaceBox
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -260,3 +261,38 @@ def test_evaluate_script_with_output_folders(data, tmp_path):
     (cartoon_dir / "p1.jpg").unlink()
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode != 0 and "no output for 1 photo(s): p1.png" in done.stderr
+
+    # A held-out list picks the photos; a listed photo that is absent is named.
+    listing = tmp_path / "holdout.txt"
+    listing.write_text("# held out\np0.png\n")
+    done = subprocess.run(command[:5] + [f"--photo_list={listing}"], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "1 photos (0 without a detected face" in done.stdout
+    listing.write_text("p0.png\nnot_there.png\n")
+    done = subprocess.run(command[:5] + [f"--photo_list={listing}"], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert done.returncode != 0 and "not_there.png" in done.stderr
+
+
+def test_evaluate_script_writes_the_comparison_grid(data, tmp_path):
+    photo_dir, anime_dir, cartoon_dir = tmp_path / "photo", tmp_path / "anime", tmp_path / "cartoon"
+    photos = data["test_photos"][:3]
+    for index, photo in enumerate(photos):
+        image_files.write_image(photo_dir / f"p{index}.png", photo)
+        image_files.write_image(cartoon_dir / f"p{index}.png", cartoonize(photo))
+    for index, anime in enumerate(data["anime"][:4]):
+        image_files.write_image(anime_dir / f"a{index}.png", anime)
+    grid = tmp_path / "grid.png"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "evaluate.py"), f"--photo_dir={photo_dir}", f"--anime_dir={anime_dir}",
+         f"--outputs=cartoon={cartoon_dir}", f"--grid={grid}", "--grid_count=2", "--image_size=64"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    picture = image_files.read_image(grid)
+    assert picture.shape == (2 * 64 + 4, 2 * 64 + 4, 3)  # 2 rows; photo | cartoon
+    first_photo = preparation.center_crop_resize(photos[0], 64)[0]
+    np.testing.assert_array_equal(picture[:64, :64], first_photo)
+    np.testing.assert_array_equal(picture[:64, 68:], preparation.center_crop_resize(
+        image_files.read_image(cartoon_dir / "p0.png"), 64)[0])
+    assert (picture[64:68] == 255).all()

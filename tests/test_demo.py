@@ -1,0 +1,59 @@
+"""The two demos: stylising the shipped photo (the README's main job), and the picture grids."""
+
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from animegan_face import image_files
+from animegan_face.samples import image_grid, side_by_side
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+
+
+def test_image_grid_places_each_column_and_row():
+    red = np.zeros((2, 3, 5, 3), np.uint8)
+    red[..., 0] = 200
+    blue = np.zeros((2, 3, 5, 3), np.uint8)
+    blue[..., 2] = 100
+    grid = image_grid([red, blue, red], gap=2)
+    assert grid.shape == (2 * 3 + 2, 3 * 5 + 2 * 2, 3)
+    np.testing.assert_array_equal(grid[3:5], 255)  # gap between rows
+    np.testing.assert_array_equal(grid[:, 5:7], 255)  # gap between columns
+    np.testing.assert_array_equal(grid[5:8, 7:12], blue[1])
+    np.testing.assert_array_equal(grid[5:8, 14:19], red[1])
+    with pytest.raises(ValueError, match="differ in shape"):
+        image_grid([red, blue[:1]])
+    photos = np.full((1, 2, 2, 3), -1.0, np.float32)
+    np.testing.assert_array_equal(side_by_side(photos, -photos, gap=1)[:, 3:], 255)
+
+
+@pytest.mark.slow
+def test_demo_stylises_the_shipped_photo_and_writes_the_side_by_side(tmp_path):
+    from animegan_face.networks import build_generator
+
+    model = tmp_path / "generator.weights.h5"
+    build_generator("animegan_v2").save_weights(model)
+    done = subprocess.run([sys.executable, "demo.py", f"--model={model}", "--image_size=64",
+                           f"--output_dir={tmp_path / 'out'}"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "astronaut.jpg: 2 faces" in done.stdout  # the face, and dlib's mission-patch "face"
+    photo = image_files.read_image(REPO / "assets" / "astronaut.jpg")
+    stylised = image_files.read_image(tmp_path / "out" / "astronaut.png")
+    picture = image_files.read_image(tmp_path / "out" / "side_by_side.png")
+    assert stylised.shape == photo.shape
+    assert picture.shape == (photo.shape[0], 2 * photo.shape[1] + 4, 3)
+    np.testing.assert_array_equal(picture[:, :photo.shape[1]], photo)
+    # Faces were replaced (an untrained generator changes them), the corners were not.
+    assert np.abs(stylised.astype(int) - photo).max() > 50
+    np.testing.assert_array_equal(stylised[:40, :40], photo[:40, :40])
+
+
+def test_demo_names_a_missing_model(tmp_path):
+    done = subprocess.run([sys.executable, "demo.py", f"--model={tmp_path / 'none.tflite'}",
+                           f"--output_dir={tmp_path / 'out'}"],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "none.tflite" in done.stderr
