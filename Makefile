@@ -1,10 +1,11 @@
 # Two commands on a fresh machine (Python 3.11 with venv):
-#   make demo   install, then train end to end on a generated sample set and write a PNG
+#   make demo   install, then stylise the shipped photo with the shipped face model (side_by_side.png)
 #   make test   install, then run the test suite
+# And: make train-demo   train end to end on a generated sample set (minutes; a pipeline check)
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: demo test
+.PHONY: demo train-demo test
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -14,6 +15,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 demo: $(VENV)/.installed
 	$(PYTHON) demo.py --output_dir=runs/demo
+
+train-demo: $(VENV)/.installed
+	$(PYTHON) demo_train.py --output_dir=runs/train_demo
 
 # tests/test_rating.py drives the rating page in Debian's headless Chromium through its WebDriver;
 # installed here when absent (CI runs as root on a fresh Debian machine), so that test never skips.

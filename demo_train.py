@@ -1,6 +1,6 @@
-"""The README's main job: make a sample set, prepare it, train briefly, and picture the result.
+"""Training end to end in minutes: make a sample set, prepare it, train briefly, picture the result.
 
-    python demo.py --output_dir=runs/demo
+    python demo_train.py --output_dir=runs/train_demo      # or: make train-demo
 
 Runs the real pipeline end to end with nothing downloaded: photos are crops of the shipped
 public-domain face photo, anime faces are drawn procedurally, and the extractors use random
@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
-flags.DEFINE_string("output_dir", "runs/demo", "Where the sample set, the run and the PNG go.")
+flags.DEFINE_string("output_dir", "runs/train_demo", "Where the sample set, the run and the PNG go.")
 flags.DEFINE_integer("image_size", 128, "Training size.")
 flags.DEFINE_integer("init_epochs", 3, "Warm-up epochs (the generator learns to reproduce photos).")
 flags.DEFINE_integer("epochs", 3, "GAN epochs after the warm-up.")
