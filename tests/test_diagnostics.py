@@ -76,3 +76,26 @@ def test_format_norms_gives_one_row_per_term_and_the_share_of_content():
     lines = table.splitlines()
     assert len(lines) == 3 and lines[1].split()[0] == "con" and lines[2].split()[0] == "col"
     assert lines[2].split()[-1] == "0.2500"
+
+
+def test_diagnose_cli_prints_a_table_per_colour_scale(tmp_path):
+    import subprocess
+    import sys
+
+    from animegan_face.training import train
+
+    config = tiny_config(write_prepared_dataset(tmp_path / "data"), tmp_path / "run", epochs=0)
+    train(config, verbose=0)
+    repo = __import__("pathlib").Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "diagnose.py", f"--model_dir={tmp_path / 'run'}",
+                           "--color_scales=1,255", "--distances=l1", "--batches=1"],
+                          cwd=repo, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    blocks = done.stdout.split("color_scale=")[1:]
+    assert [block.split(",")[0] for block in blocks] == ["1", "255"]
+    col = [float(line.split()[1]) for block in blocks for line in block.splitlines()
+           if line.startswith("col ")]
+    assert col[1] == pytest.approx(255 * col[0], rel=1e-3)  # L1: the scale multiplies the gradient
+    missing = subprocess.run([sys.executable, "diagnose.py", f"--model_dir={tmp_path / 'nothing'}"],
+                             cwd=repo, capture_output=True, text=True, timeout=600)
+    assert missing.returncode != 0 and "nothing" in missing.stderr
