@@ -17,7 +17,7 @@ from absl import flags
 from animegan_face import evaluation, image_files, samples
 
 _MODEL = flags.DEFINE_multi_string(
-    "model", [], "NAME=PATH of a generator to run (model_dir, SavedModel folder, .tflite, ...).")
+    "model", [], "NAME=PATH of a generator to run (model_dir, SavedModel folder, .tflite, .onnx, ...).")
 _OUTPUTS = flags.DEFINE_multi_string(
     "outputs", [], "NAME=DIR of already stylised images, named like the photos (any extension).")
 _PHOTO_DIR = flags.DEFINE_string("photo_dir", None, "Folder of test photos.")

@@ -1,7 +1,7 @@
-"""Exports a trained generator to SavedModel and TFLite, checking every file against Keras.
+"""Exports a trained generator to SavedModel, TFLite and ONNX, checking every file against Keras.
 
     python export.py --model_dir=runs/face --output_dir=exports/face \
-        --formats=saved_model,tflite --quantize=none,float16,dynamic_int8,int8 \
+        --formats=saved_model,tflite,onnx --quantize=none,float16,dynamic_int8,int8 \
         --input_size=256 --representative_dir=dataset/face_256/photo
 
 Each written file is run on check images and compared with the Keras generator; its size and its
@@ -21,7 +21,7 @@ from absl import app, flags, logging  # noqa: E402
 
 flags.DEFINE_string("model_dir", None, "A training model_dir (generator.weights.h5) or a .weights.h5/.keras file.")
 flags.DEFINE_string("output_dir", None, "Where the exports go.")
-flags.DEFINE_list("formats", ["saved_model", "tflite"], "saved_model and/or tflite.")
+flags.DEFINE_list("formats", ["saved_model", "tflite"], "saved_model, tflite and/or onnx.")
 flags.DEFINE_list("quantize", ["none", "float16"], "TFLite variants: none, float16, dynamic_int8, int8.")
 flags.DEFINE_integer("input_size", 0, "Fixed square input size (multiple of 4); 0: any size "
                      "(int8 needs a fixed size).")
@@ -95,6 +95,8 @@ def main(argv):
         for quantize in FLAGS.quantize:
             jobs.append(lambda q=quantize: export.export_tflite(
                 generator, output_dir, q, photos, FLAGS.input_size or None, representative))
+    if "onnx" in FLAGS.formats:
+        jobs.append(lambda: export.export_onnx(generator, output_dir, photos, FLAGS.input_size or None))
     for job in jobs:
         try:
             result = job()

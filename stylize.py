@@ -4,7 +4,8 @@
     python stylize.py --model=exports/generator_float16.tflite --input=photos/ --output=out/
     python stylize.py --model=runs/face --input=clip.mp4 --output=clip_anime.mp4 --side_by_side
 
---model is a training model_dir, a .weights.h5/.keras file, a SavedModel folder or a .tflite file.
+--model is a training model_dir, a .weights.h5/.keras file, a SavedModel folder, a .tflite file or
+a .onnx file (run with onnxruntime on the CPU).
 Photos default to --mode=face (every face stylised at the training size and pasted back; the
 whole frame if no face is found), videos to --mode=full.
 """
@@ -19,7 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
-flags.DEFINE_string("model", None, "model_dir, .weights.h5, .keras, SavedModel folder or .tflite.")
+flags.DEFINE_string("model", None, "model_dir, .weights.h5, .keras, SavedModel folder, .tflite or .onnx.")
 flags.DEFINE_string("input", None, "An image, a folder of images, or a video (.mp4/.avi/.mov/.mkv).")
 flags.DEFINE_string("output", None, "Output file (or folder when --input is a folder).")
 flags.DEFINE_enum("mode", "", ["", "face", "full", "both"],

@@ -1,4 +1,4 @@
-"""The library side of export.py: the generator as SavedModel and TFLite, each file checked.
+"""The library side of export.py: the generator as SavedModel, TFLite and ONNX, each file checked.
 
 Every file is written under a temporary name, run on check images, compared with the Keras
 generator, and only then renamed into place: a failed or drifting export never leaves a broken
@@ -8,6 +8,7 @@ Interfaces (documented in the README):
     SavedModel `serving_default`: `images` float32 (N, H, W, 3) RGB in [-1, 1] -> `stylised`, same.
     SavedModel `serving_uint8`:   `images` uint8 (N, H, W, 3) RGB 0..255 -> `stylised` uint8.
     TFLite (every quantisation): one float32 input (1, H, W, 3) in [-1, 1] -> float32 output, same.
+    ONNX (opset 17, `onnx_converter.py`): `images` float32 (N, H, W, 3) in [-1, 1] -> `stylised`, same.
 H and W are fixed by `input_size`, or free (multiples of 4) when it is None.
 """
 
@@ -25,9 +26,10 @@ import tensorflow as tf
 from animegan_face.demo_data import demo_photos
 from animegan_face.image_files import list_images, read_image
 from animegan_face.inference import load_stylizer
+from animegan_face.onnx_converter import generator_to_onnx
 from animegan_face.preparation import center_crop_resize
 
-FORMATS = ("saved_model", "tflite")
+FORMATS = ("saved_model", "tflite", "onnx")
 QUANTIZATIONS = ("none", "float16", "dynamic_int8", "int8")
 
 # Largest and mean absolute difference from the Keras generator allowed on the check images
@@ -45,6 +47,17 @@ TOLERANCES = {
     "float16": (0.05, 0.005),
     "dynamic_int8": (1.0, 0.1),
     "int8": (2.0, 0.3),
+    # onnxruntime and Keras both compute in float32 and differ by rounding only: conv sums and the
+    # norms' means taken in other orders, amplified by ~40 normalisations and growing with the
+    # pixels each norm averages. Random generators (astronaut crops, ONNX - Keras, v1 / v2):
+    # 256 px max 7.9e-4 / 8.8e-5, mean 2.5e-5 / 1.6e-5; 512 px max 4.9e-3 / 6.1e-4, mean
+    # 1.2e-4 / 1.3e-4: the bounds leave 4x at 512 px. They do not depend on the x86-64 CPU: against
+    # a float64 run (v1, 256 px) onnxruntime is off by half as much as Keras (max 3.5e-4 against
+    # 7.3e-4), so the difference is Keras' own float32 error, and Keras itself moves by under 7e-5
+    # between oneDNN limited to SSE4.1, to AVX2, full AVX-512 and plain Eigen; onnxruntime gives
+    # the same bits on 1 or 2 threads. Converter bugs move the mean 20x past the bound (one resize,
+    # pad mode or epsilon wrong: mean 9e-3 to 0.57 at 64 px).
+    "onnx": (0.02, 5e-4),
 }
 
 
@@ -218,6 +231,16 @@ def export_tflite(generator, output_dir, quantize, check_images, input_size=None
     with _removed_on_failure(partial):
         partial.write_bytes(flatbuffer)
     return _check(partial, final, quantize, generator, check_images)
+
+
+def export_onnx(generator, output_dir, check_images, input_size=None):
+    final = pathlib.Path(output_dir) / (f"generator_{input_size}.onnx" if input_size else "generator.onnx")
+    # ".partial.onnx": still loadable by its suffix while it is checked.
+    partial = final.with_name(final.stem + ".partial.onnx")
+    model = generator_to_onnx(generator, input_size)
+    with _removed_on_failure(partial):
+        partial.write_bytes(model.SerializeToString())
+    return _check(partial, final, "onnx", generator, check_images)
 
 
 @contextlib.contextmanager

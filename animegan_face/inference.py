@@ -3,7 +3,8 @@
 Accepted paths:
     a training model_dir (holds generator.weights.h5; its config.json names the architecture),
     a `.weights.h5` file of either generator architecture (the one its weights fit),
-    a `.keras` file of the generator, a SavedModel folder written by export.py, a `.tflite` file.
+    a `.keras` file of the generator, a SavedModel folder written by export.py, a `.tflite` file,
+    a `.onnx` file written by export.py (run with onnxruntime on the CPU).
 Every stylizer maps float32 (N, H, W, 3) images in [-1, 1] to the same shape in [-1, 1]; H and W
 must be multiples of 4 (fixed-size exports: exactly their size).
 """
@@ -118,6 +119,37 @@ class TFLiteStylizer:
         return np.stack(results).astype(np.float32)
 
 
+class OnnxStylizer:
+    """A .onnx file from export.py, run with onnxruntime's CPU execution provider."""
+
+    def __init__(self, path, num_threads=None):
+        import onnxruntime
+        from onnxruntime.capi import onnxruntime_pybind11_state as errors
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = num_threads or os.cpu_count()
+        try:
+            self._session = onnxruntime.InferenceSession(str(path), options,
+                                                         providers=["CPUExecutionProvider"])
+        # onnxruntime's own exception classes, which derive from Exception alone
+        except (errors.InvalidProtobuf, errors.InvalidGraph, errors.InvalidArgument, errors.Fail,
+                errors.NotImplemented, errors.RuntimeException) as error:
+            raise ModelLoadError(path, f"not a readable ONNX model ({error})")
+        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
+        if len(inputs) != 1 or len(outputs) != 1 or len(inputs[0].shape) != 4 \
+                or inputs[0].shape[-1] != 3 or outputs[0].shape[-1] != 3:
+            raise ModelLoadError(path, "not an image-to-image generator (one (N, H, W, 3) input "
+                                       "and output expected)")
+        self._input, self._output = inputs[0].name, outputs[0].name
+        height, width = inputs[0].shape[1:3]  # a dimension name (str) where free
+        fixed = isinstance(height, int) and isinstance(width, int)
+        self.fixed_size = (height, width) if fixed else None
+
+    def __call__(self, images):
+        images = _check_images(images, self.fixed_size)
+        return self._session.run([self._output], {self._input: images})[0]
+
+
 @contextlib.contextmanager
 def _native_stderr_only_on_error():
     """Holds back what native code writes to stderr (LiteRT's "INFO: Created TensorFlow Lite
@@ -198,7 +230,9 @@ def load_stylizer(path):
                                    "nor saved_model.pb (an export)")
     if path.suffix == ".tflite":
         return TFLiteStylizer(path)
+    if path.suffix == ".onnx":
+        return OnnxStylizer(path)
     if path.name.endswith(".weights.h5") or path.suffix == ".keras":
         return KerasStylizer(_load_keras_generator(path))
     raise ModelLoadError(path, "unknown model format (expected a model_dir, SavedModel folder, "
-                               ".tflite, .keras or .weights.h5)")
+                               ".tflite, .onnx, .keras or .weights.h5)")

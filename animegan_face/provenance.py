@@ -156,7 +156,7 @@ def random_extractor_warning(source):
 def software_record():
     """The code and package versions doing the export."""
     versions = {}
-    for package in ("tensorflow", "keras", "ai-edge-litert", "numpy"):
+    for package in ("tensorflow", "keras", "ai-edge-litert", "onnx", "onnxruntime", "numpy"):
         try:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:

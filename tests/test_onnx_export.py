@@ -1,0 +1,170 @@
+"""ONNX export: the converter layer by layer, both generators in onnxruntime against Keras at two
+sizes and batch > 1, the stylizer, and export.py end to end. 32-64 px, random weights."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import onnxruntime
+import pytest
+
+from animegan_face import export
+from animegan_face.inference import ModelLoadError, OnnxStylizer, load_stylizer
+from animegan_face.layers import ReflectionPad2D, Resize2D
+from animegan_face.networks import build_generator
+from animegan_face.onnx_converter import UnsupportedLayerError, generator_to_onnx
+
+pytestmark = pytest.mark.slow  # builds both full generators
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MAX_DIFFERENCE, MEAN_DIFFERENCE = export.TOLERANCES["onnx"]
+
+
+def _session(model):
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    return onnxruntime.InferenceSession(model.SerializeToString(), options,
+                                        providers=["CPUExecutionProvider"])
+
+
+def _run(model, images):
+    return _session(model).run(["stylised"], {"images": images})[0]
+
+
+def _with_trained_like_norms(generator, seed=1):
+    """Scales and shifts away from their 1 / 0 start, so that a swapped or dropped gamma or beta
+    shows (random init leaves them trivial)."""
+    rng = np.random.default_rng(seed)
+    for layer in generator.layers:
+        if isinstance(layer, keras.layers.GroupNormalization):
+            layer.gamma.assign(rng.uniform(0.5, 1.5, layer.gamma.shape))
+            layer.beta.assign(rng.normal(0.0, 0.3, layer.beta.shape))
+    return generator
+
+
+@pytest.fixture(scope="module", params=["animegan_v1", "animegan_v2"])
+def generator(request):
+    keras.utils.set_random_seed(7)
+    return _with_trained_like_norms(build_generator(request.param))
+
+
+def _single_layer_model(layer, channels=4):
+    image = keras.Input((None, None, channels))
+    return keras.Model(image, layer(image))
+
+
+@pytest.mark.parametrize("layer", [
+    keras.layers.Conv2D(5, 3, strides=2, use_bias=True),
+    keras.layers.DepthwiseConv2D(3, depth_multiplier=2, use_bias=True),
+    keras.layers.SeparableConv2D(6, 3, strides=2, depth_multiplier=2, use_bias=True),
+    keras.layers.GroupNormalization(groups=-1),  # instance norm (v1)
+    keras.layers.GroupNormalization(groups=1),  # layer norm (v2)
+    keras.layers.GroupNormalization(groups=2),
+    keras.layers.LeakyReLU(negative_slope=0.2),
+    keras.layers.Activation("tanh"),
+    ReflectionPad2D((0, 1, 2, 3)),
+    Resize2D(2.0),
+    Resize2D(0.5),
+    Resize2D(2.0, align_corners=True),
+], ids=lambda layer: f"{type(layer).__name__}_{layer.name}")
+def test_each_layer_matches_keras(layer, rng):
+    model = _single_layer_model(layer)
+    for weight in model.weights:  # nothing left at its 0 / 1 initial value
+        weight.assign(rng.normal(0.5, 0.5, weight.shape))
+    for shape in [(2, 8, 12, 4), (1, 12, 8, 4)]:
+        images = rng.normal(size=shape).astype(np.float32)
+        expected = np.asarray(model(images))
+        got = _run(generator_to_onnx(model), images)
+        assert got.shape == expected.shape
+        np.testing.assert_allclose(got, expected, atol=2e-5, rtol=1e-5)
+
+
+def test_halving_averages_each_2x2_block(rng):
+    images = rng.uniform(-1, 1, (2, 8, 12, 3)).astype(np.float32)
+    got = _run(generator_to_onnx(_single_layer_model(Resize2D(0.5), channels=3)), images)
+    blocks = images.reshape(2, 4, 2, 6, 2, 3).mean(axis=(2, 4))
+    np.testing.assert_allclose(got, blocks, atol=1e-6)
+
+
+def test_generators_match_keras_at_two_sizes_and_batch_sizes(generator, rng):
+    model = generator_to_onnx(generator)
+    dims = [dim.dim_param or dim.dim_value for dim in model.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["batch", "height", "width", 3]
+    session = _session(model)
+    for shape in [(2, 32, 48, 3), (3, 64, 40, 3)]:  # one graph, two sizes: the shape is dynamic
+        images = rng.uniform(-1, 1, shape).astype(np.float32)
+        got = session.run(["stylised"], {"images": images})[0]
+        difference = np.abs(got - np.asarray(generator(images, training=False)))
+        assert got.shape == shape
+        assert difference.max() <= MAX_DIFFERENCE and difference.mean() <= MEAN_DIFFERENCE, (
+            shape, difference.max(), difference.mean())
+
+
+def test_unknown_layers_and_settings_are_refused_by_name():
+    image = keras.Input((None, None, 3))
+    padded = ReflectionPad2D(name="known_pad")(image)
+    upsampled = keras.layers.UpSampling2D(name="mystery_upsample")(padded)
+    with pytest.raises(UnsupportedLayerError, match="'mystery_upsample'.*UpSampling2D"):
+        generator_to_onnx(keras.Model(image, upsampled))
+    same = keras.layers.Conv2D(3, 3, padding="same", name="same_conv")(image)
+    with pytest.raises(UnsupportedLayerError, match="'same_conv'.*padding 'same'"):
+        generator_to_onnx(keras.Model(image, same))
+    shared = keras.layers.LeakyReLU(name="shared_lrelu")
+    with pytest.raises(UnsupportedLayerError, match="'shared_lrelu'.*called 2 times"):
+        generator_to_onnx(keras.Model(image, shared(shared(image))))
+
+
+def test_export_and_load_stylizer_give_the_keras_output(tmp_path, generator, rng):
+    photos = export.check_photos("", 32, 2)
+    result = export.export_onnx(generator, tmp_path, photos)
+    assert result.path == tmp_path / "generator.onnx" and result.kind == "onnx"
+    assert result.max_difference <= MAX_DIFFERENCE and result.mean_difference <= MEAN_DIFFERENCE
+    assert list(tmp_path.iterdir()) == [result.path]  # no temporary file left
+
+    stylizer = load_stylizer(result.path)
+    assert isinstance(stylizer, OnnxStylizer) and stylizer.fixed_size is None
+    images = rng.uniform(-1, 1, (3, 40, 48, 3)).astype(np.float32)
+    difference = np.abs(stylizer(images) - np.asarray(generator(images, training=False)))
+    assert difference.max() <= MAX_DIFFERENCE and difference.mean() <= MEAN_DIFFERENCE
+
+    fixed = load_stylizer(export.export_onnx(generator, tmp_path, photos, input_size=32).path)
+    assert fixed.fixed_size == (32, 32) and fixed(photos).shape == photos.shape
+    with pytest.raises(ValueError, match="exported for 32x32"):
+        fixed(images)
+
+
+def test_unreadable_or_foreign_onnx_files_are_refused(tmp_path):
+    (tmp_path / "broken.onnx").write_bytes(b"\x08\x07" + b"\xff" * 100)
+    model = generator_to_onnx(_single_layer_model(keras.layers.Conv2D(3, 3), channels=3))
+    data = model.SerializeToString()
+    (tmp_path / "truncated.onnx").write_bytes(data[: len(data) // 2])
+    for name in ("broken.onnx", "truncated.onnx"):
+        with pytest.raises(ModelLoadError, match=f"{name}: not a readable ONNX model"):
+            load_stylizer(tmp_path / name)
+    five_channels = generator_to_onnx(_single_layer_model(keras.layers.Conv2D(5, 1), channels=3))
+    (tmp_path / "five_channels.onnx").write_bytes(five_channels.SerializeToString())
+    with pytest.raises(ModelLoadError, match="five_channels.onnx: not an image-to-image generator"):
+        load_stylizer(tmp_path / "five_channels.onnx")
+
+
+def test_cli_exports_onnx_and_records_it(tmp_path):
+    from animegan_face.provenance import sha256
+
+    generator = _with_trained_like_norms(build_generator("animegan_v2"))
+    generator.save_weights(tmp_path / "generator_v2.weights.h5")
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "export.py", f"--model_dir={tmp_path / 'generator_v2.weights.h5'}",
+         f"--output_dir={out}", "--formats=onnx", "--check_images=2", "--input_size=32"],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "generator_32.onnx" in result.stdout
+    manifest = json.loads((out / "export_manifest.json").read_text())
+    [entry] = manifest["exports"]
+    assert entry["file"] == "generator_32.onnx" and entry["kind"] == "onnx"
+    assert entry["sha256"] == sha256(out / "generator_32.onnx")
+    assert entry["max_difference"] <= entry["tolerance"]["max"] == MAX_DIFFERENCE
+    assert manifest["software"]["onnxruntime"] == onnxruntime.__version__
+    assert sorted(path.name for path in out.iterdir()) == ["export_manifest.json", "generator_32.onnx"]
