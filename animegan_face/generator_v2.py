@@ -27,10 +27,9 @@ Example:
 import keras
 from keras import layers
 
-from animegan_face.layers import ReflectionPad2D, Resize2D
+from animegan_face.layers import LEAKY_SLOPE, ReflectionPad2D, Resize2D, output_dtype
 
 _EPSILON = 1e-5  # torch.nn.GroupNorm's
-_LEAKY_SLOPE = 0.2
 
 
 def _layer_norm(name):
@@ -51,7 +50,7 @@ def _conv_norm_lrelu(x, filters, name, kernel_size=3, strides=1, depthwise=False
     else:
         x = layers.Conv2D(filters, kernel_size, strides=strides, use_bias=False, name=f"{name}_conv")(x)
     x = _layer_norm(f"{name}_norm")(x)
-    return layers.LeakyReLU(negative_slope=_LEAKY_SLOPE, name=f"{name}_lrelu")(x)
+    return layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=f"{name}_lrelu")(x)
 
 
 def _inverted_residual(x, filters, name, expansion=2):
@@ -86,5 +85,5 @@ def build_generator_v2(name="generator", image_shape=(None, None, 3)):
     x = _conv_norm_lrelu(x, 64, "block_e_1")
     x = _conv_norm_lrelu(x, 32, "block_e_2", kernel_size=7)
     x = layers.Conv2D(3, 1, use_bias=False, name="out_layer_conv")(x)
-    fake = layers.Activation("tanh", name="out_layer_tanh", dtype="float32")(x)
+    fake = layers.Activation("tanh", name="out_layer_tanh", dtype=output_dtype())(x)
     return keras.Model(photo, fake, name=name)

@@ -4,6 +4,7 @@ Images are float (B, H, W, 3) in [-1, 1]. Face boxes are float (B, 4) rows `(y0,
 normalised to [0, 1] (the `tf.image.crop_and_resize` convention); an all-zero row means "no face".
 """
 
+import keras
 from keras import ops
 
 # RGB -> YUV (the matrix of tf.image.rgb_to_yuv, used by AnimeGAN's colour loss).
@@ -14,21 +15,38 @@ _RGB_TO_YUV = (
 )
 
 
+def float_dtype(*tensors):
+    """The dtype the losses and image operations compute in for these inputs: "float64" if any is
+    float64, else "float32".
+
+    float16 and bfloat16 (mixed precision) are widened to float32, whose range and precision the
+    means and Gram matrices need; float64 stays float64, so a whole train step can run in float64
+    (the tests comparing two backends do, where float32 rounding would hide a real difference).
+    """
+    dtypes = {keras.backend.standardize_dtype(tensor.dtype) for tensor in tensors}
+    return "float64" if "float64" in dtypes else "float32"
+
+
 def rgb_to_yuv(images):
-    """YUV of images in [-1, 1], after mapping them to [0, 1]: Y in [0, 1], U in ±0.436, V in ±0.615."""
-    unit = (ops.cast(images, "float32") + 1.0) * 0.5
-    return ops.matmul(unit, ops.convert_to_tensor(_RGB_TO_YUV, dtype="float32"))
+    """YUV of images in [-1, 1], after mapping them to [0, 1]: Y in [0, 1], U in ±0.436, V in ±0.615.
+
+    float32 (float64 for float64 images, see `float_dtype`).
+    """
+    images = ops.convert_to_tensor(images)
+    dtype = float_dtype(images)
+    unit = (ops.cast(images, dtype) + 1.0) * 0.5
+    return ops.matmul(unit, ops.convert_to_tensor(_RGB_TO_YUV, dtype=dtype))
 
 
-def face_present(boxes):
+def face_present(boxes, dtype="float32"):
     """(B,) float: 1.0 where the box has positive area, 0.0 for the all-zero "no face" row."""
     boxes = ops.cast(boxes, "float32")
     height = boxes[:, 2] - boxes[:, 0]
     width = boxes[:, 3] - boxes[:, 1]
-    return ops.cast(ops.logical_and(height > 0, width > 0), "float32")
+    return ops.cast(ops.logical_and(height > 0, width > 0), dtype)
 
 
-def face_mask(boxes, height, width):
+def face_mask(boxes, height, width, dtype="float32"):
     """(B, H, W, 1) float mask: 1.0 on pixels whose centre lies in the box, else 0.0."""
     boxes = ops.cast(boxes, "float32")
     ys = (ops.arange(height, dtype="float32") + 0.5) / float(height)
@@ -36,20 +54,22 @@ def face_mask(boxes, height, width):
     inside_y = ops.logical_and(ys[None, :] >= boxes[:, 0:1], ys[None, :] < boxes[:, 2:3])
     inside_x = ops.logical_and(xs[None, :] >= boxes[:, 1:2], xs[None, :] < boxes[:, 3:4])
     mask = ops.logical_and(inside_y[:, :, None], inside_x[:, None, :])
-    return ops.cast(mask, "float32")[..., None]
+    return ops.cast(mask, dtype)[..., None]
 
 
 def _interpolation_matrix(start, end, source_size, output_size):
-    """(B, output_size, source_size) bilinear weights sampling [start, end] (normalised) of an axis.
+    """(B, output_size, source_size) bilinear weights sampling [start, end] (normalised) of an axis,
+    in the dtype of `start`.
 
     Output pixel i samples source coordinate start*(n-1) + i*(end-start)*(n-1)/(m-1), exactly as
     tf.image.crop_and_resize does; the triangle kernel max(0, 1 - |coordinate - pixel|) is bilinear.
     """
-    steps = ops.arange(output_size, dtype="float32") / float(max(output_size - 1, 1))
+    dtype = start.dtype
+    steps = ops.arange(output_size, dtype=dtype) / float(max(output_size - 1, 1))
     scale = float(source_size - 1)
     coordinates = (start[:, None] + (end - start)[:, None] * steps[None, :]) * scale
     coordinates = ops.clip(coordinates, 0.0, scale)
-    pixels = ops.arange(source_size, dtype="float32")
+    pixels = ops.arange(source_size, dtype=dtype)
     return ops.relu(1.0 - ops.abs(coordinates[:, :, None] - pixels[None, None, :]))
 
 
@@ -58,10 +78,13 @@ def crop_faces(images, boxes, size):
 
     Equals tf.image.crop_and_resize(images, boxes, range(B), (size, size)) for boxes inside the
     image, written as two batched matrix products so it runs on every Keras backend.
-    Returns float32 (B, size, size, C); a "no face" row gives a finite (meaningless) crop.
+    Returns float32 (float64 for float64 images) (B, size, size, C); a "no face" row gives a finite
+    (meaningless) crop.
     """
-    images = ops.cast(images, "float32")
-    boxes = ops.cast(boxes, "float32")
+    images = ops.convert_to_tensor(images)
+    dtype = float_dtype(images)
+    images = ops.cast(images, dtype)
+    boxes = ops.cast(boxes, dtype)
     height, width = images.shape[1], images.shape[2]
     if height is None or width is None:
         raise ValueError("crop_faces needs images of static height and width (training batches have them)")

@@ -6,7 +6,24 @@ works for any input size known only at run time (needed for variable-size SavedM
 """
 
 import keras
+import numpy as np
 from keras import layers, ops
+
+from animegan_face.image_ops import float_dtype
+
+# The LeakyReLU slope of both AnimeGAN generators and the discriminator: 0.2, written as the float32
+# nearest to it (0.20000000298...). TensorFlow's LeakyRelu op holds its slope in a float32
+# attribute, so this is the slope TensorFlow uses even in float64; JAX, given plain 0.2, used
+# another one in float64 (a 1.5e-8 relative difference that instance norm's backward pass amplified
+# to 1e-6 in the backend-equivalence test). In float32 and below the two are the same number.
+LEAKY_SLOPE = float(np.float32(0.2))
+
+
+def output_dtype():
+    """The dtype of a network's last layer: float32, whatever the compute dtype of the layers before
+    (under mixed precision the losses and exports read float32), or float64 under a float64 policy,
+    which a float32 output would round."""
+    return "float64" if keras.config.dtype_policy().compute_dtype == "float64" else "float32"
 
 
 @keras.saving.register_keras_serializable(package="animegan_face")
@@ -62,7 +79,7 @@ class Resize2D(layers.Layer):
         if keras.backend.backend() != "tensorflow":  # JAX and PyTorch always see concrete shapes
             size = (int(height * self.scale), int(width * self.scale))
             if self.align_corners:
-                return _resize_align_corners(inputs, size)
+                return _resize_bilinear(inputs, size, align_corners=True)
             # antialias off: AnimeGAN's reference resizes plain bilinear in both directions.
             return ops.image.resize(inputs, size, interpolation="bilinear", antialias=False)
         # Under TensorFlow the size may be known only at run time (variable-size SavedModel and
@@ -71,6 +88,10 @@ class Resize2D(layers.Layer):
 
         if static:
             size = (int(height * self.scale), int(width * self.scale))
+            if keras.backend.standardize_dtype(inputs.dtype) == "float64":
+                # TensorFlow's resize ops compute in, and return, float32 whatever the input: a
+                # float64 step (the backend-equivalence tests) takes the keras.ops resize instead.
+                return _resize_bilinear(inputs, size, self.align_corners)
         else:
             size = tf.cast(tf.cast(tf.shape(inputs)[1:3], tf.float32) * self.scale, tf.int32)
         if self.align_corners:  # tf.image.resize has no such mode; the raw op is one TFLite op
@@ -90,12 +111,23 @@ class Resize2D(layers.Layer):
         return {**super().get_config(), "scale": self.scale, "align_corners": self.align_corners}
 
 
-def _resize_align_corners(images, size):
-    """Bilinear resize of (B, H, W, C) to `size` with aligned corners, in keras.ops (static shapes)."""
+def _resize_bilinear(images, size, align_corners):
+    """Bilinear resize of (B, H, W, C) to `size` in keras.ops (static shapes), no antialiasing.
+
+    align_corners: output pixel i samples input position i * (in - 1) / (out - 1); otherwise
+    half-pixel centres as `tf.image.resize`: position (i + 0.5) * in / out - 0.5, clamped to
+    [0, in - 1].
+    Positions are float32 (float64 for float64 images: `float_dtype`); the result keeps the dtype
+    of the images.
+    """
+    dtype = float_dtype(images)
     for axis, out_size in ((1, size[0]), (2, size[1])):
         in_size = images.shape[axis]
-        step = (in_size - 1) / (out_size - 1) if out_size > 1 else 0.0
-        position = ops.arange(out_size, dtype="float32") * step
+        index = ops.arange(out_size, dtype=dtype)
+        if align_corners:
+            position = index * ((in_size - 1) / (out_size - 1) if out_size > 1 else 0.0)
+        else:
+            position = ops.clip((index + 0.5) * (in_size / out_size) - 0.5, 0.0, in_size - 1)
         low = ops.minimum(ops.floor(position), in_size - 1)
         fraction = ops.reshape(position - low, [-1, 1] if axis == 1 else [-1])[..., None]
         low = ops.cast(low, "int32")

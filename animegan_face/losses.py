@@ -1,6 +1,7 @@
 """The loss terms of AnimeGAN and of the thesis, as pure functions.
 
-Tensors in, float32 scalar out: no model is called here and no loss weight lives here (the train
+Tensors in, float32 scalar out (float64 when an input is float64: `image_ops.float_dtype`; float16
+and bfloat16 inputs give float32): no model is called here and no loss weight lives here (the train
 step multiplies each term by its weight from `LossConfig`). Every term reduces with a mean over the
 per-replica batch; the train step divides the weighted total by the replica count exactly once.
 
@@ -27,11 +28,19 @@ def _huber(difference):
 _POINTWISE = {"huber": _huber, "l1": ops.abs, "l2": ops.square}
 
 
+def _wide(*tensors):
+    """The tensors as float32, or all as float64 if one is float64 (`image_ops.float_dtype`)."""
+    tensors = [ops.convert_to_tensor(tensor) for tensor in tensors]
+    dtype = image_ops.float_dtype(*tensors)
+    return [ops.cast(tensor, dtype) for tensor in tensors]
+
+
 def pointwise_distance(a, b, distance):
-    """Elementwise distance between a and b (same shape), float32."""
+    """Elementwise distance between a and b (same shape), float32 (or float64, see `_wide`)."""
     if distance not in _POINTWISE:
         raise ValueError(f"distance must be one of {sorted(_POINTWISE)}, got {distance!r}")
-    return _POINTWISE[distance](ops.cast(a, "float32") - ops.cast(b, "float32"))
+    a, b = _wide(a, b)
+    return _POINTWISE[distance](a - b)
 
 
 def mean_distance(a, b, distance):
@@ -41,7 +50,8 @@ def mean_distance(a, b, distance):
 
 def generator_adversarial_loss(fake_scores):
     """LSGAN generator term: mean((D(G(p)) - 1)^2). Scores are raw discriminator outputs."""
-    return ops.mean(ops.square(ops.cast(fake_scores, "float32") - 1.0))
+    (fake_scores,) = _wide(fake_scores)
+    return ops.mean(ops.square(fake_scores - 1.0))
 
 
 def discriminator_adversarial_loss(anime_scores, fake_scores, gray_scores, smooth_scores,
@@ -52,10 +62,12 @@ def discriminator_adversarial_loss(anime_scores, fake_scores, gray_scores, smoot
     real anime is 1; generated images, grayscale anime (teaches colour) and edge-smoothed
     grayscale anime (teaches sharp edges) are 0. `smooth_factor` 0.1 is part of v1's formula.
     """
-    real = ops.mean(ops.square(ops.cast(anime_scores, "float32") - 1.0))
-    fake = ops.mean(ops.square(ops.cast(fake_scores, "float32")))
-    gray = ops.mean(ops.square(ops.cast(gray_scores, "float32")))
-    smooth = ops.mean(ops.square(ops.cast(smooth_scores, "float32")))
+    anime_scores, fake_scores, gray_scores, smooth_scores = _wide(
+        anime_scores, fake_scores, gray_scores, smooth_scores)
+    real = ops.mean(ops.square(anime_scores - 1.0))
+    fake = ops.mean(ops.square(fake_scores))
+    gray = ops.mean(ops.square(gray_scores))
+    smooth = ops.mean(ops.square(smooth_scores))
     return real + fake + gray + smooth_factor * smooth
 
 
@@ -65,12 +77,13 @@ def content_loss(photo_features, fake_features, distance="huber"):
 
 
 def gram_matrix(features):
-    """Gram(X) = X^T X / (H * W * C) per image, X the (H*W, C) feature matrix: (B, C, C) float32."""
-    features = ops.cast(features, "float32")
+    """Gram(X) = X^T X / (H * W * C) per image, X the (H*W, C) feature matrix: (B, C, C) float32
+    (float64 for float64 features)."""
+    (features,) = _wide(features)
     batch, height, width, channels = ops.shape(features)
     flat = ops.reshape(features, (batch, height * width, channels))
     gram = ops.einsum("bnc,bnd->bcd", flat, flat)
-    return gram / ops.cast(height * width * channels, "float32")
+    return gram / ops.cast(height * width * channels, features.dtype)
 
 
 def style_loss(fake_features, anime_gray_features, distance="huber"):
@@ -104,11 +117,12 @@ def skin_color_loss(photo, fake, face_boxes, distance="huber", scale=1.0):
     photo_yuv = image_ops.rgb_to_yuv(photo) * scale
     fake_yuv = image_ops.rgb_to_yuv(fake) * scale
     height, width = photo_yuv.shape[1], photo_yuv.shape[2]
-    mask = image_ops.face_mask(face_boxes, height, width)  # (B, H, W, 1)
+    distances = pointwise_distance(photo_yuv, fake_yuv, distance)  # (B, H, W, 3)
+    mask = image_ops.face_mask(face_boxes, height, width, distances.dtype)  # (B, H, W, 1)
     area = ops.sum(mask, axis=(1, 2, 3))
-    per_pixel = pointwise_distance(photo_yuv, fake_yuv, distance) * mask  # (B, H, W, 3)
-    per_image = ops.sum(per_pixel, axis=(1, 2, 3)) / ops.maximum(area, 1.0)
-    present = image_ops.face_present(face_boxes) * ops.cast(area > 0, "float32")
+    per_image = ops.sum(distances * mask, axis=(1, 2, 3)) / ops.maximum(area, 1.0)
+    present = (image_ops.face_present(face_boxes, distances.dtype)
+               * ops.cast(area > 0, distances.dtype))
     return ops.mean(per_image * present)
 
 
@@ -120,4 +134,4 @@ def face_feature_loss(photo_face_features, fake_face_features, face_boxes, dista
     """
     per_element = pointwise_distance(photo_face_features, fake_face_features, distance)
     per_image = ops.mean(ops.reshape(per_element, (ops.shape(per_element)[0], -1)), axis=1)
-    return ops.mean(per_image * image_ops.face_present(face_boxes))
+    return ops.mean(per_image * image_ops.face_present(face_boxes, per_image.dtype))

@@ -16,10 +16,9 @@ from keras import layers
 
 from animegan_face.config import GENERATORS
 from animegan_face.generator_v2 import build_generator_v2
-from animegan_face.layers import ReflectionPad2D, Resize2D
+from animegan_face.layers import LEAKY_SLOPE, ReflectionPad2D, Resize2D, output_dtype
 
 _INSTANCE_NORM_EPSILON = 1e-5
-_LEAKY_SLOPE = 0.2
 
 
 def _instance_norm(name):
@@ -29,7 +28,7 @@ def _instance_norm(name):
 
 def _norm_lrelu(x, name):
     x = _instance_norm(f"{name}_norm")(x)
-    return layers.LeakyReLU(negative_slope=_LEAKY_SLOPE, name=f"{name}_lrelu")(x)
+    return layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=f"{name}_lrelu")(x)
 
 
 def _conv_norm_lrelu(x, filters, name, kernel_size=3):
@@ -117,7 +116,7 @@ def build_generator_v1(name="generator", image_shape=(None, None, 3)):
     x = _conv_norm_lrelu(x, 64, "u1_conv2")
     # out: 1x1 to RGB (v1 keeps a bias here), tanh to [-1, 1]
     x = layers.Conv2D(3, 1, name="out_conv")(x)
-    fake = layers.Activation("tanh", name="out_tanh", dtype="float32")(x)
+    fake = layers.Activation("tanh", name="out_tanh", dtype=output_dtype())(x)
     return keras.Model(photo, fake, name=name)
 
 
@@ -151,20 +150,21 @@ def _spectral_conv(x, filters, name, strides=1):
 def build_discriminator(name="discriminator", base_channels=32):
     """AnimeGAN v1 patch discriminator, 1,128,800 trainable parameters (SPEC: about 1.13 M).
 
-    Input: images in [-1, 1], (B, H, W, 3). Output: raw LSGAN scores (B, H/4, W/4, 1), float32.
+    Input: images in [-1, 1], (B, H, W, 3). Output: raw LSGAN scores (B, H/4, W/4, 1), float32
+    (float64 under a float64 dtype policy: `layers.output_dtype`).
     """
     image = keras.Input(shape=(None, None, 3), name="image")
     x = _spectral_conv(image, base_channels, "d_conv_0")
-    x = layers.LeakyReLU(negative_slope=_LEAKY_SLOPE, name="d_conv_0_lrelu")(x)
+    x = layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name="d_conv_0_lrelu")(x)
     channels = base_channels
     for index in (1, 2):
         x = _spectral_conv(x, channels * 2, f"d_conv_s2_{index}", strides=2)
-        x = layers.LeakyReLU(negative_slope=_LEAKY_SLOPE, name=f"d_conv_s2_{index}_lrelu")(x)
+        x = layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=f"d_conv_s2_{index}_lrelu")(x)
         x = _spectral_conv(x, channels * 4, f"d_conv_s1_{index}")
         x = _norm_lrelu(x, f"d_conv_s1_{index}")
         channels *= 2
     x = _spectral_conv(x, channels * 2, "d_last")
     x = _norm_lrelu(x, "d_last")
     x = _spectral_conv(x, 1, "d_logit")
-    logits = layers.Activation("linear", name="d_logit_out", dtype="float32")(x)
+    logits = layers.Activation("linear", name="d_logit_out", dtype=output_dtype())(x)
     return keras.Model(image, logits, name=name)

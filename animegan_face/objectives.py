@@ -59,7 +59,8 @@ def generator_terms(photo, face_boxes, anime_gray, fake, discriminate, extract, 
     distance = loss_config.distance
     on = {name: weight != 0 for name, weight in generator_weights(loss_config).items()}
     batch = ops.shape(photo)[0]
-    terms = {name: ops.zeros((), "float32") for name in GENERATOR_TERMS}
+    # A term that is off reads 0 in the dtype the terms are computed in (float64 in a float64 step).
+    terms = {name: ops.zeros((), image_ops.float_dtype(fake)) for name in GENERATOR_TERMS}
     if on["g_adv"]:
         terms["g_adv"] = losses.generator_adversarial_loss(discriminate(fake))
     if on["con"] or on["gra"]:
@@ -94,4 +95,4 @@ def weighted_generator_loss(terms, loss_config):
     """adv*g_adv + con*con + gra*gra + col*col + skin*skin + face*face (thesis eq. 6 and 7)."""
     weights = generator_weights(loss_config)
     return sum((weights[name] * terms[name] for name in GENERATOR_TERMS if weights[name] != 0),
-               ops.zeros((), "float32"))
+               ops.zeros((), image_ops.float_dtype(*terms.values())))

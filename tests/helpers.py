@@ -1,5 +1,6 @@
 """Small generated datasets and configs shared by the training tests."""
 
+import contextlib
 import json
 import os
 
@@ -7,6 +8,31 @@ import cv2
 import numpy as np
 
 from animegan_face.config import Config, DataConfig, ModelConfig, TrainConfig
+
+
+@contextlib.contextmanager
+def float64_policy():
+    """Networks built (and losses computed) in float64 inside the block; floatx and Keras' dtype
+    policy are restored after it.
+
+    For the tests that compare two implementations of a train step (two backends, one and two
+    devices): at random initialisation instance norm's backward pass cancels most of the generator's
+    gradient, which turns float32 rounding, different on each CPU model with the kernels and
+    summation orders oneDNN and XLA pick there, into differences of percents. In float64 the same
+    amplification leaves rounding far below 1e-6, so a tight bound holds on any x86-64 CPU. (Under
+    JAX, float64 also needs JAX_ENABLE_X64=1 before JAX starts, and with Keras 3.15
+    `tests.jax_worker._float64_under_jax`; without them values silently stay or become float32.)
+    """
+    import keras
+
+    floatx, policy = keras.config.floatx(), keras.config.dtype_policy()
+    keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
+    try:
+        yield
+    finally:
+        keras.config.set_floatx(floatx)
+        keras.config.set_dtype_policy(policy)
 
 
 def write_prepared_dataset(root, size=32, photos=4, anime=4, seed=0):

@@ -44,3 +44,13 @@ def test_crop_faces_no_face_is_finite_and_differentiable(rng):
     grad = tape.gradient(total, images).numpy()
     assert np.all(np.isfinite(crops)) and np.all(np.isfinite(grad))
     assert grad[1].sum() > 0  # the face crop reaches back into the image
+
+
+def test_float64_images_stay_float64_and_others_give_float32(rng):
+    images = rng.uniform(-1, 1, (2, 8, 8, 3))
+    boxes = np.array([[0.1, 0.1, 0.6, 0.9], [0, 0, 0, 0]], np.float32)
+    assert image_ops.crop_faces(images, boxes, 4).dtype == tf.float64
+    assert image_ops.rgb_to_yuv(images).dtype == tf.float64
+    half = tf.cast(images, tf.bfloat16)
+    assert image_ops.crop_faces(half, boxes, 4).dtype == tf.float32
+    assert image_ops.rgb_to_yuv(half).dtype == tf.float32

@@ -14,6 +14,10 @@ def _value(tensor):
 
 
 # --- golden values -------------------------------------------------------------------------------
+# In float32 (the training precision), on tiny tensors of values that are exact or nearly so
+# (constant images, small integers, halves): each result is off by a few float32 roundings (about
+# 1e-7 relative) in any summation order, so the bounds (pytest.approx's 1e-6, or 1e-5) hold for
+# whatever kernel a CPU runs.
 
 @pytest.mark.parametrize("distance, expected", [
     # differences 0, 0.5, 2, -3: huber 0, 0.125, 1.5, 2.5; l1 0, 0.5, 2, 3; l2 0, 0.25, 4, 9
@@ -100,11 +104,12 @@ def test_color_loss_at_pixel_scale(distance, expected):
 
 @pytest.mark.parametrize("distance", DISTANCES)
 def test_skin_loss_scale_matches_color_loss_scale(rng, distance):
-    photo, fake = (rng.uniform(-1, 1, (2, 8, 8, 3)).astype(np.float32) for _ in range(2))
+    # float64, as in test_skin_loss_over_whole_image_is_color_loss.
+    photo, fake = (rng.uniform(-1, 1, (2, 8, 8, 3)) for _ in range(2))
     whole = np.tile(np.array([[0.0, 0.0, 1.0, 1.0]], np.float32), (2, 1))
     for scale in (1.0, 255.0):
         assert _value(losses.skin_color_loss(photo, fake, whole, distance, scale)) == pytest.approx(
-            _value(losses.color_loss(photo, fake, distance, scale)), rel=1e-5)
+            _value(losses.color_loss(photo, fake, distance, scale)), rel=1e-12)
 
 
 def test_skin_color_loss_golden():
@@ -148,6 +153,8 @@ def test_zero_on_identical_inputs(rng, distance):
 
 @pytest.mark.parametrize("distance", DISTANCES)
 def test_symmetric(rng, distance):
+    # Exactly equal on any CPU: a - b is exactly -(b - a) in IEEE arithmetic and every distance is
+    # even; rel 1e-6 only allows for a kernel that sums the same values in another order.
     a, b = _images(rng), _images(rng)
     boxes = np.array([[0.1, 0.2, 0.7, 0.9], [0.0, 0.0, 1.0, 1.0]], np.float32)
     for term in (losses.content_loss, losses.color_loss, losses.style_loss):
@@ -158,10 +165,12 @@ def test_symmetric(rng, distance):
 
 @pytest.mark.parametrize("distance", DISTANCES)
 def test_skin_loss_over_whole_image_is_color_loss(rng, distance):
-    a, b = _images(rng), _images(rng)
+    # float64: the two sum 128 values per channel in different orders, which in float32 differs by
+    # up to 128 * 6e-8 = 8e-6 relative, too close to a bound; in float64 by 1e-14.
+    a, b = _images(rng).astype(np.float64), _images(rng).astype(np.float64)
     whole = np.array([[0.0, 0.0, 1.0, 1.0]] * 2, np.float32)
     assert _value(losses.skin_color_loss(a, b, whole, distance)) == pytest.approx(
-        _value(losses.color_loss(a, b, distance)), rel=1e-5)
+        _value(losses.color_loss(a, b, distance)), rel=1e-12)
 
 
 def test_distances_differ_and_unknown_distance_fails(rng):
@@ -176,6 +185,25 @@ def test_float16_inputs_give_float32(rng):
     a = _images(rng).astype(np.float16)
     assert losses.color_loss(a, a * 0.5).dtype == tf.float32
     assert losses.gram_matrix(a).dtype == tf.float32
+    b = tf.cast(_images(rng), tf.bfloat16)
+    assert losses.skin_color_loss(b, b * 0.5, np.array([[0.1, 0.1, 0.9, 0.9]] * 2, np.float32)).dtype == tf.float32
+
+
+def test_float64_inputs_stay_float64(rng):
+    """A float64 step (the backend-equivalence tests) stays float64 through every term, even with
+    float32 face boxes or a float32 photo beside a float64 stylisation."""
+    photo, fake = _images(rng), _images(rng).astype(np.float64)
+    features = rng.normal(size=(2, 4, 4, 5))
+    boxes = np.array([[0.1, 0.2, 0.7, 0.9], [0, 0, 0, 0]], np.float32)
+    values = [losses.content_loss(features, features * 0.5), losses.style_loss(features, features * 0.5),
+              losses.color_loss(photo, fake), losses.skin_color_loss(photo, fake, boxes),
+              losses.face_feature_loss(features, features * 0.5, boxes),
+              losses.generator_adversarial_loss(features),
+              losses.discriminator_adversarial_loss(features, features, features, features)]
+    assert [value.dtype for value in values] == [tf.float64] * len(values)
+    # ... and computed in float64: 1 + 1e-12 is 1 in float32.
+    ones = np.ones((1, 2, 2, 1))
+    assert _value(losses.content_loss(ones, ones + 1e-12, "l1")) == pytest.approx(1e-12, rel=1e-3)
 
 
 @pytest.mark.parametrize("distance", DISTANCES)

@@ -6,7 +6,7 @@ import pytest
 import keras
 
 from animegan_face.config import GENERATORS
-from animegan_face.layers import ReflectionPad2D, Resize2D, _resize_align_corners
+from animegan_face.layers import ReflectionPad2D, Resize2D, _resize_bilinear
 from animegan_face.networks import build_discriminator, build_generator, generator_architecture
 
 
@@ -110,7 +110,23 @@ def test_align_corners_resize_matches_reference_on_both_code_paths(rng, height, 
     expected = _numpy_align_corners(images, (2 * height, 2 * width))
     # TensorFlow's op (SavedModel, TFLite) and the keras.ops one that JAX and PyTorch run.
     np.testing.assert_allclose(np.asarray(Resize2D(2.0, align_corners=True)(images)), expected, atol=1e-6)
-    np.testing.assert_allclose(np.asarray(_resize_align_corners(images, (2 * height, 2 * width))),
+    np.testing.assert_allclose(np.asarray(_resize_bilinear(images, (2 * height, 2 * width), True)),
                                expected, atol=1e-6)
     assert np.array_equal(np.asarray(Resize2D(2.0, align_corners=True)(images))[:, 0, 0], images[:, 0, 0])
     assert np.array_equal(np.asarray(Resize2D(2.0, align_corners=True)(images))[:, -1, -1], images[:, -1, -1])
+
+
+@pytest.mark.parametrize("scale", [0.5, 2.0])
+def test_float64_resize_is_tensorflows_resize_and_stays_float64(rng, scale):
+    """TensorFlow's resize ops return float32 for any input; a float64 step (the backend-equivalence
+    tests) resizes with keras.ops instead, which must be the same bilinear map."""
+    import tensorflow as tf
+
+    images = rng.uniform(-1, 1, (2, 8, 12, 3))
+    size = (int(8 * scale), int(12 * scale))
+    expected = tf.image.resize(images.astype(np.float32), size, method="bilinear").numpy()
+    resized = Resize2D(scale, dtype="float64")(images)
+    assert keras.backend.standardize_dtype(resized.dtype) == "float64"
+    # float32 rounding of the reference: each output is a convex combination of 4 inputs in [-1, 1].
+    np.testing.assert_allclose(np.asarray(resized), expected, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(_resize_bilinear(images, size, False)), expected, atol=1e-6)

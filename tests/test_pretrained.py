@@ -133,6 +133,7 @@ def test_a_vgg16_run_finds_the_converted_file_in_the_keras_cache(tmp_path, monke
     assert features.shape == (1, 4, 4, 512) and features.min() < 0  # pre-ReLU
     post_relu = keras.Model(source.input, source.get_layer("block4_conv3").output)
     caffe = np.asarray(extractors.CaffePreprocess()(images))
+    # As in test_extractors: the same float32 convolutions, ~1e-6 relative in any kernel order.
     np.testing.assert_allclose(np.maximum(features, 0), np.asarray(post_relu(caffe)),
                                rtol=1e-4, atol=1e-3 * float(np.abs(features).max()))
     face = extractors.build_face_extractor("vgg16", "imagenet", crop_size=64)
