@@ -49,13 +49,14 @@ def test_every_weighted_term_is_measured_and_a_zero_weight_is_not(setup):
 
 def test_norms_scale_with_the_weight_and_the_color_scale(setup):
     config, gan, batch = setup
-    base = _norms(gan, batch, dataclasses.replace(config.loss, distance="l1"))
-    doubled = _norms(gan, batch, dataclasses.replace(config.loss, distance="l1", col=20.0))
+    unit = dataclasses.replace(config.loss, distance="l1", color_scale=1.0)
+    base = _norms(gan, batch, unit)
+    doubled = _norms(gan, batch, dataclasses.replace(unit, col=20.0))
     # 2 * x is exact in floating point, so the gradient doubles to the last bit or so.
     assert doubled["image/col"] == pytest.approx(2 * base["image/col"], rel=1e-6)
     assert doubled["image/con"] == pytest.approx(base["image/con"], rel=1e-6)
     # Under L1 the YUV scale multiplies the colour gradient exactly (d|s d|/dx = s sign(d)).
-    scaled = _norms(gan, batch, dataclasses.replace(config.loss, distance="l1", color_scale=255.0))
+    scaled = _norms(gan, batch, dataclasses.replace(unit, color_scale=255.0))
     assert scaled["image/col"] == pytest.approx(255 * base["image/col"], rel=1e-4)
     assert scaled["image/skin"] == pytest.approx(255 * base["image/skin"], rel=1e-4)
 
