@@ -9,7 +9,8 @@ which the GPU delegate also checks when it partitions a graph), plus the delegat
 float tensors. An op type it has no rule for is reported as unknown, not as accepted.
 
 Example:
-    for index, op, reason in gpu_rejections(pathlib.Path("generator_256_float16.tflite").read_bytes()):
+    flatbuffer = pathlib.Path("generator_256_float16.tflite").read_bytes()
+    for index, op, reason in gpu_rejections(flatbuffer):
         print(index, op, reason)
 """
 
@@ -69,11 +70,20 @@ def _reason(name, op, graph, inputs, runtime, constant):
     if name in _UNARY:
         return None if len(runtime) == 1 and len(inputs) == 1 else "needs one runtime input only"
     if name in _BINARY:
-        return None if len(inputs) == 2 and len(runtime) >= 1 else "needs two inputs, one at run time"
+        if len(inputs) != 2 or not runtime:
+            return "needs two inputs, one of them at run time"
+        return None
     if name in _ANY_INPUTS:
         return None
     if name in ("ADD", "MUL"):
-        return None if len(inputs) == 2 else f"{name} needs two inputs"
+        if len(inputs) != 2:
+            return f"{name} needs two inputs"
+        first, second = (list(_dims(tensors[i])) for i in inputs)
+        if name == "MUL" and len(first) == len(second) and -1 not in first + second \
+                and any(a < b for a, b in zip(first, second)) \
+                and any(b < a for a, b in zip(first, second)):
+            return "MUL of two tensors each smaller than the other in some dimension"
+        return None
     if name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
         if len(runtime) > 2:
             return "more than 2 runtime inputs"
@@ -115,3 +125,11 @@ def _reason(name, op, graph, inputs, runtime, constant):
     if name == "SHAPE":
         return "not an op the GPU delegate has"
     return "no rule here for this op (check the GPU delegate's list)"
+
+
+def _dims(tensor):
+    """A tensor's dimensions, -1 where free (the shape signature where the file has one)."""
+    signature = tensor.shapeSignature
+    if signature is not None and len(signature):
+        return signature
+    return [] if tensor.shape is None else tensor.shape  # None: a scalar

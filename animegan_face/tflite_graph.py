@@ -45,6 +45,9 @@ def norm_for_export(norm, x):
     else:
         raise ValueError(f"{norm.name}: only instance or layer norm is rewritten, not "
                          f"{groups} groups of {channels} channels")
+    # Statistics in float32 at least, as Keras' layer takes them (bfloat16 sums would drift).
+    dtype = x.dtype
+    x = ops.cast(x, keras.backend.result_type(dtype, "float32"))
     mean = ops.mean(x, axis=axes, keepdims=True)
     # The converter makes this one SQUARED_DIFFERENCE, which XNNPACK takes: one pass over x.
     variance = ops.mean(ops.square(x - mean), axis=axes, keepdims=True)
@@ -52,7 +55,7 @@ def norm_for_export(norm, x):
     if norm.scale:  # (C,) broadcasts against (1, 1, 1, C): no RESHAPE op left in the file
         scale = scale * norm.gamma
     shift = norm.beta - mean * scale if norm.center else -mean * scale
-    return x * scale + shift
+    return ops.cast(x * scale + shift, dtype)
 
 
 def reflection_pad_for_export(pad, x):
@@ -68,7 +71,8 @@ def reflection_pad_for_export(pad, x):
         below = [slab(-1 - i, -i) for i in range(1, after + 1)]
         # XNNPACK left a 7-input CONCATENATION (v2's 7x7 padding) to the reference kernel; the
         # edge slabs are joined first, so that the full-size copy has 3 inputs at most.
-        parts = ([_join(above, axis)] if above else []) + [x] + ([_join(below, axis)] if below else [])
+        parts = [_join(side, axis) if side else None for side in (above, below)]
+        parts = [part for part in (parts[0], x, parts[1]) if part is not None]
         x = ops.concatenate(parts, axis=axis) if len(parts) > 1 else x
     return x
 

@@ -7,8 +7,8 @@ Times one image per call (batch 1, the phone case), median of --runs calls after
 runtimes interleaved round by round. For each of our generators (--generators: AnimeGAN v1, the
 thesis', and the lighter AnimeGANv2): Keras (tf.function), SavedModel, TFLite float32 / float16 /
 dynamic int8 with free input size, TFLite full int8 and float16 exported at each fixed size
-(--exports picks among them). Each row's ratio to the same generator's Keras time is printed too. Beside
-them the peer: the AnimeGANv2 generator in PyTorch, as the community runs it (bryandlee's
+(--exports picks among them); each row's ratio to the same generator's Keras time is printed too.
+Beside them the peer: the AnimeGANv2 generator in PyTorch, as the community runs it (bryandlee's
 architecture, `animeganv2_torch.py`; needs `pip install torch==2.13.0`). Our v2 generator gets
 the PyTorch peer's (random) weights through the converter, and the largest difference of their
 outputs is printed: the same network with the same weights in both frameworks.
@@ -132,8 +132,10 @@ def runners(generators, size, folder, peer):
             "float32": lambda: export.export_tflite(generator, where, "none", photos),
             "float16": lambda: export.export_tflite(generator, where, "float16", photos),
             "dynamic_int8": lambda: export.export_tflite(generator, where, "dynamic_int8", photos),
-            "float16_fixed": lambda: export.export_tflite(generator, where, "float16", photos, size),
-            "int8_fixed": lambda: export.export_tflite(generator, where, "int8", photos, size, photos),
+            "float16_fixed": lambda: export.export_tflite(generator, where, "float16", photos,
+                                                          size),
+            "int8_fixed": lambda: export.export_tflite(generator, where, "int8", photos, size,
+                                                       photos),
         }
         for kind in FLAGS.exports:
             result = exporters[kind]()

@@ -56,7 +56,8 @@ _NAMES = {value: name for name, value in vars(schema.BuiltinOperator).items()
 def _interpreter(content, threads=None, delegates=True, preserve=False):
     from animegan_face.inference import _native_stderr_only_on_error
 
-    resolver = OpResolverType.AUTO if delegates else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    resolver = (OpResolverType.AUTO if delegates
+                else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     with _native_stderr_only_on_error():
         return Interpreter(model_content=content, num_threads=threads or os.cpu_count(),
                            experimental_op_resolver_type=resolver,
@@ -89,8 +90,8 @@ def _values(content, size):
 
 
 def _one_op_models(content, size):
-    """(op name, index, one-op flatbuffer) for every op of subgraph 0 not computed from constants
-    alone (those run once, at the first call)."""
+    """(op name, description, one-op flatbuffer) for every op of subgraph 0 not computed from
+    constants alone (those run once, at the first call)."""
     model = schema.ModelT.InitFromPackedBuf(content, 0)
     graph = model.subgraphs[0]
     values = _values(content, size)
@@ -113,23 +114,27 @@ def _one_op_models(content, size):
             tensor.shape, tensor.shapeSignature, tensor.buffer = list(value.shape), None, 0
             is_input = i in op.inputs and i not in op.outputs
             if is_input and (i in static or not np.issubdtype(value.dtype, np.floating)):
-                data = value if i not in static or model.buffers[graph.tensors[i].buffer].data is None \
-                    else model.buffers[graph.tensors[i].buffer].data
-                buffers.append(schema.BufferT(data=np.frombuffer(np.ascontiguousarray(data).tobytes(),
-                                                                  np.uint8)))
+                # a constant keeps its stored bytes (float16 weights stay float16); a value
+                # computed from constants or an integer (a shape, a size) is stored as seen
+                stored = model.buffers[graph.tensors[i].buffer].data
+                data = stored if stored is not None and len(stored) else value
+                buffers.append(schema.BufferT(
+                    data=np.frombuffer(np.ascontiguousarray(data).tobytes(), np.uint8)))
                 tensor.buffer = len(buffers) - 1
             elif is_input:
                 inputs.append(len(tensors))
             remap[i] = len(tensors)
             tensors.append(tensor)
         one = schema.OperatorT()
-        one.opcodeIndex, one.builtinOptionsType, one.builtinOptions = 0, op.builtinOptionsType, op.builtinOptions
+        one.opcodeIndex = 0
+        one.builtinOptionsType, one.builtinOptions = op.builtinOptionsType, op.builtinOptions
         one.inputs = [remap[i] if i >= 0 else -1 for i in op.inputs]
         one.outputs = [remap[i] for i in op.outputs]
         sub = schema.SubGraphT()
         sub.tensors, sub.operators, sub.inputs, sub.outputs = tensors, [one], inputs, one.outputs
         single = schema.ModelT()
-        single.version, single.operatorCodes, single.subgraphs, single.buffers = 3, [code], [sub], buffers
+        single.version, single.operatorCodes = 3, [code]
+        single.subgraphs, single.buffers = [sub], buffers
         shapes = " ".join("x".join(map(str, values[i].shape)) for i in op.inputs[:2] if i >= 0)
         yield name, f"#{index} {name} {shapes}", _serialise(single)
 
@@ -211,12 +216,14 @@ def report(label, content, size, runs, top, top_ops=0, threads=None, versus_tens
     print("| --- | --- | --- | --- | --- |")
     ordered = sorted(table.items(), key=lambda item: -item[1][2])
     for name, (count, took, seconds) in ordered[:top]:
-        print(f"| {name} | {count} | {took} | {1000 * seconds:.1f} | {100 * seconds / total:.1f} % |")
+        print(f"| {name} | {count} | {took} | {1000 * seconds:.1f} | "
+              f"{100 * seconds / total:.1f} % |")
     rest = ordered[top:]
     if rest:
         seconds = sum(row[2] for _, row in rest)
         print(f"| {len(rest)} other types | {sum(row[0] for _, row in rest)} | "
-              f"{sum(row[1] for _, row in rest)} | {1000 * seconds:.1f} | {100 * seconds / total:.1f} % |")
+              f"{sum(row[1] for _, row in rest)} | {1000 * seconds:.1f} | "
+              f"{100 * seconds / total:.1f} % |")
     for seconds, described in sorted(single_ops, reverse=True)[:top_ops]:
         print(f"  {1000 * seconds:7.1f} ms {100 * seconds / total:5.1f} %  {described}")
     refused = collections.Counter((op, reason) for _, op, reason in gpu_rejections(content))

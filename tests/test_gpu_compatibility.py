@@ -1,6 +1,6 @@
-"""The GPU delegate's rules applied to export.py's files: fixed-size float files pass whole; free-size
-files keep only the resizes' run-time output size off the GPU; the rules do reject (unlike
-`tf.lite.experimental.Analyzer`, which calls any file compatible)."""
+"""The GPU delegate's rules applied to export.py's files: fixed-size float files pass whole;
+free-size files keep only the resizes' run-time output size off the GPU; and the rules do reject
+(unlike `tf.lite.experimental.Analyzer`, which calls any file compatible)."""
 
 import collections
 
@@ -40,3 +40,17 @@ def test_rules_reject_what_the_delegate_cannot_run():
     rejected = {op: reason for _, op, reason in gpu_rejections(converter.convert())}
     assert rejected["MIRROR_PAD"] == "only REFLECT mirror padding"
     assert "no rule here" in rejected["CUMSUM"]
+
+
+def test_mul_of_two_tensors_each_smaller_somewhere_is_refused():
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec((1, 4, 1, 3), tf.float32),
+                                  tf.TensorSpec((1, 1, 4, 3), tf.float32)])
+    def graph(column, row):
+        return column * 2.0, column * row  # a scalar broadcast is fine; an outer product is not
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [graph.get_concrete_function()], graph)
+    assert [(op, reason) for _, op, reason in gpu_rejections(converter.convert())] == [
+        ("MUL", "MUL of two tensors each smaller than the other in some dimension")]
