@@ -28,6 +28,7 @@ from animegan_face.image_files import list_images, read_image
 from animegan_face.inference import load_stylizer
 from animegan_face.onnx_converter import generator_to_onnx
 from animegan_face.preparation import center_crop_resize
+from animegan_face.tflite_graph import tflite_graph
 
 FORMATS = ("saved_model", "tflite", "onnx")
 QUANTIZATIONS = ("none", "float16", "dynamic_int8", "int8")
@@ -104,13 +105,19 @@ class _Serving(tf.Module):
 def _write_converter_input(generator, folder, input_size):
     """A batch-1 SavedModel written by keras.export.ExportArchive, which the TFLite converter can
     freeze (from a plain tf.Module it left the Keras 3 variables as unset resource variables; the
-    archive stores them twice, so it is used for conversion only)."""
+    archive stores them twice, so it is used for conversion only).
+
+    It traces `tflite_graph(generator)`: the same weights, with the norms, reflection paddings and
+    halvings written in ops that LiteRT's XNNPACK delegate takes (`tflite_graph.py`; before and
+    after in bench/RESULTS.md).
+    """
     size = input_size or None
+    graph = tflite_graph(generator)
     archive = keras.export.ExportArchive()
-    archive.track(generator)
+    archive.track(graph)
     archive.add_endpoint(
         name="serving_default",
-        fn=lambda images: {"stylised": generator(images, training=False)},
+        fn=lambda images: {"stylised": graph(images, training=False)},
         input_signature=[tf.TensorSpec((1, size, size, 3), tf.float32, name="images")])
     archive.write_out(str(folder), verbose=False)
 

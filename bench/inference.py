@@ -6,8 +6,9 @@
 Times one image per call (batch 1, the phone case), median of --runs calls after a warm-up, the
 runtimes interleaved round by round. For each of our generators (--generators: AnimeGAN v1, the
 thesis', and the lighter AnimeGANv2): Keras (tf.function), SavedModel, TFLite float32 / float16 /
-dynamic int8 with free input size, TFLite full int8 and float16 exported at each fixed size. Beside
-them the peer: the AnimeGANv2 generator in PyTorch, as the community runs it (bryandlee's
+dynamic int8 with free input size, TFLite full int8 and float16 exported at each fixed size
+(--exports picks among them); each row's ratio to the same generator's Keras time is printed too.
+Beside them the peer: the AnimeGANv2 generator in PyTorch, as the community runs it (bryandlee's
 architecture, `animeganv2_torch.py`; needs `pip install torch==2.13.0`). Our v2 generator gets
 the PyTorch peer's (random) weights through the converter, and the largest difference of their
 outputs is printed: the same network with the same weights in both frameworks.
@@ -44,7 +45,9 @@ flags.DEFINE_integer("runs", 5, "Timed calls per runtime, size and round.")
 flags.DEFINE_integer("rounds", 2, "Interleaved rounds.")
 flags.DEFINE_string("model", "", "A trained generator (model_dir or .weights.h5) instead of "
                     "random ones (--generators is then ignored).")
-flags.DEFINE_bool("exports", True, "Time the SavedModel and TFLite exports too (else Keras only).")
+_EXPORTS = ("saved_model", "float32", "float16", "dynamic_int8", "float16_fixed", "int8_fixed")
+flags.DEFINE_list("exports", list(_EXPORTS), f"Exports to time beside Keras, of {_EXPORTS} "
+                  "(*_fixed: exported at each --sizes); empty: Keras only.")
 flags.DEFINE_bool("torch_peer", True, "Time the PyTorch AnimeGANv2 generator too (needs "
                   "`pip install torch==2.13.0`; skipped with a note when torch is missing).")
 FLAGS = flags.FLAGS
@@ -122,17 +125,22 @@ def runners(generators, size, folder, peer):
     for architecture, generator in generators.items():
         short = _SHORT[architecture]
         found = {f"{short} keras": KerasStylizer(generator)}
-        if FLAGS.exports:
-            where = folder / short
-            for result in (
-                    export.export_saved_model(generator, where, photos),
-                    export.export_tflite(generator, where, "none", photos),
-                    export.export_tflite(generator, where, "float16", photos),
-                    export.export_tflite(generator, where, "dynamic_int8", photos),
-                    export.export_tflite(generator, where, "float16", photos, size),
-                    export.export_tflite(generator, where, "int8", photos, size, photos)):
-                name = f"{short} {result.path.name}"
-                found[name], results[name] = load_stylizer(result.path), result
+        where = folder / short
+        where.mkdir(parents=True, exist_ok=True)
+        exporters = {
+            "saved_model": lambda: export.export_saved_model(generator, where, photos),
+            "float32": lambda: export.export_tflite(generator, where, "none", photos),
+            "float16": lambda: export.export_tflite(generator, where, "float16", photos),
+            "dynamic_int8": lambda: export.export_tflite(generator, where, "dynamic_int8", photos),
+            "float16_fixed": lambda: export.export_tflite(generator, where, "float16", photos,
+                                                          size),
+            "int8_fixed": lambda: export.export_tflite(generator, where, "int8", photos, size,
+                                                       photos),
+        }
+        for kind in FLAGS.exports:
+            result = exporters[kind]()
+            name = f"{short} {result.path.name}"
+            found[name], results[name] = load_stylizer(result.path), result
         timed.update({name: (lambda s=stylizer: s(image)) for name, stylizer in found.items()})
     if peer is not None:
         timed[_PEER] = torch_runner(peer, image)
@@ -144,6 +152,9 @@ def main(argv):
     unknown = set(FLAGS.generators) - set(GENERATORS)
     if unknown:
         raise app.UsageError(f"--generators: unknown {sorted(unknown)}")
+    unknown = set(FLAGS.exports) - set(_EXPORTS)
+    if unknown:
+        raise app.UsageError(f"--exports: unknown {sorted(unknown)}, known: {_EXPORTS}")
     if FLAGS.torch_peer and importlib.util.find_spec("torch") is None:
         print("PyTorch is not installed: the AnimeGANv2 peer row is skipped "
               "(pip install torch==2.13.0 to time it).", flush=True)
@@ -184,16 +195,20 @@ def main(argv):
         print(f"\n{size}x{size}, batch 1; median of {FLAGS.rounds} x {FLAGS.runs} calls; GFLOP per "
               "image (convolutions): " + ", ".join(f"{_SHORT[n]} {f / 1e9:.1f}" for n, f in flops.items()))
         print(f"| runtime | file MiB | max / mean diff to Keras | ms / image | ratio to {base} "
-              "| GFLOP/s | % of peak |")
-        print("| --- | --- | --- | --- | --- | --- | --- |")
+              "| ratio to its own Keras | GFLOP/s | % of peak |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
         for name, values in times.items():
             median = float(np.median(values))
             result = results.get(name)
             mib = f"{result.size_bytes / 2 ** 20:.1f}" if result else ""
             diff = f"{result.max_difference:.2g} / {result.mean_difference:.2g}" if result else ""
-            work = flops_of[_PEER if name == _PEER else name.split()[0]]
+            short = _PEER if name == _PEER else name.split()[0]
+            own = times.get(f"{short} keras")  # the same generator in Keras (the peer: our v2)
+            own = own or (times.get("v2 keras") if name == _PEER else None)
+            own_ratio = f"{median / float(np.median(own)):.2f}" if own else ""
+            work = flops_of[short]
             print(f"| {name} | {mib} | {diff} | {1000 * median:.0f} | {median / base_median:.2f} | "
-                  f"{work / median / 1e9:.0f} | {100 * work / median / peak:.0f} |")
+                  f"{own_ratio} | {work / median / 1e9:.0f} | {100 * work / median / peak:.0f} |")
 
 
 if __name__ == "__main__":
