@@ -45,8 +45,8 @@ def main(argv):
 
     from animegan_face import animeganv2_weights, provenance
     from animegan_face.demo_data import demo_photos
+    from animegan_face.image_files import from_uint8, save_weights_atomic
     from animegan_face.networks import build_generator
-    from animegan_face.run_setup import save_weights_atomic
 
     try:
         state_dict = animeganv2_weights.read_torch_state_dict(source)
@@ -55,7 +55,7 @@ def main(argv):
     except animeganv2_weights.ConversionError as error:
         sys.exit(f"convert_weights.py: {source}: {error}")
     # A converted generator that yields NaN or a constant image is not worth writing.
-    photos = np.stack(demo_photos(2, 256)).astype(np.float32) / 127.5 - 1.0
+    photos = from_uint8(np.stack(demo_photos(2, 256)))
     stylised = np.asarray(generator(photos))
     if not np.isfinite(stylised).all() or float(stylised.std()) < 1e-3:
         sys.exit(f"convert_weights.py: {source}: the converted generator gives "

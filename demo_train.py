@@ -38,7 +38,9 @@ def main(argv):
     from animegan_face.image_files import write_image
     from animegan_face.pipeline import load_photo
     from animegan_face.samples import side_by_side
-    from animegan_face.training import resolve_dataset, train
+    from animegan_face.run_folder import RunFolder
+    from animegan_face.training import train
+    from animegan_face.training_data import resolve_dataset
 
     started = time.time()
     out = pathlib.Path(FLAGS.output_dir)
@@ -61,7 +63,7 @@ def main(argv):
     photos = np.stack([load_photo(files.photos[k], files.photo_boxes[k], FLAGS.image_size)[0]
                        for k in range(4)])
     generator = build_generator()
-    generator.load_weights(out / "run" / "generator.weights.h5")
+    generator.load_weights(RunFolder(config.train.model_dir).generator_path)
     stylised = np.asarray(generator(photos, training=False))
     write_image(out / "side_by_side.png", side_by_side(photos, stylised))
     print(f"Wrote {out / 'side_by_side.png'} ({time.time() - started:.0f} s in all). "

@@ -30,20 +30,21 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     import dataclasses
     import json
-    import pathlib
 
     import numpy as np
     import tensorflow as tf
 
     from animegan_face import diagnostics
     from animegan_face.config import Config
-    from animegan_face.run_setup import (SetupError, diagnostic_batch, resolve_dataset,
-                                         set_precision_policy)
+    from animegan_face.components import set_precision_policy
+    from animegan_face.run_checks import SetupError
+    from animegan_face.run_folder import RunFolder
     from animegan_face.training import build_trainers
+    from animegan_face.training_data import diagnostic_batch, resolve_dataset
 
-    model_dir = pathlib.Path(FLAGS.model_dir)
+    run = RunFolder(FLAGS.model_dir)
     try:
-        config = Config.from_json((model_dir / "config.json").read_text())
+        config = Config.from_json(run.config_path.read_text())
     except OSError as error:
         sys.exit(f"diagnose.py: --model_dir: {error}")
     if FLAGS.image_size:
@@ -57,9 +58,9 @@ def main(argv):
     except SetupError as error:
         sys.exit(f"diagnose.py: {error}")
     warmup, gan = build_trainers(config)
-    latest = tf.train.latest_checkpoint(model_dir / "checkpoints")
+    latest = run.latest_tensorflow_checkpoint()
     if latest is None:
-        sys.exit(f"diagnose.py: no checkpoint in {model_dir / 'checkpoints'}")
+        sys.exit(f"diagnose.py: no TensorFlow checkpoint in {run.checkpoints_dir}")
     tf.train.Checkpoint(generator=gan.generator, discriminator=gan.discriminator).restore(
         latest).expect_partial()
     size = config.data.image_size

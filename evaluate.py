@@ -15,6 +15,7 @@ from absl import app
 from absl import flags
 
 from animegan_face import evaluation, image_files, samples
+from animegan_face.flag_values import named_paths
 
 _MODEL = flags.DEFINE_multi_string(
     "model", [], "NAME=PATH of a generator to run (model_dir, SavedModel folder, .tflite, .onnx, ...).")
@@ -46,15 +47,10 @@ flags.register_validator("image_size", lambda size: size % 4 == 0,
 
 
 def _pairs(values, flag):
-    pairs = {}
-    for value in values:
-        name, separator, path = value.partition("=")
-        if not separator or not name or not path:
-            raise app.UsageError(f"--{flag} expects NAME=PATH, got {value!r}")
-        if name in pairs:
-            raise app.UsageError(f"model name {name!r} given twice")
-        pairs[name] = path
-    return pairs
+    try:
+        return named_paths(values, flag)
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
 
 
 def _stylize(model_path, photos, batch_size):
@@ -65,8 +61,8 @@ def _stylize(model_path, photos, batch_size):
     stylizer = inference.load_stylizer(model_path)
     outputs = []
     for start in range(0, len(photos), batch_size):
-        batch = np.stack(photos[start:start + batch_size]).astype(np.float32) / 127.5 - 1.0
-        outputs += list(samples.to_uint8(stylizer(batch)))
+        batch = image_files.from_uint8(np.stack(photos[start:start + batch_size]))
+        outputs += list(image_files.to_uint8(stylizer(batch)))
     return outputs
 
 

@@ -19,6 +19,7 @@ from absl import flags
 
 from animegan_face import image_files
 from animegan_face import rating
+from animegan_face.flag_values import named_paths
 
 _MODEL = flags.DEFINE_multi_string(
     "model", [], "make: NAME=DIR, a folder of one model's outputs (repeat per model).")
@@ -75,15 +76,10 @@ def aggregate(score_paths):
 
 
 def _parse_pairs(values):
-    pairs = []
-    for value in values:
-        name, separator, folder = value.partition("=")
-        if not separator or not name or not folder:
-            raise app.UsageError(f"expected NAME=DIR, got {value!r}")
-        if name in dict(pairs):
-            raise app.UsageError(f"model name {name!r} given twice")
-        pairs.append((name, folder))
-    return pairs
+    try:
+        return named_paths(values, "model", path_word="DIR").items()
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
 
 
 def main(argv):

@@ -10,7 +10,6 @@ Photos default to --mode=face (every face stylised at the training size and past
 whole frame if no face is found), videos to --mode=full.
 """
 
-import json
 import os
 import pathlib
 import sys
@@ -35,13 +34,6 @@ flags.mark_flags_as_required(["model", "input", "output"])
 FLAGS = flags.FLAGS
 
 
-def _training_size(model_path):
-    config = pathlib.Path(model_path) / "config.json"
-    if config.is_file():
-        return json.loads(config.read_text())["data"]["image_size"]
-    return 256
-
-
 def _progress(done, total):
     total_text = f"/{total}" if total > 0 else ""
     print(f"\rframes: {done}{total_text}", end="", file=sys.stderr, flush=True)
@@ -58,6 +50,7 @@ def main(argv):
     from animegan_face.image_files import (
         ImageReadError, check_writable_folder, list_images, read_image, write_image)
     from animegan_face.inference import ModelLoadError, load_stylizer
+    from animegan_face.run_folder import RunFolder
 
     try:  # before loading the model and stylising anything
         check_writable_folder(target if source.is_dir() else target.parent)
@@ -66,7 +59,7 @@ def main(argv):
     is_video = source.is_file() and source.suffix.lower() in stylize.VIDEO_EXTENSIONS
     options = stylize.StylizeOptions(
         mode=FLAGS.mode or ("full" if is_video else "face"),
-        image_size=FLAGS.image_size or _training_size(FLAGS.model),
+        image_size=FLAGS.image_size or RunFolder(FLAGS.model).image_size(default=256),
         margin=FLAGS.margin, upsample=FLAGS.upsample, max_side=FLAGS.max_side)
     try:
         stylizer = load_stylizer(FLAGS.model)

@@ -121,7 +121,7 @@ def main(argv):
     # JAX one never imports TensorFlow.
     import keras
 
-    from animegan_face.run_setup import NonFiniteError, SetupError
+    from animegan_face.run_checks import NonFiniteError, SetupError
 
     if keras.backend.backend() == "jax":
         from animegan_face.jax_training import train

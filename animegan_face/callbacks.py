@@ -6,9 +6,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from animegan_face.image_files import write_image
-from animegan_face.run_setup import (  # noqa: F401  (NonFiniteError: raised from here too)
-    NonFiniteError, non_finite, non_finite_error, save_weights_atomic)
+from animegan_face.image_files import save_weights_atomic, write_image
+from animegan_face.run_checks import NonFiniteError, check_losses_finite, check_variables_finite
 from animegan_face.samples import side_by_side
 
 
@@ -45,37 +44,29 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.variables = list(variables)
         self._current_epoch = 0
 
-    def _stop(self, where, what):
-        self.model.stop_training = True
-        raise non_finite_error(where, what, self.manager.latest_checkpoint)
+    def _check(self, check, *args, **kwargs):
+        """Runs a `run_checks` check; on NonFiniteError stops fit() before re-raising."""
+        try:
+            check(*args, latest_checkpoint=self.manager.latest_checkpoint, **kwargs)
+        except NonFiniteError:
+            self.model.stop_training = True
+            raise
 
     def on_epoch_begin(self, epoch, logs=None):
         self._current_epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
         self.step.assign_add(1)
-        bad = non_finite(logs)
-        if bad:
-            self._stop(f"step {int(self.step.numpy())} (epoch {self._current_epoch + 1}, "
-                       f"batch {batch + 1})", f"loss terms not finite {bad}")
+        self._check(check_losses_finite, logs, f"step {int(self.step.numpy())} (epoch "
+                    f"{self._current_epoch + 1}, batch {batch + 1})")
 
     def on_epoch_end(self, epoch, logs=None):
-        bad = non_finite(logs)
-        if bad:
-            self._stop(f"epoch {epoch + 1}", f"losses not finite {bad}")
-        bad_variables = [v.path for v in self.variables if not _is_finite(v)]
-        if bad_variables:
-            self._stop(f"epoch {epoch + 1}", f"{len(bad_variables)} variable(s) not finite, e.g. "
-                       f"{', '.join(bad_variables[:3])}")
+        self._check(check_losses_finite, logs, f"epoch {epoch + 1}", what="losses")
+        self._check(check_variables_finite, [(v.path, v) for v in self.variables],
+                    f"epoch {epoch + 1}")
         self.epoch.assign(epoch + 1)
         self.manager.save(checkpoint_number=epoch + 1)
         save_weights_atomic(self.generator, self.generator_path)
-
-
-def _is_finite(variable):
-    if not keras.backend.is_float_dtype(variable.dtype):
-        return True
-    return bool(keras.ops.all(keras.ops.isfinite(variable)))
 
 
 class TensorBoardLogger(keras.callbacks.Callback):
@@ -83,7 +74,7 @@ class TensorBoardLogger(keras.callbacks.Callback):
 
     Scalars are written every `every_steps` steps at the run's global step (restored on resume, so
     curves continue), as `train/<term>`; the epoch means as `epoch/<term>`. The grid shows fixed
-    sample photos beside their stylisation (`samples`), also saved as `samples_dir/epoch_NNN.png`.
+    sample photos beside their stylisation (`samples`), also saved as `sample_path(epoch)`.
 
     Args:
         log_dir: TensorBoard log folder.
@@ -91,11 +82,12 @@ class TensorBoardLogger(keras.callbacks.Callback):
         learning_rates: mapping name -> optimizer, logged as `lr/<name>`.
         sample_photos: float (K, S, S, 3) photos in [-1, 1].
         generator: the generator whose output is shown.
+        sample_path: callable(epoch counted from 1) -> the PNG file of that epoch's grid.
         gradient_norms: optional callable(model) -> {name: norm}, called at each epoch's end with
             the model being fit and logged as `grad_norm/<name>` (see `diagnostics`).
     """
 
-    def __init__(self, log_dir, step, learning_rates, sample_photos, generator, samples_dir,
+    def __init__(self, log_dir, step, learning_rates, sample_photos, generator, sample_path,
                  every_steps=10, gradient_norms=None):
         super().__init__()
         self.writer = tf.summary.create_file_writer(str(log_dir))
@@ -103,7 +95,7 @@ class TensorBoardLogger(keras.callbacks.Callback):
         self.learning_rates = learning_rates
         self.sample_photos = sample_photos
         self.generator = generator
-        self.samples_dir = pathlib.Path(samples_dir)
+        self.sample_path = sample_path
         self.every_steps = every_steps
         self.gradient_norms = gradient_norms
 
@@ -129,5 +121,5 @@ class TensorBoardLogger(keras.callbacks.Callback):
             tf.summary.image("samples/photo_vs_stylised", grid[None], step=step)
             for name, value in norms.items():
                 tf.summary.scalar(f"grad_norm/{name}", value)
-        write_image(self.samples_dir / f"epoch_{epoch + 1:03d}.png", grid)
+        write_image(self.sample_path(epoch + 1), grid)
         self.writer.flush()

@@ -244,7 +244,7 @@ def domain_features(rgb):
     and blur live in between), share of dark pixels (luma < 40: outlines), and the HSV saturation's
     mean, standard deviation and share above 0.5. Every feature lies in 0..1.
     """
-    rgb = _resize(np.asarray(rgb, np.uint8), FEATURE_SIZE)
+    rgb = image_files.resize_square(np.asarray(rgb, np.uint8), FEATURE_SIZE)
     quantised = rgb // (256 // _QUANT_LEVELS)
     codes = ((quantised[..., 0].astype(np.int32) * _QUANT_LEVELS + quantised[..., 1])
              * _QUANT_LEVELS + quantised[..., 2])
@@ -288,7 +288,7 @@ def photo_domain_negatives(photos):
     """
     negatives = []
     for photo in photos:
-        photo = _resize(np.asarray(photo, np.uint8), FEATURE_SIZE)
+        photo = image_files.resize_square(np.asarray(photo, np.uint8), FEATURE_SIZE)
         negatives += [photo, cv2.GaussianBlur(photo, (0, 0), 2.5)]
     return negatives
 
@@ -477,8 +477,4 @@ def _same_size(photo, output):
     return photo, output
 
 
-def _resize(rgb, size):
-    if rgb.shape[:2] == (size, size):
-        return rgb
-    shrinking = max(rgb.shape[:2]) > size
-    return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
+

@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from animegan_face.demo_data import demo_photos
-from animegan_face.image_files import list_images, read_image
+from animegan_face.image_files import from_uint8, list_images, read_image
 from animegan_face.inference import load_stylizer
 from animegan_face.onnx_converter import generator_to_onnx
 from animegan_face.preparation import center_crop_resize
@@ -159,7 +159,7 @@ def check_photos(folder, size, count):
         photos = [center_crop_resize(read_image(path), size)[0] for path in paths]
     else:
         photos = demo_photos(min(count, 8), size)
-    return np.stack(photos).astype(np.float32) / 127.5 - 1.0
+    return from_uint8(np.stack(photos))
 
 
 def _replace(partial, final):

@@ -1,4 +1,4 @@
-"""Reading, writing and listing image files with OpenCV.
+"""Reading, writing and listing image files with OpenCV; the pixel conversions around them.
 
 Every image leaves this module as a uint8 ``H x W x 3`` **RGB** array, whatever the file held:
 grayscale is replicated to three channels, alpha is composited over white, 16-bit and float
@@ -159,6 +159,33 @@ def write_file_atomic(path, data, fsync=False):
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def save_weights_atomic(model, path):
+    """model.save_weights(path) through a temporary file and a rename: `path` is never half written."""
+    path = pathlib.Path(path)
+    partial = path.with_name(path.name + ".partial.weights.h5")
+    model.save_weights(partial)
+    os.replace(partial, path)
+
+
+def from_uint8(rgb):
+    """uint8 images (any shape) 0..255 -> float32 in [-1, 1], the networks' range."""
+    return np.asarray(rgb).astype(np.float32) / 127.5 - 1.0
+
+
+def to_uint8(images):
+    """Images in [-1, 1] (any shape, any float dtype) -> uint8 0..255, rounded and clipped."""
+    return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def resize_square(rgb, size):
+    """``rgb`` resized to ``size x size`` (a copy): INTER_AREA when shrinking (no aliasing),
+    INTER_CUBIC when enlarging."""
+    if rgb.shape[:2] == (size, size):
+        return np.ascontiguousarray(rgb).copy()
+    interpolation = cv2.INTER_AREA if max(rgb.shape[:2]) > size else cv2.INTER_CUBIC
+    return cv2.resize(rgb, (size, size), interpolation=interpolation)
 
 
 def check_writable_folder(folder):

@@ -10,14 +10,14 @@ must be multiples of 4 (fixed-size exports: exactly their size).
 """
 
 import contextlib
-import json
 import os
 import pathlib
 import warnings
 
 import numpy as np
 
-from animegan_face.config import GENERATORS, run_generator
+from animegan_face.config import GENERATORS
+from animegan_face.run_folder import RunFolder
 
 
 class ModelLoadError(ValueError):
@@ -206,15 +206,6 @@ def _load_keras_generator(path, architecture=None):
     raise ModelLoadError(path, f"weights do not fit the AnimeGAN generator ({'; '.join(failures)})")
 
 
-def _run_generator_architecture(model_dir):
-    """The generator architecture a training run's config.json names (runs before it: v1)."""
-    try:
-        config = json.loads((model_dir / "config.json").read_text())
-    except (OSError, ValueError):
-        return None  # no readable config: _load_keras_generator tries each architecture
-    return run_generator(config)
-
-
 def load_stylizer(path):
     """The right stylizer for `path` (see the module docstring); ModelLoadError if it is not one."""
     path = pathlib.Path(path)
@@ -223,9 +214,11 @@ def load_stylizer(path):
     if path.is_dir():
         if (path / "saved_model.pb").is_file():
             return SavedModelStylizer(path)
-        if (path / "generator.weights.h5").is_file():
-            return KerasStylizer(_load_keras_generator(path / "generator.weights.h5",
-                                                       _run_generator_architecture(path)))
+        run = RunFolder(path)
+        if run.generator_path.is_file():
+            # no readable config.json: _load_keras_generator tries each architecture
+            return KerasStylizer(_load_keras_generator(run.generator_path,
+                                                       run.generator_architecture()))
         raise ModelLoadError(path, "folder holds neither generator.weights.h5 (a training run) "
                                    "nor saved_model.pb (an export)")
     if path.suffix == ".tflite":

@@ -1,11 +1,6 @@
-"""The library side of train.py under KERAS_BACKEND=jax: same Config, same model_dir, no TensorFlow.
-
-model_dir/
-    config.json                     the resolved Config of the run
-    checkpoints/keras-ckpt-N/       full state after epoch N (`keras_checkpoint`; last 3 kept)
-    generator.weights.h5            the generator alone, latest epoch (loads under TensorFlow too)
-    logs/                           TensorBoard event files (`event_log`): the same tags as TensorFlow's
-    samples/epoch_NNN.png           sample photos beside their stylisation, each epoch
+"""The library side of train.py under KERAS_BACKEND=jax: same Config, same model_dir layout
+(`run_folder`: checkpoints are `keras_checkpoint` folders, logs `event_log` files with TensorFlow's
+tags), no TensorFlow.
 
 Differences from the TensorFlow path (`training`), none of them in what a run produces:
 checkpoints are Keras .weights.h5/.npz files instead of `tf.train.Checkpoint` (TensorFlow cannot be
@@ -16,7 +11,6 @@ always does, "one_device" uses the first device.
 """
 
 import dataclasses
-import pathlib
 import random
 import time
 
@@ -24,18 +18,17 @@ import jax
 import keras
 import numpy as np
 
+from animegan_face.components import build_networks, make_optimizers, set_precision_policy
 from animegan_face.event_log import EventWriter
-from animegan_face.extractors import build_loss_extractors
-from animegan_face.image_files import write_file_atomic, write_image
+from animegan_face.image_files import write_image
 from animegan_face.jax_trainer import JaxAnimeGANTrainer
 from animegan_face.keras_checkpoint import KerasCheckpoint
-from animegan_face.networks import build_discriminator, build_generator
 from animegan_face.numpy_pipeline import NumpyBatches
-from animegan_face.run_setup import (
-    NonFiniteError, SetupError, check_batch_split, make_adam, non_finite, non_finite_error,  # noqa: F401
-    refuse_other_backend_run, resolve_dataset, sample_photos, set_precision_policy, steps_per_epoch,
-    write_config)
+from animegan_face.run_checks import (
+    SetupError, check_batch_split, check_losses_finite, check_variables_finite)
+from animegan_face.run_folder import RunFolder
 from animegan_face.samples import side_by_side
+from animegan_face.training_data import resolve_dataset, sample_photos, steps_per_epoch
 
 LOG_EVERY_STEPS = 10
 
@@ -86,40 +79,16 @@ def _placer(distribution):
 
 def build_jax_trainer(config):
     """Networks, frozen extractors, the three Adams and the jitted steps."""
-    generator = build_generator(config.model.generator)
-    discriminator = build_discriminator()
-    content, face = build_loss_extractors(config.model, config.loss)
+    networks, optimizers = build_networks(config), make_optimizers(config)
     return JaxAnimeGANTrainer(
-        generator, discriminator, content, face, config.loss,
-        init_optimizer=make_adam(config.train.init_lr, config),
-        g_optimizer=make_adam(config.train.g_lr, config),
-        d_optimizer=make_adam(config.train.d_lr, config), face_crop_size=config.model.face_crop_size)
+        *networks, config.loss, init_optimizer=optimizers.init, g_optimizer=optimizers.generator,
+        d_optimizer=optimizers.discriminator, face_crop_size=config.model.face_crop_size)
 
 
-def _stop(where, what, checkpoint):
-    raise non_finite_error(where, what, checkpoint.latest)
-
-
-def _check_finite(running_means, where, checkpoint):
-    """The running means include every step of the epoch: the first NaN/Inf shows at its step."""
-    bad = non_finite(running_means)
-    if bad:
-        _stop(where, f"loss terms not finite {bad}", checkpoint)
-
-
-def _check_finite_state(state, where, checkpoint):
-    """A step can write NaN weights while its own loss, computed before the update, was finite."""
-    for field in dataclasses.fields(state):
-        for index, value in enumerate(getattr(state, field.name)):
-            if jax.numpy.issubdtype(value.dtype, jax.numpy.floating) and not bool(
-                    jax.numpy.all(jax.numpy.isfinite(value))):
-                _stop(where, f"{field.name}[{index}] holds NaN or Inf values", checkpoint)
-
-
-def _copy_generator(checkpoint_path, model_dir):
-    """model_dir/generator.weights.h5 := the checkpoint's generator weights (atomically)."""
-    write_file_atomic(pathlib.Path(model_dir) / "generator.weights.h5",
-                      (pathlib.Path(checkpoint_path) / "generator.weights.h5").read_bytes())
+def _state_arrays(state):
+    """(name, array) of every array of a `JaxAnimeGANTrainer` state, e.g. ("g_trainable[3]", ...)."""
+    return [(f"{field.name}[{index}]", value) for field in dataclasses.fields(state)
+            for index, value in enumerate(getattr(state, field.name))]
 
 
 class _EpochLogs:
@@ -142,10 +111,9 @@ class _EpochLogs:
 
 def train(config, verbose=1):
     """Runs (or resumes) warm-up then GAN training under JAX. Returns the epochs done."""
-    model_dir = pathlib.Path(config.train.model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    refuse_other_backend_run(model_dir, "jax")
-    write_config(model_dir, config)
+    run = RunFolder(config.train.model_dir)
+    run.refuse_other_backend("jax")
+    run.write_config(config)
     set_random_seed(config.train.seed)
     set_precision_policy(config)
     files = resolve_dataset(config)
@@ -155,16 +123,16 @@ def train(config, verbose=1):
     if distribution is not None:
         # Variables are created replicated over the mesh; batches are sharded by `_placer`.
         with distribution.scope():
-            return _train(config, verbose, model_dir, files, steps, total_epochs, distribution)
-    return _train(config, verbose, model_dir, files, steps, total_epochs, None)
+            return _train(config, verbose, run, files, steps, total_epochs, distribution)
+    return _train(config, verbose, run, files, steps, total_epochs, None)
 
 
-def _train(config, verbose, model_dir, files, steps, total_epochs, distribution):
+def _train(config, verbose, run, files, steps, total_epochs, distribution):
     # Nothing to do when the latest checkpoint is at the last epoch: say so before building.
-    checkpoint = KerasCheckpoint(model_dir / "checkpoints", {}, {})
+    checkpoint = KerasCheckpoint(run.checkpoints_dir, {}, {})
     if checkpoint.latest is not None:
         # A kill between the checkpoint and the generator file leaves the latter an epoch behind.
-        _copy_generator(checkpoint.latest, model_dir)
+        run.copy_generator(checkpoint.latest / "generator.weights.h5")
         done, step = checkpoint.counters(checkpoint.latest)
         if done >= total_epochs:
             print(f"{checkpoint.latest}: all {total_epochs} epochs done (step {step})")
@@ -173,7 +141,7 @@ def _train(config, verbose, model_dir, files, steps, total_epochs, distribution)
     trainer = build_jax_trainer(config)
     generator = trainer.generator
     checkpoint = KerasCheckpoint(
-        model_dir / "checkpoints",
+        run.checkpoints_dir,
         models={"generator": generator, "discriminator": trainer.discriminator},
         optimizers={"init_optimizer": trainer.init_optimizer, "g_optimizer": trainer.g_optimizer,
                     "d_optimizer": trainer.d_optimizer})
@@ -186,7 +154,7 @@ def _train(config, verbose, model_dir, files, steps, total_epochs, distribution)
     samples = sample_photos(files, image_size)
     learning_rates = {"init": trainer.init_optimizer, "generator": trainer.g_optimizer,
                       "discriminator": trainer.d_optimizer}
-    writer = EventWriter(model_dir / "logs")
+    writer = EventWriter(run.logs_dir)
     place = _placer(distribution)
     state = trainer.state()
 
@@ -212,8 +180,8 @@ def _train(config, verbose, model_dir, files, steps, total_epochs, distribution)
                     """Host side of one step: running means, NaN check, TensorBoard, progress bar."""
                     values = epoch_logs.add(logs)  # waits for that step's results
                     running = epoch_logs.means()
-                    _check_finite(running, f"step {at_step} (epoch {epoch_index + 1}, batch "
-                                           f"{index + 1})", checkpoint)
+                    check_losses_finite(running, f"step {at_step} (epoch {epoch_index + 1}, "
+                                                 f"batch {index + 1})", checkpoint.latest)
                     if at_step % LOG_EVERY_STEPS == 0:
                         log_scalars("train", running, at_step)
                     if progress is not None:
@@ -231,14 +199,16 @@ def _train(config, verbose, model_dir, files, steps, total_epochs, distribution)
                     pending = (logs, index, step)
                 record(*pending)
                 means = epoch_logs.means()
-                _check_finite_state(state, f"end of epoch {epoch_index + 1}", checkpoint)
+                check_variables_finite(_state_arrays(state), f"end of epoch {epoch_index + 1}",
+                                       checkpoint.latest)
                 trainer.write_back(state)
-                _copy_generator(checkpoint.save(epoch_index + 1, step), model_dir)
+                saved = checkpoint.save(epoch_index + 1, step)
+                run.copy_generator(saved / "generator.weights.h5")
 
                 log_scalars("epoch", means, step)
                 grid = side_by_side(samples, np.asarray(trainer.generate(state, samples)))
                 writer.image("samples/photo_vs_stylised", grid, step)
-                write_image(model_dir / "samples" / f"epoch_{epoch_index + 1:03d}.png", grid)
+                write_image(run.sample_path(epoch_index + 1), grid)
                 writer.flush()
                 epoch = epoch_index + 1
                 if verbose:

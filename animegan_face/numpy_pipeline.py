@@ -22,26 +22,6 @@ import numpy as np
 from animegan_face.pipeline import load_anime, load_photo
 
 
-def flip_box(box):
-    """The face box of the left-right mirrored image; the all-zero "no face" row stays zero."""
-    y0, x0, y1, x1 = box
-    if y1 <= y0 or x1 <= x0:
-        return box
-    return np.array([y0, 1.0 - x1, y1, 1.0 - x0], np.float32)
-
-
-def _photo_element(path, box, image_size, flip):
-    photo, box = load_photo(path, box, image_size)
-    if flip:
-        return photo[:, ::-1], flip_box(box)
-    return photo, box
-
-
-def _anime_element(path, smooth_path, image_size, flip):
-    images = load_anime(path, smooth_path, image_size)
-    return tuple(image[:, ::-1] for image in images) if flip else images
-
-
 def _shuffled_indices(count, rng):
     """Endless stream of indices: one permutation of range(count) after another."""
     while True:
@@ -81,11 +61,11 @@ class NumpyBatches:
         for _ in range(self.batch_size):
             k = next(self._photo_order)
             photos.append(self._pool.submit(
-                _photo_element, self.files.photos[k], self.files.photo_boxes[k], self.image_size,
+                load_photo, self.files.photos[k], self.files.photo_boxes[k], self.image_size,
                 bool(self._photo_rng.random() < 0.5)))
             k = next(self._anime_order)
             anime.append(self._pool.submit(
-                _anime_element, self.files.anime[k], self.files.smooth[k], self.image_size,
+                load_anime, self.files.anime[k], self.files.smooth[k], self.image_size,
                 bool(self._anime_rng.random() < 0.5)))
         self._pending.append((photos, anime))
 

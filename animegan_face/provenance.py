@@ -18,11 +18,10 @@ import importlib.metadata
 import json
 import pathlib
 import platform
-import re
 import subprocess
 
 from animegan_face.image_files import write_file_atomic
-from animegan_face.keras_checkpoint import KerasCheckpoint
+from animegan_face.run_folder import RunFolder
 
 MANIFEST = "export_manifest.json"
 _REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -60,40 +59,11 @@ def _extractor_weights(option):
             "sha256_at_export": sha256(file) if file.is_file() else "missing at export time"}
 
 
-def training_progress(model_dir):
-    """{"epoch", "step", "checkpoint"} of a run's latest checkpoint (either backend), or None."""
-    folder = pathlib.Path(model_dir).resolve() / "checkpoints"
-    index = folder / "checkpoint"
-    if index.is_file():  # tf.train.CheckpointManager's text index
-        match = re.search(r'^model_checkpoint_path: "([^"]+)"', index.read_text(), re.M)
-        if match:
-            latest = folder / match.group(1)
-            progress = {"checkpoint": str(latest), "epoch": None, "step": None}
-            try:
-                import tensorflow as tf
-            except ImportError:  # the counters live in the TensorFlow checkpoint
-                return progress
-            try:
-                reader = tf.train.load_checkpoint(str(latest))
-                for name in ("epoch", "step"):
-                    progress[name] = int(reader.get_tensor(f"{name}/.ATTRIBUTES/VARIABLE_VALUE"))
-            except (ValueError, tf.errors.OpError):  # unreadable: the path is still recorded
-                pass
-            return progress
-    latest = KerasCheckpoint(folder, {}, {}).latest  # the JAX backend's
-    if latest is None:
-        return None
-    try:
-        epoch, step = KerasCheckpoint.counters(latest)
-    except (OSError, ValueError, KeyError):  # unreadable: the path is still recorded
-        epoch = step = None
-    return {"checkpoint": str(latest), "epoch": epoch, "step": step}
-
-
 def source_record(model_path):
     """What `model_path` (a training model_dir, or a bare .weights.h5/.keras file) is made of."""
     path = pathlib.Path(model_path)
-    weights = path / "generator.weights.h5" if path.is_dir() else path
+    run = RunFolder(path)
+    weights = run.generator_path if path.is_dir() else path
     record = {"generator": {"file": str(weights.resolve()), "sha256": sha256(weights)}}
     if not path.is_dir():
         record["training_run"] = None  # a bare file carries no record of how it was trained
@@ -101,9 +71,9 @@ def source_record(model_path):
         if converted is not None:
             record["converted_from"] = converted
         return record
-    config = _read_json(path / "config.json")
+    config = run.read_config()
     record["training_run"] = {"model_dir": str(path.resolve()), "config": config,
-                              "progress": training_progress(path)}
+                              "progress": run.training_progress()}
     if config:
         model = config.get("model", {})
         face_used = model.get("face_extractor") != "none" and config.get("loss", {}).get("face") != 0
@@ -116,7 +86,7 @@ def source_record(model_path):
                                         "from": "not used: the face term was off"}),
         }
         data = config.get("data", {})
-        dataset_dir = pathlib.Path(data.get("dataset_dir") or path / "dataset")
+        dataset_dir = pathlib.Path(data.get("dataset_dir") or run.default_dataset_dir)
         report = _read_json(dataset_dir / "prepare_report.json")
         record["dataset"] = {
             "dataset_dir": str(dataset_dir), "photo_dir": data.get("photo_dir"),

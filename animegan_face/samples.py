@@ -2,10 +2,7 @@
 
 import numpy as np
 
-
-def to_uint8(images):
-    """[-1, 1] float images -> uint8 0..255 (rounded)."""
-    return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+from animegan_face.image_files import to_uint8
 
 
 def image_grid(columns, gap=4):

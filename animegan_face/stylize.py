@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from animegan_face.faces import cut_square, detect_faces, square_crop_box
+from animegan_face.image_files import from_uint8, resize_square, to_uint8
 
 MODES = ("face", "full", "both")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
@@ -60,9 +61,7 @@ class StylizeResult:
 
 def _run(stylizer, rgb):
     """One uint8 image (H, W multiples of 4, or the export's fixed size) through the stylizer."""
-    images = rgb[None].astype(np.float32) / 127.5 - 1.0
-    out = stylizer(images)[0]
-    return np.clip(np.round((out + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    return to_uint8(stylizer(from_uint8(rgb[None]))[0])
 
 
 def stylize_full(stylizer, rgb, max_side=1024):
@@ -122,8 +121,7 @@ def stylize_faces(stylizer, rgb, canvas, options):
     for box in boxes:
         top, left, side, _ = square_crop_box(box, height, width, options.margin)
         square = cut_square(rgb, top, left, side)
-        crop = cv2.resize(square, (size, size),
-                          interpolation=cv2.INTER_AREA if side > size else cv2.INTER_CUBIC)
+        crop = resize_square(square, size)
         stylised = cv2.resize(_run(stylizer, crop), (side, side), interpolation=cv2.INTER_CUBIC)
         _paste_face(canvas, stylised, top, left, options.feather)
     return len(boxes)

@@ -1,14 +1,10 @@
-"""The library side of train.py: one `Config` in, a trained (or resumed) run in `model_dir` out.
+"""The library side of train.py under TensorFlow: one `Config` in, a trained (or resumed) run in
+`model_dir` out (its layout: `run_folder`).
 
-model_dir/
-    config.json                 the resolved Config of the run
-    checkpoints/ckpt-N.*        full state after epoch N (networks, optimizers, counters)
-    generator.weights.h5        the generator alone, latest epoch (for export and stylize)
-    logs/                       TensorBoard: every loss term, learning rates, sample grids
-    samples/epoch_NNN.png       sample photos beside their stylisation, each epoch
+Keras' `fit()` runs the train steps of `trainer`, except under MultiWorkerMirroredStrategy, where
+`custom_loop.fit` runs the same steps and callbacks.
 """
 
-import pathlib
 import shutil
 import tempfile
 
@@ -17,14 +13,15 @@ import numpy as np
 import tensorflow as tf
 
 from animegan_face import custom_loop, diagnostics
-from animegan_face.callbacks import EpochCheckpoint, TensorBoardLogger, save_weights_atomic
-from animegan_face.extractors import build_loss_extractors
-from animegan_face.networks import build_discriminator, build_generator
+from animegan_face.callbacks import EpochCheckpoint, TensorBoardLogger
+from animegan_face.components import build_networks, make_optimizers, set_precision_policy
 from animegan_face.pipeline import make_dataset
-from animegan_face.run_setup import (  # noqa: F401  (SetupError: raised from here too)
-    SetupError, check_batch_split, diagnostic_batch, make_adam, refuse_other_backend_run,
-    resolve_dataset, sample_photos, set_precision_policy, steps_per_epoch, write_config)
+from animegan_face.run_checks import check_batch_split
+from animegan_face.run_folder import RunFolder
 from animegan_face.trainer import AnimeGANTrainer, GeneratorWarmup, as_fit_input
+from animegan_face.training_data import (
+    diagnostic_batch, resolve_dataset, sample_photos, steps_per_epoch)
+
 
 def make_strategy(name):
     """auto: MirroredStrategy over all GPUs when there are any, else the default strategy.
@@ -46,15 +43,13 @@ def make_strategy(name):
 
 def build_trainers(config):
     """Networks, frozen extractors and both training models, compiled. Call inside a strategy scope."""
-    generator = build_generator(config.model.generator)
-    discriminator = build_discriminator()
-    content, face = build_loss_extractors(config.model, config.loss)
+    generator, discriminator, content, face = build_networks(config)
+    optimizers = make_optimizers(config)
     warmup = GeneratorWarmup(generator, content, config.loss, name="warmup")
-    warmup.compile(make_adam(config.train.init_lr, config), jit_compile=config.train.jit_compile)
+    warmup.compile(optimizers.init, jit_compile=config.train.jit_compile)
     gan = AnimeGANTrainer(generator, discriminator, content, face, config.loss,
                           face_crop_size=config.model.face_crop_size, name="animegan")
-    gan.compile(make_adam(config.train.g_lr, config), make_adam(config.train.d_lr, config),
-                jit_compile=config.train.jit_compile)
+    gan.compile(optimizers.generator, optimizers.discriminator, jit_compile=config.train.jit_compile)
     # Marks both as built: under a distribution strategy fit() would otherwise trace call() on
     # the whole 5-tuple batch and fail.
     for model in (warmup, gan):
@@ -72,10 +67,9 @@ def train(config, verbose=1):
         from animegan_face import jax_training
 
         return jax_training.train(config, verbose)
-    model_dir = pathlib.Path(config.train.model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    refuse_other_backend_run(model_dir, "tensorflow")
-    write_config(model_dir, config)
+    run = RunFolder(config.train.model_dir)
+    run.refuse_other_backend("tensorflow")
+    run.write_config(config)
     keras.utils.set_random_seed(config.train.seed)
     set_precision_policy(config)
     files = resolve_dataset(config)
@@ -86,18 +80,18 @@ def train(config, verbose=1):
     # Every worker saves (saving may need collectives), but only the chief owns model_dir; the
     # others write the same files to a folder of their own, deleted at the end.
     chief = custom_loop.is_chief(strategy)
-    output_dir = model_dir if chief else pathlib.Path(tempfile.mkdtemp(prefix="animegan_worker_"))
+    output = run if chief else RunFolder(tempfile.mkdtemp(prefix="animegan_worker_"))
     try:
-        return _train_in(config, strategy, files, steps, total_epochs, model_dir, output_dir, verbose)
+        return _train_in(config, strategy, files, steps, total_epochs, run, output, verbose)
     finally:
         if not chief:
-            shutil.rmtree(output_dir, ignore_errors=True)
+            shutil.rmtree(output.root, ignore_errors=True)
 
 
-def _train_in(config, strategy, files, steps, total_epochs, model_dir, output_dir, verbose):
-    """Builds, restores and trains; checkpoints and outputs go to `output_dir`.
+def _train_in(config, strategy, files, steps, total_epochs, run, output, verbose):
+    """Builds, restores and trains; checkpoints and outputs go to the `output` RunFolder.
 
-    The checkpoint is read from model_dir/checkpoints on every worker, so that all resume from the
+    The checkpoint is read from `run`'s checkpoints on every worker, so that all resume from the
     chief's (model_dir must then be on a file system every worker sees).
     """
     with strategy.scope():
@@ -108,14 +102,14 @@ def _train_in(config, strategy, files, steps, total_epochs, model_dir, output_di
             generator=gan.generator, discriminator=gan.discriminator,
             init_optimizer=warmup.optimizer, g_optimizer=gan.g_optimizer,
             d_optimizer=gan.d_optimizer, epoch=epoch, step=step)
-    manager = tf.train.CheckpointManager(checkpoint, output_dir / "checkpoints", max_to_keep=3)
-    latest = tf.train.latest_checkpoint(model_dir / "checkpoints")
+    manager = tf.train.CheckpointManager(checkpoint, output.checkpoints_dir, max_to_keep=3)
+    latest = tf.train.latest_checkpoint(run.checkpoints_dir)
     if latest:
         checkpoint.restore(latest).assert_existing_objects_matched()
         print(f"Resuming from {latest}: {int(epoch.numpy())} of {total_epochs} "
               f"epochs done, step {int(step.numpy())}")
         # A kill between the checkpoint and the generator file leaves the latter an epoch behind.
-        save_weights_atomic(gan.generator, output_dir / "generator.weights.h5")
+        output.save_generator(gan.generator)
     multi_worker = config.train.strategy == "multi_worker"
     if multi_worker:
         custom_loop.check_workers_agree(strategy, epoch, step, gan.generator, "after restoring")
@@ -126,13 +120,12 @@ def _train_in(config, strategy, files, steps, total_epochs, model_dir, output_di
     saved_variables = (gan.generator.weights + gan.discriminator.weights + warmup.optimizer.variables
                        + gan.g_optimizer.variables + gan.d_optimizer.variables)
     callbacks = [
-        EpochCheckpoint(manager, epoch, step, gan.generator, output_dir / "generator.weights.h5",
-                        saved_variables),
-        TensorBoardLogger(output_dir / "logs", step,
+        EpochCheckpoint(manager, epoch, step, gan.generator, output.generator_path, saved_variables),
+        TensorBoardLogger(output.logs_dir, step,
                           {"init": warmup.optimizer, "generator": gan.g_optimizer,
                            "discriminator": gan.d_optimizer},
                           sample_photos(files, config.data.image_size), gan.generator,
-                          output_dir / "samples",
+                          output.sample_path,
                           gradient_norms=_gan_gradient_norms(gan, files, config)),
     ]
     done = int(epoch.numpy())

@@ -36,6 +36,7 @@ import numpy as np  # noqa: E402
 from animegan_face import jax_training  # noqa: E402
 from animegan_face.jax_trainer import JaxAnimeGANTrainer  # noqa: E402
 from animegan_face.networks import build_generator  # noqa: E402
+from animegan_face.run_checks import SetupError  # noqa: E402
 from tests.helpers import float64_policy, tiny_config, write_prepared_dataset  # noqa: E402
 
 
@@ -186,7 +187,7 @@ def _data_parallel(work):
     result["auto_is_data_parallel"] = isinstance(distribution, keras.distribution.DataParallel)
     try:
         jax_training.make_distribution("auto", 3)
-    except jax_training.SetupError as error:
+    except SetupError as error:
         result["odd_batch_error"] = str(error)
 
     updates = {}

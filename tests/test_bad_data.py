@@ -19,6 +19,8 @@ import pytest
 
 from animegan_face import image_files, preparation, training
 from animegan_face.config import Config, DataConfig, TrainConfig
+from animegan_face.run_checks import SetupError
+from animegan_face.training_data import resolve_dataset
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SIZE = 32
@@ -159,7 +161,7 @@ def test_the_rest_trains(prepared):
     _, anime_dir, output_dir, report = prepared
     assert report.photos_read == len(READ) and report.anime_read == 2
     assert report.skipped[0] == (str(anime_dir / "broken.jpg"), "empty file")  # anime sorted first
-    files = training.resolve_dataset(Config(data=DataConfig(dataset_dir=str(output_dir), image_size=SIZE),
+    files = resolve_dataset(Config(data=DataConfig(dataset_dir=str(output_dir), image_size=SIZE),
                                             train=TrainConfig(model_dir=str(output_dir.parent))))
     assert len(files.photos) == len(READ) and len(files.anime) == 2
 
@@ -186,7 +188,7 @@ def test_photos_but_no_anime_images(tmp_path):
     (tmp_path / "prepared" / "faces.json").write_text('{"image_size": 16, "boxes": {}}')
     config = Config(data=DataConfig(dataset_dir=str(tmp_path / "prepared"), image_size=16),
                     train=TrainConfig(model_dir=str(tmp_path / "run")))
-    with pytest.raises(training.SetupError, match=f"image folder not found: {tmp_path / 'prepared' / 'anime'}"):
+    with pytest.raises(SetupError, match=f"image folder not found: {tmp_path / 'prepared' / 'anime'}"):
         training.train(config)
 
 

@@ -15,7 +15,8 @@ import pytest
 import tensorflow as tf
 
 from animegan_face import training
-from animegan_face.callbacks import EpochCheckpoint, NonFiniteError
+from animegan_face.callbacks import EpochCheckpoint
+from animegan_face.run_checks import NonFiniteError
 from animegan_face.config import ModelConfig
 from animegan_face.custom_loop import weights_fingerprint
 from animegan_face.networks import build_generator

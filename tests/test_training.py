@@ -13,7 +13,8 @@ import tensorflow as tf
 from animegan_face.config import Config
 from animegan_face.networks import build_generator
 from animegan_face.trainer import GENERATOR_TERMS
-from animegan_face.training import SetupError, train
+from animegan_face.run_checks import SetupError
+from animegan_face.training import train
 from tests.helpers import scalar_steps, tiny_config, write_prepared_dataset
 
 pytestmark = pytest.mark.slow

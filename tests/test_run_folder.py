@@ -1,13 +1,14 @@
-"""The run set-up shared by both backends: config.json, batch split, and a model_dir's backend."""
+"""The run folder and the run checks shared by both backends: config.json, a model_dir's backend,
+batch split, and the precision policy."""
 
 import json
 
 import pytest
 
 from animegan_face.config import Config, LossConfig, TrainConfig
-from animegan_face.run_setup import (
-    SetupError, check_batch_split, make_adam, refuse_other_backend_run, set_precision_policy,
-    write_config)
+from animegan_face.components import make_adam, set_precision_policy
+from animegan_face.run_checks import SetupError, check_batch_split
+from animegan_face.run_folder import RunFolder
 
 
 def _tf_run(model_dir):
@@ -24,19 +25,19 @@ def _jax_run(model_dir, name="keras-ckpt-2"):
 def test_a_run_of_the_other_backend_is_refused_naming_the_fix(tmp_path, backend, make_other, other):
     make_other(tmp_path)
     with pytest.raises(SetupError, match=f"checkpoints of the {other} backend.*KERAS_BACKEND={other}"):
-        refuse_other_backend_run(tmp_path, backend)
+        RunFolder(tmp_path).refuse_other_backend(backend)
 
 
 @pytest.mark.parametrize("backend, make_own", [("tensorflow", _tf_run), ("jax", _jax_run)])
 def test_own_checkpoints_and_new_folders_pass(tmp_path, backend, make_own):
-    refuse_other_backend_run(tmp_path / "new", backend)  # nothing there yet
+    RunFolder(tmp_path / "new").refuse_other_backend(backend)  # nothing there yet
     make_own(tmp_path / "own")
-    refuse_other_backend_run(tmp_path / "own", backend)
+    RunFolder(tmp_path / "own").refuse_other_backend(backend)
 
 
 def test_an_unfinished_jax_save_is_not_a_jax_run(tmp_path):
     _jax_run(tmp_path, "keras-ckpt-1.partial")  # a JAX save killed before its rename
-    refuse_other_backend_run(tmp_path, "tensorflow")
+    RunFolder(tmp_path).refuse_other_backend("tensorflow")
 
 
 def test_batch_split_names_the_count_and_devices():
@@ -48,11 +49,11 @@ def test_batch_split_names_the_count_and_devices():
 def test_write_config_replaces_unreadable_or_different_settings(tmp_path, capsys):
     config = Config(train=TrainConfig(model_dir=str(tmp_path)))
     (tmp_path / "config.json").write_text("{trunc")  # e.g. a copy cut short
-    write_config(tmp_path, config)
+    RunFolder(tmp_path).write_config(config)
     assert Config.from_json((tmp_path / "config.json").read_text()) == config
     assert capsys.readouterr().out == ""
     other = Config(train=TrainConfig(model_dir=str(tmp_path), epochs=7))
-    write_config(tmp_path, other)
+    RunFolder(tmp_path).write_config(other)
     assert "differs from this run's settings" in capsys.readouterr().out
     assert json.loads((tmp_path / "config.json").read_text())["train"]["epochs"] == 7
     assert [p.name for p in tmp_path.iterdir()] == ["config.json"]  # no temporary file left
@@ -61,13 +62,13 @@ def test_write_config_replaces_unreadable_or_different_settings(tmp_path, capsys
 @pytest.mark.parametrize("make_run", [_tf_run, _jax_run])
 def test_another_generator_cannot_resume_a_run(tmp_path, make_run):
     old = Config(train=TrainConfig(model_dir=str(tmp_path)))
-    write_config(tmp_path, old)
+    RunFolder(tmp_path).write_config(old)
     new = Config.from_dict({**old.to_dict(), "model": {"generator": "animegan_v2"}})
-    write_config(tmp_path, new)  # no checkpoint yet: a new architecture is just a new setting
-    write_config(tmp_path, old)
+    RunFolder(tmp_path).write_config(new)  # no checkpoint yet: a new architecture is just a new setting
+    RunFolder(tmp_path).write_config(old)
     make_run(tmp_path)
     with pytest.raises(SetupError, match="checkpoints of the animegan_v1 generator.*--generator=animegan_v1"):
-        write_config(tmp_path, new)
+        RunFolder(tmp_path).write_config(new)
     assert Config.from_json((tmp_path / "config.json").read_text()) == old
 
 
@@ -78,7 +79,7 @@ def test_a_config_json_from_before_the_generator_setting_means_v1(tmp_path):
     assert Config.from_dict(old).model.generator == "animegan_v1"
     _tf_run(tmp_path)
     with pytest.raises(SetupError, match="animegan_v1 generator"):
-        write_config(tmp_path, Config.from_dict({**old, "model": {"generator": "animegan_v2"}}))
+        RunFolder(tmp_path).write_config(Config.from_dict({**old, "model": {"generator": "animegan_v2"}}))
 
 
 def test_a_config_json_from_before_bfloat16_and_color_scale_keeps_its_meaning():
