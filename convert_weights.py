@@ -34,7 +34,7 @@ def main(argv):
         raise app.UsageError(f"--output: must end in .weights.h5, got {output}")
     if not source.is_file():
         sys.exit(f"convert_weights.py: --torch_weights: not found: {source}")
-    from animegan_face.image_files import check_writable_folder
+    from animegan_face.data.image_files import check_writable_folder
 
     try:
         check_writable_folder(output.parent)
@@ -43,10 +43,11 @@ def main(argv):
 
     import numpy as np
 
-    from animegan_face import animeganv2_weights, provenance
-    from animegan_face.demo_data import demo_photos
-    from animegan_face.image_files import from_uint8, save_weights_atomic
-    from animegan_face.networks import build_generator
+    from animegan_face.data.demo_data import demo_photos
+    from animegan_face.data.image_files import from_uint8, save_weights_atomic
+    from animegan_face.deployment import provenance
+    from animegan_face.models import animeganv2_weights
+    from animegan_face.models.networks import build_generator
 
     try:
         state_dict = animeganv2_weights.read_torch_state_dict(source)

@@ -34,13 +34,13 @@ def main(argv):
     import numpy as np
 
     from animegan_face.config import Config, DataConfig, ModelConfig, TrainConfig
-    from animegan_face.demo_data import write_demo_anime, write_demo_photos
-    from animegan_face.image_files import write_image
-    from animegan_face.pipeline import load_photo
-    from animegan_face.samples import side_by_side
-    from animegan_face.run_folder import RunFolder
+    from animegan_face.data.demo_data import write_demo_anime, write_demo_photos
+    from animegan_face.data.image_files import write_image
+    from animegan_face.data.pipeline import load_photo
     from animegan_face.training import train
-    from animegan_face.training_data import resolve_dataset
+    from animegan_face.training.run_folder import RunFolder
+    from animegan_face.training.samples import side_by_side
+    from animegan_face.training.training_data import resolve_dataset
 
     started = time.time()
     out = pathlib.Path(FLAGS.output_dir)
@@ -57,7 +57,7 @@ def main(argv):
     train(config, verbose=2)
 
     # Picture: the first four prepared photos beside their stylisation by the final generator.
-    from animegan_face.networks import build_generator
+    from animegan_face.models.networks import build_generator
 
     files = resolve_dataset(config)
     photos = np.stack([load_photo(files.photos[k], files.photo_boxes[k], FLAGS.image_size)[0]

@@ -5,7 +5,7 @@
 
 For the run's latest checkpoint (networks and extractors as config.json says) and a fixed batch of
 its dataset, prints per term ||d(weight * term)/d G(p)|| and ||d(weight * term)/d theta_G|| (see
-animegan_face/diagnostics.py), averaged over --batches batches. Training logs the same norms to
+animegan_face/loss/diagnostics.py), averaged over --batches batches. Training logs the same norms to
 TensorBoard each GAN epoch (`grad_norm/...`). Nothing in the run folder is changed.
 """
 
@@ -34,13 +34,13 @@ def main(argv):
     import numpy as np
     import tensorflow as tf
 
-    from animegan_face import diagnostics
     from animegan_face.config import Config
-    from animegan_face.components import set_precision_policy
-    from animegan_face.run_checks import SetupError
-    from animegan_face.run_folder import RunFolder
-    from animegan_face.training import build_trainers
-    from animegan_face.training_data import diagnostic_batch, resolve_dataset
+    from animegan_face.loss import diagnostics
+    from animegan_face.training.components import set_precision_policy
+    from animegan_face.training.run_checks import SetupError
+    from animegan_face.training.run_folder import RunFolder
+    from animegan_face.training.tf_training import build_trainers
+    from animegan_face.training.training_data import diagnostic_batch, resolve_dataset
 
     run = RunFolder(FLAGS.model_dir)
     try:

@@ -4,9 +4,9 @@
         --model=thesis=runs/mine --model=animegan=export/animegan.tflite \
         --outputs=other=stylised/other --output_markdown=eval.md
 
---model runs a generator (anything animegan_face.inference.load_stylizer accepts); --outputs takes
+--model runs a generator (anything animegan_face.deployment.inference.load_stylizer accepts); --outputs takes
 already stylised images, matched to the photos by file stem. Prints one row per model (plus two
-baseline rows: the photo itself and a blurred copy) of the metrics in animegan_face/evaluation.py.
+baseline rows: the photo itself and a blurred copy) of the metrics in animegan_face/evaluation/metrics.py.
 """
 
 import pathlib
@@ -14,8 +14,10 @@ import pathlib
 from absl import app
 from absl import flags
 
-from animegan_face import evaluation, image_files, samples
+from animegan_face.data import image_files
+from animegan_face.evaluation import metrics
 from animegan_face.flag_values import named_paths
+from animegan_face.training import samples
 
 _MODEL = flags.DEFINE_multi_string(
     "model", [], "NAME=PATH of a generator to run (model_dir, SavedModel folder, .tflite, .onnx, ...).")
@@ -56,7 +58,7 @@ def _pairs(values, flag):
 def _stylize(model_path, photos, batch_size):
     # Imported here: TensorFlow is only needed when a model has to run.
     import numpy as np  # pylint: disable=import-outside-toplevel
-    from animegan_face import inference  # pylint: disable=import-outside-toplevel
+    from animegan_face.deployment import inference  # pylint: disable=import-outside-toplevel
 
     stylizer = inference.load_stylizer(model_path)
     outputs = []
@@ -77,20 +79,20 @@ def main(argv):
     size, limit = _IMAGE_SIZE.value, _LIMIT.value
     try:
         only = image_files.read_name_list(_PHOTO_LIST.value) if _PHOTO_LIST.value else None
-        names, photos, skipped = evaluation.load_folder(_PHOTO_DIR.value, size, limit, only)
-        _, anime, skipped_anime = evaluation.load_folder(_ANIME_DIR.value, size, limit)
+        names, photos, skipped = metrics.load_folder(_PHOTO_DIR.value, size, limit, only)
+        _, anime, skipped_anime = metrics.load_folder(_ANIME_DIR.value, size, limit)
         if not photos or len(anime) < 2:
             raise ValueError("need at least one readable photo and two readable anime images")
         for path, reason in skipped + skipped_anime:
             print(f"skipped {path}: {reason}")
-        outputs = {name: evaluation.load_matching(folder, names, size)
+        outputs = {name: metrics.load_matching(folder, names, size)
                    for name, folder in output_dirs.items()}
         outputs.update({name: _stylize(path, photos, _BATCH_SIZE.value)
                         for name, path in models.items()})
-        results = evaluation.evaluate_models(photos, outputs, anime, baselines=_BASELINES.value)
+        results = metrics.evaluate_models(photos, outputs, anime, baselines=_BASELINES.value)
     except (ValueError, OSError) as error:
         raise SystemExit(f"evaluate.py: {error}") from error
-    table = evaluation.markdown_table(results)
+    table = metrics.markdown_table(results)
     first = next(iter(results.values()))
     print(f"{len(photos)} photos ({first['no_face']} without a detected face, left out of skin "
           f"ΔE00), {len(anime)} anime images")

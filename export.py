@@ -7,7 +7,7 @@
 Each written file is run on check images and compared with the Keras generator; its size and its
 largest and mean difference are printed. A file past its tolerance (see the README) fails the run
 and is not written; earlier exports are never harmed. output_dir/export_manifest.json records where
-the files came from (`animegan_face.provenance`): the source weights and their sha256, the training
+the files came from (`animegan_face.deployment.provenance`): the source weights and their sha256, the training
 run's config and progress, the extractor weights, the code and package versions, each file's sha256.
 """
 
@@ -32,7 +32,7 @@ FLAGS = flags.FLAGS
 
 
 def _validate():
-    from animegan_face.export import FORMATS, QUANTIZATIONS
+    from animegan_face.deployment.export import FORMATS, QUANTIZATIONS
 
     for name, values, allowed in (("formats", FLAGS.formats, FORMATS),
                                   ("quantize", FLAGS.quantize, QUANTIZATIONS)):
@@ -51,7 +51,7 @@ def _validate():
     # Files and folders at fault: one line naming them, as for every other bad input.
     if not os.path.exists(FLAGS.model_dir):
         sys.exit(f"export.py: --model_dir: not found: {FLAGS.model_dir}")
-    from animegan_face.image_files import check_writable_folder
+    from animegan_face.data.image_files import check_writable_folder
 
     try:  # before hours of conversion, not at the first write
         check_writable_folder(FLAGS.output_dir)
@@ -64,8 +64,8 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     logging.set_verbosity(logging.WARNING)
     _validate()
-    from animegan_face import export, provenance
-    from animegan_face.inference import KerasStylizer, ModelLoadError, load_stylizer
+    from animegan_face.deployment import export, provenance
+    from animegan_face.deployment.inference import KerasStylizer, ModelLoadError, load_stylizer
 
     try:
         stylizer = load_stylizer(FLAGS.model_dir)

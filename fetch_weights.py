@@ -26,7 +26,7 @@ NETWORKS = ("vgg16",)
 def main(argv):
     if len(argv) != 2 or argv[1] not in NETWORKS:
         raise app.UsageError(f"give one network to fetch: {' | '.join(NETWORKS)}")
-    from animegan_face import pretrained
+    from animegan_face.models import pretrained
 
     try:
         pretrained.fetch(argv[1], FLAGS.output_dir or None)

@@ -3,7 +3,7 @@
     python prepare.py --photo_dir=dataset/selfie/photo --anime_dir=dataset/selfie/anime \
         --output_dir=dataset/selfie_256
 
-See animegan_face/preparation.py for the output layout.
+See animegan_face/data/preparation.py for the output layout.
 """
 
 import pathlib
@@ -11,8 +11,8 @@ import pathlib
 from absl import app
 from absl import flags
 
-from animegan_face import preparation
-from animegan_face.image_files import read_name_list
+from animegan_face.data import preparation
+from animegan_face.data.image_files import read_name_list
 
 _PHOTO_DIR = flags.DEFINE_string("photo_dir", None, "Folder of real face photos (any size/format).")
 _ANIME_DIR = flags.DEFINE_string("anime_dir", None, "Folder of anime images (any size/format).")

@@ -7,7 +7,7 @@
 
 `make` writes one self-contained HTML page (images embedded, shuffled, no model names) and the key
 that maps its opaque image ids to models. `aggregate` prints "model | raters | images | mean score
-x100". See animegan_face/rating.py.
+x100". See animegan_face/evaluation/rating.py.
 """
 
 import json
@@ -17,8 +17,8 @@ import sys
 from absl import app
 from absl import flags
 
-from animegan_face import image_files
-from animegan_face import rating
+from animegan_face.data import image_files
+from animegan_face.evaluation import rating
 from animegan_face.flag_values import named_paths
 
 _MODEL = flags.DEFINE_multi_string(

@@ -46,11 +46,11 @@ def main(argv):
     source, target = pathlib.Path(FLAGS.input), pathlib.Path(FLAGS.output)
     if not source.exists():
         raise app.UsageError(f"--input: not found: {source}")
-    from animegan_face import stylize
-    from animegan_face.image_files import (
+    from animegan_face.deployment import stylize
+    from animegan_face.data.image_files import (
         ImageReadError, check_writable_folder, list_images, read_image, write_image)
-    from animegan_face.inference import ModelLoadError, load_stylizer
-    from animegan_face.run_folder import RunFolder
+    from animegan_face.deployment.inference import ModelLoadError, load_stylizer
+    from animegan_face.training.run_folder import RunFolder
 
     try:  # before loading the model and stylising anything
         check_writable_folder(target if source.is_dir() else target.parent)

@@ -117,16 +117,10 @@ def main(argv):
     print(config.to_json())
     if FLAGS.dry_run:
         return
-    # Heavy imports only after the flags are valid. KERAS_BACKEND picks the training path; the
-    # JAX one never imports TensorFlow.
-    import keras
-
-    from animegan_face.run_checks import NonFiniteError, SetupError
-
-    if keras.backend.backend() == "jax":
-        from animegan_face.jax_training import train
-    else:
-        from animegan_face.training import train
+    # Heavy imports only after the flags are valid. KERAS_BACKEND picks the training path (in
+    # `train`); the JAX one never imports TensorFlow.
+    from animegan_face.training import train
+    from animegan_face.training.run_checks import NonFiniteError, SetupError
 
     try:
         epochs = train(config)

@@ -43,7 +43,7 @@ class DataConfig:
     Args:
         photo_dir, anime_dir: raw image folders; when set, they are prepared into `dataset_dir`
             on first use (cached).
-        dataset_dir: a prepared dataset (see `animegan_face.preparation`): photo/, anime/,
+        dataset_dir: a prepared dataset (see `animegan_face.data.preparation`): photo/, anime/,
             smooth/ and faces.json.
         image_size: square training size in pixels, a multiple of 4.
         batch_size: global batch size (split across replicas).

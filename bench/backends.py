@@ -71,7 +71,7 @@ def _worker():
     batch = _fixed_batch(FLAGS.image_size, FLAGS.batch_size)
     started = time.perf_counter()
     if FLAGS.worker == "jax":
-        from animegan_face.jax_training import build_jax_trainer
+        from animegan_face.training.jax_training import build_jax_trainer
 
         trainer = build_jax_trainer(config)
         holder = {"state": trainer.state()}
@@ -82,7 +82,7 @@ def _worker():
     else:
         import tensorflow as tf
 
-        from animegan_face.training import build_trainers
+        from animegan_face.training.tf_training import build_trainers
 
         _, gan = build_trainers(config)
         train_step = tf.function(gan.train_step)
@@ -181,16 +181,16 @@ def _generated_dataset(root, count=48, size=256):
 
 def _pipeline_worker(dataset_dir):
     """Prints the images/s of one pipeline (FLAGS.worker: numpy_pipeline or tf_data) as JSON."""
-    from animegan_face.pipeline import load_dataset_files
+    from animegan_face.data.pipeline import load_dataset_files
 
     files = load_dataset_files(dataset_dir)
     batch = FLAGS.pipeline_batch_size
     if FLAGS.worker == "tf_data":
-        from animegan_face.pipeline import make_dataset
+        from animegan_face.data.pipeline import make_dataset
 
         batches = iter(make_dataset(files, FLAGS.image_size, batch))
     else:
-        from animegan_face.numpy_pipeline import NumpyBatches
+        from animegan_face.data.numpy_pipeline import NumpyBatches
 
         batches = NumpyBatches(files, FLAGS.image_size, batch)
     next(batches)  # threads started, shuffle buffers filled

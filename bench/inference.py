@@ -33,11 +33,11 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from animegan_face import export  # noqa: E402
-from animegan_face.animeganv2_weights import load_state_dict  # noqa: E402
 from animegan_face.config import GENERATORS  # noqa: E402
-from animegan_face.inference import KerasStylizer, load_stylizer  # noqa: E402
-from animegan_face.networks import build_generator, generator_architecture  # noqa: E402
+from animegan_face.deployment import export  # noqa: E402
+from animegan_face.deployment.inference import KerasStylizer, load_stylizer  # noqa: E402
+from animegan_face.models.animeganv2_weights import load_state_dict  # noqa: E402
+from animegan_face.models.networks import build_generator, generator_architecture  # noqa: E402
 
 flags.DEFINE_list("sizes", ["256", "512"], "Square input sizes.")
 flags.DEFINE_list("generators", list(GENERATORS), f"Our generators to time: {GENERATORS}.")

@@ -21,10 +21,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from animegan_face.image_files import list_images  # noqa: E402
-from animegan_face.networks import build_generator  # noqa: E402
-from animegan_face.pipeline import load_dataset_files, make_dataset  # noqa: E402
-from animegan_face.preparation import prepare_dataset  # noqa: E402
+from animegan_face.data.image_files import list_images  # noqa: E402
+from animegan_face.data.pipeline import load_dataset_files, make_dataset  # noqa: E402
+from animegan_face.data.preparation import prepare_dataset  # noqa: E402
+from animegan_face.models.networks import build_generator  # noqa: E402
 
 flags.DEFINE_string("photo_dir", None, "Photos.")
 flags.DEFINE_string("anime_dir", None, "Anime images.")

@@ -33,7 +33,7 @@ from absl import app, flags  # noqa: E402
 from ai_edge_litert import schema_py_generated as schema  # noqa: E402
 from ai_edge_litert.interpreter import Interpreter, OpResolverType  # noqa: E402
 
-from animegan_face.gpu_compatibility import gpu_rejections  # noqa: E402
+from animegan_face.deployment.gpu_compatibility import gpu_rejections  # noqa: E402
 
 flags.DEFINE_list("model", [], ".tflite files to profile.")
 flags.DEFINE_list("generators", [], "Or: export these generators (random weights, float32 and "
@@ -54,7 +54,7 @@ _NAMES = {value: name for name, value in vars(schema.BuiltinOperator).items()
 
 
 def _interpreter(content, threads=None, delegates=True, preserve=False):
-    from animegan_face.inference import _native_stderr_only_on_error
+    from animegan_face.deployment.inference import _native_stderr_only_on_error
 
     resolver = (OpResolverType.AUTO if delegates
                 else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
@@ -227,7 +227,7 @@ def report(label, content, size, runs, top, top_ops=0, threads=None, versus_tens
     for seconds, described in sorted(single_ops, reverse=True)[:top_ops]:
         print(f"  {1000 * seconds:7.1f} ms {100 * seconds / total:5.1f} %  {described}")
     refused = collections.Counter((op, reason) for _, op, reason in gpu_rejections(content))
-    print("GPU delegate's rules (animegan_face/gpu_compatibility.py): " + (
+    print("GPU delegate's rules (animegan_face/deployment/gpu_compatibility.py): " + (
         "; ".join(f"{count} x {op}: {reason}" for (op, reason), count in refused.items())
         or "every op accepted"))
 
@@ -243,8 +243,8 @@ def main(argv):
         report(path, pathlib.Path(path).read_bytes(), FLAGS.size, FLAGS.runs, FLAGS.top,
                FLAGS.top_ops, FLAGS.threads, FLAGS.versus_tensorflow)
     if FLAGS.generators:
-        from animegan_face import export
-        from animegan_face.networks import build_generator
+        from animegan_face.deployment import export
+        from animegan_face.models.networks import build_generator
 
         for architecture in FLAGS.generators:
             generator = build_generator(architecture)

@@ -33,10 +33,10 @@ import pathlib  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from animegan_face import jax_training  # noqa: E402
-from animegan_face.jax_trainer import JaxAnimeGANTrainer  # noqa: E402
-from animegan_face.networks import build_generator  # noqa: E402
-from animegan_face.run_checks import SetupError  # noqa: E402
+from animegan_face.models.networks import build_generator  # noqa: E402
+from animegan_face.training import jax_training  # noqa: E402
+from animegan_face.training.jax_trainer import JaxAnimeGANTrainer  # noqa: E402
+from animegan_face.training.run_checks import SetupError  # noqa: E402
 from tests.helpers import float64_policy, tiny_config, write_prepared_dataset  # noqa: E402
 
 
@@ -160,8 +160,8 @@ def equivalence_task(work):
 
 
 def _models_from(work, config):
-    from animegan_face.extractors import build_content_extractor, build_face_extractor
-    from animegan_face.networks import build_discriminator
+    from animegan_face.models.extractors import build_content_extractor, build_face_extractor
+    from animegan_face.models.networks import build_discriminator
 
     models = (build_generator(), build_discriminator(),
               build_content_extractor("vgg19", "none"),
@@ -221,8 +221,8 @@ def _data_parallel(work):
 
 def _fresh_models():
     """The light extractor and no face extractor: this check is about devices, not terms."""
-    from animegan_face.extractors import build_content_extractor
-    from animegan_face.networks import build_discriminator
+    from animegan_face.models.extractors import build_content_extractor
+    from animegan_face.models.networks import build_discriminator
 
     return build_generator(), build_discriminator(), build_content_extractor("mobilenet", "none"), None
 

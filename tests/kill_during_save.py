@@ -26,9 +26,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from animegan_face.callbacks import EpochCheckpoint  # noqa: E402
-from animegan_face.custom_loop import weights_fingerprint  # noqa: E402
-from animegan_face.networks import build_discriminator, build_generator  # noqa: E402
+from animegan_face.models.networks import build_discriminator, build_generator  # noqa: E402
+from animegan_face.training.callbacks import EpochCheckpoint  # noqa: E402
+from animegan_face.training.custom_loop import weights_fingerprint  # noqa: E402
 
 
 def _die():

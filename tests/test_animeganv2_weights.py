@@ -9,11 +9,11 @@ import sys
 import numpy as np
 import pytest
 
-from animegan_face import provenance
-from animegan_face.animeganv2_weights import (
+from animegan_face.deployment import provenance
+from animegan_face.models.animeganv2_weights import (
     ConversionError, load_state_dict, read_torch_state_dict, torch_module_path)
-from animegan_face.inference import ModelLoadError, load_stylizer
-from animegan_face.networks import build_generator
+from animegan_face.deployment.inference import ModelLoadError, load_stylizer
+from animegan_face.models.networks import build_generator
 
 torch = pytest.importorskip("torch")  # a dev requirement: installed by `make test`
 

@@ -17,10 +17,11 @@ import cv2
 import numpy as np
 import pytest
 
-from animegan_face import image_files, preparation, training
 from animegan_face.config import Config, DataConfig, TrainConfig
-from animegan_face.run_checks import SetupError
-from animegan_face.training_data import resolve_dataset
+from animegan_face.data import image_files, preparation
+from animegan_face.training import tf_training
+from animegan_face.training.run_checks import SetupError
+from animegan_face.training.training_data import resolve_dataset
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SIZE = 32
@@ -189,7 +190,7 @@ def test_photos_but_no_anime_images(tmp_path):
     config = Config(data=DataConfig(dataset_dir=str(tmp_path / "prepared"), image_size=16),
                     train=TrainConfig(model_dir=str(tmp_path / "run")))
     with pytest.raises(SetupError, match=f"image folder not found: {tmp_path / 'prepared' / 'anime'}"):
-        training.train(config)
+        tf_training.train(config)
 
 
 @pytest.mark.slow

@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from animegan_face import image_files
-from animegan_face.samples import image_grid, side_by_side
+from animegan_face.data import image_files
+from animegan_face.training.samples import image_grid, side_by_side
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
@@ -32,7 +32,7 @@ def test_image_grid_places_each_column_and_row():
 
 @pytest.mark.slow
 def test_demo_stylises_the_shipped_photo_and_writes_the_side_by_side(tmp_path):
-    from animegan_face.networks import build_generator
+    from animegan_face.models.networks import build_generator
 
     model = tmp_path / "generator.weights.h5"
     build_generator("animegan_v2").save_weights(model)

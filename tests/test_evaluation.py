@@ -1,4 +1,4 @@
-"""Tests for animegan_face.evaluation and evaluate.py: published values, hand-computed cases, rankings."""
+"""Tests for animegan_face.evaluation.metrics and evaluate.py: published values, hand-computed cases, rankings."""
 
 import pathlib
 import subprocess
@@ -8,11 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from animegan_face import demo_data
-from animegan_face import evaluation
-from animegan_face import image_files
-from animegan_face import preparation
-from animegan_face.faces import FaceBox
+from animegan_face.data import demo_data
+from animegan_face.data import image_files
+from animegan_face.data import preparation
+from animegan_face.data.faces import FaceBox
+from animegan_face.evaluation import metrics
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -97,18 +97,18 @@ def data(tmp_path_factory):
 def test_ciede2000_matches_sharma_pairs():
     rows = np.array([line.split() for line in SHARMA_PAIRS.strip().splitlines()], float)
     assert rows.shape == (34, 7)
-    np.testing.assert_allclose(evaluation.ciede2000(rows[:, :3], rows[:, 3:6]), rows[:, 6], atol=1e-4)
-    np.testing.assert_allclose(evaluation.ciede2000(rows[:, 3:6], rows[:, :3]), rows[:, 6], atol=1e-4)
+    np.testing.assert_allclose(metrics.ciede2000(rows[:, :3], rows[:, 3:6]), rows[:, 6], atol=1e-4)
+    np.testing.assert_allclose(metrics.ciede2000(rows[:, 3:6], rows[:, :3]), rows[:, 6], atol=1e-4)
 
 
 def test_ciede2000_is_zero_on_identical_colours():
-    lab = evaluation.srgb_to_lab(np.random.default_rng(0).integers(0, 256, (50, 3)))
-    np.testing.assert_array_equal(evaluation.ciede2000(lab, lab), 0.0)
+    lab = metrics.srgb_to_lab(np.random.default_rng(0).integers(0, 256, (50, 3)))
+    np.testing.assert_array_equal(metrics.ciede2000(lab, lab), 0.0)
 
 
 def test_srgb_to_lab_reference_colours():
     # sRGB red, white and black under D65 (published CIELAB values of sRGB primaries).
-    lab = evaluation.srgb_to_lab(np.array([[255, 0, 0], [255, 255, 255], [0, 0, 0]]))
+    lab = metrics.srgb_to_lab(np.array([[255, 0, 0], [255, 255, 255], [0, 0, 0]]))
     np.testing.assert_allclose(lab[0], [53.24, 80.09, 67.20], atol=0.01)
     np.testing.assert_allclose(lab[1], [100.0, 0.0, 0.0], atol=1e-4)
     np.testing.assert_allclose(lab[2], [0.0, 0.0, 0.0], atol=1e-9)
@@ -118,7 +118,7 @@ def test_srgb_to_lab_reference_colours():
 
 def test_skin_mask_is_the_box_minus_eye_band_and_mouth():
     box = FaceBox(left=10, top=20, right=110, bottom=120, score=1.0)
-    mask = evaluation.skin_mask(140, 130, box)
+    mask = metrics.skin_mask(140, 130, box)
     expected = np.zeros((140, 130), bool)
     expected[20:120, 20:100] = True      # columns 0.10..0.90 of the box
     expected[25:56, :] = False           # eye band, rows 0.05..0.36
@@ -129,12 +129,12 @@ def test_skin_mask_is_the_box_minus_eye_band_and_mouth():
 def test_skin_delta_e_is_zero_for_identity_and_the_colour_difference_otherwise():
     box = FaceBox(left=0, top=0, right=40, bottom=40, score=1.0)
     photo = np.full((40, 40, 3), (224, 172, 150), np.uint8)
-    assert evaluation.skin_delta_e(photo, photo.copy(), box) == 0.0
+    assert metrics.skin_delta_e(photo, photo.copy(), box) == 0.0
     pale = np.full((40, 40, 3), (250, 245, 245), np.uint8)
     pale[3:13] = 0  # inside the eye band (rows 2..13), which does not count
-    expected = evaluation.ciede2000(evaluation.srgb_to_lab(photo[0, 0]),
-                                    evaluation.srgb_to_lab(pale[0, 0]))
-    assert evaluation.skin_delta_e(photo, pale, box) == pytest.approx(float(expected))
+    expected = metrics.ciede2000(metrics.srgb_to_lab(photo[0, 0]),
+                                    metrics.srgb_to_lab(pale[0, 0]))
+    assert metrics.skin_delta_e(photo, pale, box) == pytest.approx(float(expected))
     assert expected > 10
 
 
@@ -142,21 +142,21 @@ def test_skin_delta_e_is_zero_for_identity_and_the_colour_difference_otherwise()
 
 def test_ssim_of_identical_images_is_one(rng):
     image = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
-    assert evaluation.ssim(image, image) == pytest.approx(1.0, abs=1e-12)
-    assert evaluation.ssim_map(image, image).shape == (30, 38)
+    assert metrics.ssim(image, image) == pytest.approx(1.0, abs=1e-12)
+    assert metrics.ssim_map(image, image).shape == (30, 38)
 
 
 def test_ssim_of_constant_images_is_the_luminance_term():
     # Constant images: zero variances, so SSIM = (2 a b + C1) / (a^2 + b^2 + C1) everywhere.
     a, b, c1 = 100.0, 120.0, (0.01 * 255) ** 2
-    value = evaluation.ssim(np.full((16, 16, 3), a, np.uint8), np.full((16, 16, 3), b, np.uint8))
+    value = metrics.ssim(np.full((16, 16, 3), a, np.uint8), np.full((16, 16, 3), b, np.uint8))
     assert value == pytest.approx((2 * a * b + c1) / (a * a + b * b + c1), rel=1e-9)
 
 
 def test_ssim_map_matches_an_explicit_gaussian_window(rng):
     x_rgb = rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)
     y_rgb = np.clip(x_rgb * 0.7 + rng.normal(0, 20, x_rgb.shape), 0, 255).astype(np.uint8)
-    x, y = evaluation.luma(x_rgb), evaluation.luma(y_rgb)
+    x, y = metrics.luma(x_rgb), metrics.luma(y_rgb)
     g = np.exp(-((np.arange(11) - 5) ** 2) / (2 * 1.5 ** 2))
     w = np.outer(g, g) / np.outer(g, g).sum()
     top, left = 3, 7  # window rows 3..13, columns 7..17 -> map entry (3, 7)
@@ -166,35 +166,35 @@ def test_ssim_map_matches_an_explicit_gaussian_window(rng):
     cxy = (w * wx * wy).sum() - mx * my
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     expected = (2 * mx * my + c1) * (2 * cxy + c2) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))
-    assert evaluation.ssim_map(x_rgb, y_rgb)[top, left] == pytest.approx(expected, rel=1e-9)
+    assert metrics.ssim_map(x_rgb, y_rgb)[top, left] == pytest.approx(expected, rel=1e-9)
 
 
 def test_edge_f1(data):
     photo = data["test_photos"][0]
-    assert evaluation.edge_f1(photo, photo) == 1.0
+    assert metrics.edge_f1(photo, photo) == 1.0
     shifted = np.roll(photo, 1, axis=1)  # within the 2-pixel tolerance
-    assert evaluation.edge_f1(photo, shifted) > 0.95
+    assert metrics.edge_f1(photo, shifted) > 0.95
     flat = np.full_like(photo, 128)
-    assert evaluation.edge_f1(photo, flat) == 0.0
-    assert evaluation.edge_f1(flat, flat) == 1.0
+    assert metrics.edge_f1(photo, flat) == 0.0
+    assert metrics.edge_f1(flat, flat) == 1.0
 
 
 # ----------------------------------------------------------------------------- anime domain
 
 def test_features_are_in_unit_range(data):
     for image in data["anime"][:2] + data["train_photos"][:2]:
-        features = evaluation.domain_features(image)
-        assert features.shape == (len(evaluation.DOMAIN_FEATURE_NAMES),)
+        features = metrics.domain_features(image)
+        assert features.shape == (len(metrics.DOMAIN_FEATURE_NAMES),)
         assert np.all((features >= 0) & (features <= 1))
 
 
 def test_anime_score_ranks_a_stylisation_above_identity_and_blur(data):
-    classifier = evaluation.fit_domain_classifier(data["anime"], data["train_photos"])
+    classifier = metrics.fit_domain_classifier(data["anime"], data["train_photos"])
     assert classifier.training_accuracy == 1.0
     photos = data["test_photos"]  # not seen in training
 
     def score(images):
-        return evaluation.anime_probability(classifier, images)
+        return metrics.anime_probability(classifier, images)
 
     cartoon = score([cartoonize(photo) for photo in photos])
     identity = score(photos)
@@ -207,8 +207,8 @@ def test_anime_score_ranks_a_stylisation_above_identity_and_blur(data):
 
 
 def test_classifier_is_deterministic(data):
-    first = evaluation.fit_domain_classifier(data["anime"][:4], data["train_photos"][:4])
-    second = evaluation.fit_domain_classifier(data["anime"][:4], data["train_photos"][:4])
+    first = metrics.fit_domain_classifier(data["anime"][:4], data["train_photos"][:4])
+    second = metrics.fit_domain_classifier(data["anime"][:4], data["train_photos"][:4])
     np.testing.assert_array_equal(first.coef, second.coef)
 
 
@@ -216,7 +216,7 @@ def test_classifier_is_deterministic(data):
 
 def test_evaluate_pairs_on_identity_counts_faceless_photos(data):
     photos = data["test_photos"][:2] + [photo_like(np.random.default_rng(5), 256)]
-    result = evaluation.evaluate_pairs(photos, [p.copy() for p in photos], data["anime"])
+    result = metrics.evaluate_pairs(photos, [p.copy() for p in photos], data["anime"])
     assert (result["images"], result["faces"], result["no_face"]) == (3, 2, 1)
     assert result["skin_delta_e"] == 0.0
     assert result["ssim"] == pytest.approx(1.0)
@@ -226,14 +226,14 @@ def test_evaluate_pairs_on_identity_counts_faceless_photos(data):
 
 def test_evaluate_models_and_table(data):
     photos = data["test_photos"][:2]
-    results = evaluation.evaluate_models(
+    results = metrics.evaluate_models(
         photos, {"cartoon": [cartoonize(p) for p in photos]}, data["anime"])
     assert list(results) == ["photo (identity)", "photo blurred (sigma 1.5)", "cartoon"]
     identity, blurred, cartoon = results.values()
     assert cartoon["anime_probability"] > max(identity["anime_probability"],
                                               blurred["anime_probability"])
     assert identity["ssim"] > blurred["ssim"]
-    table = evaluation.markdown_table({**results, "faceless": {**cartoon, "skin_delta_e": None}})
+    table = metrics.markdown_table({**results, "faceless": {**cartoon, "skin_delta_e": None}})
     lines = table.splitlines()
     assert lines[0] == "| model | images | faces | skin ΔE00 ↓ | SSIM ↑ | edge F1 ↑ | P(anime) ↑ |"
     assert lines[2].startswith("| photo (identity) | 2 | 2 | 0.000 | 1.000 | 1.000 |")

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from animegan_face.event_log import EventWriter
+from animegan_face.training.event_log import EventWriter
 
 
 def test_scalars_and_images_read_back(tmp_path):

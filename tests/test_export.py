@@ -11,9 +11,9 @@ import pytest
 
 import keras
 
-from animegan_face import export
-from animegan_face.inference import ModelLoadError, load_stylizer
-from animegan_face.networks import build_generator
+from animegan_face.deployment import export
+from animegan_face.deployment.inference import ModelLoadError, load_stylizer
+from animegan_face.models.networks import build_generator
 
 pytestmark = pytest.mark.slow
 SIZE = 32
@@ -170,7 +170,7 @@ def test_cli_bad_model_or_output_fail_clearly_and_write_nothing(tmp_path, genera
 
 def test_cli_exports_and_records_where_the_files_came_from(tmp_path, generator):
     from animegan_face.config import Config, ModelConfig, TrainConfig
-    from animegan_face.provenance import sha256
+    from animegan_face.deployment.provenance import sha256
 
     run = tmp_path / "run"
     run.mkdir()

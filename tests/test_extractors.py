@@ -6,7 +6,7 @@ import pytest
 import keras
 
 from animegan_face.config import LossConfig, ModelConfig
-from animegan_face.extractors import (
+from animegan_face.models.extractors import (
     CaffePreprocess, build_content_extractor, build_face_extractor, build_loss_extractors)
 
 

@@ -1,4 +1,4 @@
-"""Tests for animegan_face.faces: dlib HOG detection on the astronaut photo, boxes, crop squares."""
+"""Tests for animegan_face.data.faces: dlib HOG detection on the astronaut photo, boxes, crop squares."""
 
 import dataclasses
 import pathlib
@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from animegan_face import faces
-from animegan_face import image_files
-from animegan_face.faces import FaceBox
+from animegan_face.data import faces
+from animegan_face.data import image_files
+from animegan_face.data.faces import FaceBox
 
 ASTRONAUT = pathlib.Path(__file__).parent.parent / "assets" / "astronaut.jpg"
 # dlib's box at upsample 0 (inclusive corners 179, 83, 266, 170) as half-open edges.

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from animegan_face import training
-from animegan_face.callbacks import EpochCheckpoint
-from animegan_face.run_checks import NonFiniteError
 from animegan_face.config import ModelConfig
-from animegan_face.custom_loop import weights_fingerprint
-from animegan_face.networks import build_generator
+from animegan_face.models.networks import build_generator
+from animegan_face.training import tf_training
+from animegan_face.training.callbacks import EpochCheckpoint
+from animegan_face.training.custom_loop import weights_fingerprint
+from animegan_face.training.run_checks import NonFiniteError
 from tests.helpers import tiny_config, write_prepared_dataset
 
 pytestmark = pytest.mark.slow
@@ -148,8 +148,8 @@ def test_kill_while_writing_the_generator_file_leaves_the_previous_one(tmp_path)
 
 
 def _poison_batch(index):
-    """training.make_dataset, with NaN photos in batch `index` only."""
-    real_make_dataset = training.make_dataset
+    """tf_training.make_dataset, with NaN photos in batch `index` only."""
+    real_make_dataset = tf_training.make_dataset
 
     def make_dataset(*args, **kwargs):
         def poison(position, batch):
@@ -167,11 +167,11 @@ def test_nan_loss_stops_at_its_step_and_saves_nothing_non_finite(tmp_path, monke
     config = tiny_config(dataset, model_dir, init_epochs=0, epochs=3, steps_per_epoch=3)
     config = dataclasses.replace(config, model=ModelConfig(
         extractor="mobilenet", extractor_weights="none", face_extractor="none"))
-    monkeypatch.setattr(training, "make_dataset", _poison_batch(4))  # epoch 2 (batches 3, 4, 5)
+    monkeypatch.setattr(tf_training, "make_dataset", _poison_batch(4))  # epoch 2 (batches 3, 4, 5)
 
     with pytest.raises(NonFiniteError, match=r"step \d+ \(epoch 2, batch \d\): loss terms not "
                                              r"finite \{.*'g_total': nan") as raised:
-        training.train(config, verbose=0)
+        tf_training.train(config, verbose=0)
     assert "ckpt-1" in str(raised.value) and "lower the learning rates" in str(raised.value)
     checkpoints = model_dir / "checkpoints"
     assert tf.train.latest_checkpoint(str(checkpoints)).endswith("ckpt-1")

@@ -6,9 +6,9 @@ import collections
 
 import pytest
 
-from animegan_face import export
-from animegan_face.gpu_compatibility import gpu_rejections
-from animegan_face.networks import build_generator
+from animegan_face.deployment import export
+from animegan_face.deployment.gpu_compatibility import gpu_rejections
+from animegan_face.models.networks import build_generator
 
 SIZE = 32
 

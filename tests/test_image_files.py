@@ -1,4 +1,4 @@
-"""Tests for animegan_face.image_files: every kind of file read_image meets, on tiny images."""
+"""Tests for animegan_face.data.image_files: every kind of file read_image meets, on tiny images."""
 
 import io
 import os
@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from animegan_face import image_files
-from animegan_face.image_files import ImageReadError
+from animegan_face.data import image_files
+from animegan_face.data.image_files import ImageReadError
 
 # Lossless formats must round-trip exactly; the others only keep the shape.
 _LOSSLESS = {".png", ".bmp", ".dib", ".tif", ".tiff", ".ppm", ".pnm", ".pam", ".sr", ".ras", ".pfm"}

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from animegan_face import image_ops
+from animegan_face.loss import image_ops
 
 
 def test_rgb_to_yuv_matches_tensorflow(rng):

@@ -12,10 +12,10 @@ import sys
 import numpy as np
 import pytest
 
-from animegan_face.extractors import build_content_extractor, build_face_extractor
-from animegan_face.networks import build_discriminator, build_generator
-from animegan_face.objectives import GENERATOR_TERMS
-from animegan_face.training import build_trainers
+from animegan_face.loss.objectives import GENERATOR_TERMS
+from animegan_face.models.extractors import build_content_extractor, build_face_extractor
+from animegan_face.models.networks import build_discriminator, build_generator
+from animegan_face.training.tf_training import build_trainers
 from tests.helpers import float64_policy, scalar_steps, tiny_config
 
 pytestmark = pytest.mark.slow
@@ -113,7 +113,7 @@ def test_jax_trains_resumes_and_its_generator_loads_under_tensorflow(tmp_path):
 
     # ... and TensorFlow exports it (the export checks the SavedModel against Keras itself: the same
     # TensorFlow kernels in a graph, 0.0 measured with oneDNN on and off).
-    from animegan_face.export import export_saved_model
+    from animegan_face.deployment.export import export_saved_model
 
     exported = export_saved_model(generator, tmp_path / "export", saved["photo"])
     assert exported.max_difference < 1e-4
@@ -126,7 +126,7 @@ def test_train_cli_under_jax_end_to_end(tmp_path):
     model = json.loads((run / "config.json").read_text())["model"]
     assert (model["extractor"], model["generator"]) == ("mobilenet", "animegan_v2")
     # Its v2 generator, found by load_stylizer from config.json, gives the JAX outputs here.
-    from animegan_face.inference import load_stylizer
+    from animegan_face.deployment.inference import load_stylizer
 
     saved = np.load(tmp_path / "jax_generator_output.npz")
     np.testing.assert_allclose(load_stylizer(run)(saved["photo"]), saved["output"], atol=FORWARD_ATOL)

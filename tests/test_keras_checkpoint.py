@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from animegan_face.keras_checkpoint import KerasCheckpoint
+from animegan_face.training.keras_checkpoint import KerasCheckpoint
 
 
 def _model_and_optimizer(seed):

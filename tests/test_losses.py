@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from animegan_face import losses
+from animegan_face.loss import losses
 
 DISTANCES = ("huber", "l1", "l2")
 

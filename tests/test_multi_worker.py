@@ -11,8 +11,8 @@ import sys
 import pytest
 import tensorflow as tf
 
-from animegan_face.custom_loop import weights_fingerprint
-from animegan_face.networks import build_generator
+from animegan_face.models.networks import build_generator
+from animegan_face.training.custom_loop import weights_fingerprint
 from tests.helpers import write_prepared_dataset
 
 REPO = pathlib.Path(__file__).resolve().parent.parent

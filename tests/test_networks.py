@@ -6,8 +6,8 @@ import pytest
 import keras
 
 from animegan_face.config import GENERATORS
-from animegan_face.layers import ReflectionPad2D, Resize2D, _resize_bilinear
-from animegan_face.networks import build_discriminator, build_generator, generator_architecture
+from animegan_face.models.layers import ReflectionPad2D, Resize2D, _resize_bilinear
+from animegan_face.models.networks import build_discriminator, build_generator, generator_architecture
 
 
 def _trainable_count(model):

@@ -4,9 +4,9 @@ import cv2
 import numpy as np
 import pytest
 
-from animegan_face.numpy_pipeline import NumpyBatches
-from animegan_face.pipeline import flip_box
-from animegan_face.pipeline import load_dataset_files, make_dataset
+from animegan_face.data.numpy_pipeline import NumpyBatches
+from animegan_face.data.pipeline import flip_box
+from animegan_face.data.pipeline import load_dataset_files, make_dataset
 from tests.helpers import write_face_patch_dataset
 
 SIZE = 32

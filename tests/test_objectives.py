@@ -9,8 +9,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from animegan_face import objectives
 from animegan_face.config import LossConfig
+from animegan_face.loss import objectives
 
 BATCH, SIZE, CROP = 2, 16, 8
 

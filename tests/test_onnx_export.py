@@ -11,11 +11,11 @@ import numpy as np
 import onnxruntime
 import pytest
 
-from animegan_face import export
-from animegan_face.inference import ModelLoadError, OnnxStylizer, load_stylizer
-from animegan_face.layers import ReflectionPad2D, Resize2D
-from animegan_face.networks import build_generator
-from animegan_face.onnx_converter import UnsupportedLayerError, generator_to_onnx
+from animegan_face.deployment import export
+from animegan_face.deployment.inference import ModelLoadError, OnnxStylizer, load_stylizer
+from animegan_face.deployment.onnx_converter import UnsupportedLayerError, generator_to_onnx
+from animegan_face.models.layers import ReflectionPad2D, Resize2D
+from animegan_face.models.networks import build_generator
 
 pytestmark = pytest.mark.slow  # builds both full generators
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -150,7 +150,7 @@ def test_unreadable_or_foreign_onnx_files_are_refused(tmp_path):
 
 
 def test_cli_exports_onnx_and_records_it(tmp_path):
-    from animegan_face.provenance import sha256
+    from animegan_face.deployment.provenance import sha256
 
     generator = _with_trained_like_norms(build_generator("animegan_v2"))
     generator.save_weights(tmp_path / "generator_v2.weights.h5")

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from animegan_face.pipeline import crop_box, load_dataset_files, load_photo, make_dataset
+from animegan_face.data.pipeline import crop_box, load_dataset_files, load_photo, make_dataset
 from tests.helpers import write_face_patch_dataset
 
 SIZE = 32

@@ -1,4 +1,4 @@
-"""Tests for animegan_face.preparation and prepare.py, on tiny generated datasets."""
+"""Tests for animegan_face.data.preparation and prepare.py, on tiny generated datasets."""
 
 import json
 import os
@@ -11,9 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
-from animegan_face import faces
-from animegan_face import image_files
-from animegan_face import preparation
+from animegan_face.data import faces
+from animegan_face.data import image_files
+from animegan_face.data import preparation
 
 REPO = pathlib.Path(__file__).parent.parent
 ASTRONAUT = REPO / "assets" / "astronaut.jpg"

@@ -11,7 +11,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from animegan_face import extractors, pretrained
+from animegan_face.models import extractors, pretrained
 
 pytestmark = pytest.mark.slow
 

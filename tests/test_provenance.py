@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from animegan_face import provenance
 from animegan_face.config import Config, DataConfig, ModelConfig, TrainConfig
+from animegan_face.deployment import provenance
 
 
 def test_sha256_of_a_file_and_of_a_folder(tmp_path):

@@ -14,8 +14,8 @@ import time
 import numpy as np
 import pytest
 
-from animegan_face import image_files
-from animegan_face import rating
+from animegan_face.data import image_files
+from animegan_face.evaluation import rating
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"

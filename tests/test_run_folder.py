@@ -6,9 +6,9 @@ import json
 import pytest
 
 from animegan_face.config import Config, LossConfig, TrainConfig
-from animegan_face.components import make_adam, set_precision_policy
-from animegan_face.run_checks import SetupError, check_batch_split
-from animegan_face.run_folder import RunFolder
+from animegan_face.training.components import make_adam, set_precision_policy
+from animegan_face.training.run_checks import SetupError, check_batch_split
+from animegan_face.training.run_folder import RunFolder
 
 
 def _tf_run(model_dir):

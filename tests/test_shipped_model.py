@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from animegan_face import stylize
-from animegan_face.image_files import read_image
-from animegan_face.inference import load_stylizer
+from animegan_face.data.image_files import read_image
+from animegan_face.deployment import stylize
+from animegan_face.deployment.inference import load_stylizer
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "checkpoints" / "selfie2anime_v2"

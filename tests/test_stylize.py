@@ -9,11 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
-from animegan_face import stylize
-from animegan_face.demo_data import demo_photos
-from animegan_face.image_files import read_image
-from animegan_face.inference import load_stylizer
-from animegan_face.networks import build_generator
+from animegan_face.data.demo_data import demo_photos
+from animegan_face.data.image_files import read_image
+from animegan_face.deployment import stylize
+from animegan_face.deployment.inference import load_stylizer
+from animegan_face.models.networks import build_generator
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -14,10 +14,10 @@ import pytest
 
 import keras
 
-from animegan_face import export
-from animegan_face.layers import ReflectionPad2D, Resize2D
-from animegan_face.networks import build_generator
-from animegan_face.tflite_graph import (
+from animegan_face.deployment import export
+from animegan_face.models.layers import ReflectionPad2D, Resize2D
+from animegan_face.models.networks import build_generator
+from animegan_face.deployment.tflite_graph import (
     downsample_for_export, norm_for_export, reflection_pad_for_export, tflite_graph)
 from tests.helpers import float64_policy
 

@@ -9,10 +9,10 @@ import textwrap
 import numpy as np
 import pytest
 
-from animegan_face.networks import generator_architecture
-from animegan_face.pipeline import load_dataset_files, make_dataset
-from animegan_face.trainer import GENERATOR_TERMS
-from animegan_face.training import build_trainers
+from animegan_face.data.pipeline import load_dataset_files, make_dataset
+from animegan_face.models.networks import generator_architecture
+from animegan_face.training.tf_trainer import GENERATOR_TERMS
+from animegan_face.training.tf_training import build_trainers
 from tests.helpers import tiny_config, write_prepared_dataset
 
 pytestmark = pytest.mark.slow
@@ -85,7 +85,7 @@ _REPLICA_SCRIPT = textwrap.dedent("""
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras, numpy as np
     sys.path.insert(0, os.getcwd())
-    from animegan_face.training import build_trainers
+    from animegan_face.training.tf_training import build_trainers
     from tests.helpers import float64_policy, tiny_config
 
     config = tiny_config("unused", "unused")

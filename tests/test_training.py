@@ -11,10 +11,10 @@ import pytest
 import tensorflow as tf
 
 from animegan_face.config import Config
-from animegan_face.networks import build_generator
-from animegan_face.trainer import GENERATOR_TERMS
-from animegan_face.run_checks import SetupError
+from animegan_face.models.networks import build_generator
 from animegan_face.training import train
+from animegan_face.training.run_checks import SetupError
+from animegan_face.training.tf_trainer import GENERATOR_TERMS
 from tests.helpers import scalar_steps, tiny_config, write_prepared_dataset
 
 pytestmark = pytest.mark.slow

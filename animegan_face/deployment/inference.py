@@ -1,0 +1,231 @@
+"""Load a trained generator from any of its forms and run it: `load_stylizer(path)(images)`.
+
+Accepted paths:
+    a training model_dir (holds generator.weights.h5; its config.json names the architecture),
+    a `.weights.h5` file of either generator architecture (the one its weights fit),
+    a `.keras` file of the generator, a SavedModel folder written by export.py, a `.tflite` file,
+    a `.onnx` file written by export.py (run with onnxruntime on the CPU).
+Every stylizer maps float32 (N, H, W, 3) images in [-1, 1] to the same shape in [-1, 1]; H and W
+must be multiples of 4 (fixed-size exports: exactly their size).
+"""
+
+import contextlib
+import os
+import pathlib
+import warnings
+
+import numpy as np
+
+from animegan_face.config import GENERATORS
+from animegan_face.training.run_folder import RunFolder
+
+
+class ModelLoadError(ValueError):
+    """The path exists but is not a generator this project can run; says which and why."""
+
+    def __init__(self, path, reason):
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+def _check_images(images, fixed_size=None):
+    images = np.asarray(images, np.float32)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"expected images of shape (N, H, W, 3), got {images.shape}")
+    height, width = images.shape[1:3]
+    if fixed_size is not None and (height, width) != fixed_size:
+        raise ValueError(f"this model was exported for {fixed_size[0]}x{fixed_size[1]} inputs, "
+                         f"got {height}x{width}")
+    if height % 4 or width % 4:
+        raise ValueError(f"height and width must be multiples of 4, got {height}x{width}")
+    return images
+
+
+class KerasStylizer:
+    """The Keras generator (weights from training or a .keras file), run as a tf.function."""
+
+    def __init__(self, generator):
+        import tensorflow as tf
+
+        self.generator = generator
+        self.fixed_size = None
+        self._run = tf.function(lambda x: generator(x, training=False), reduce_retracing=True)
+
+    def __call__(self, images):
+        return np.asarray(self._run(_check_images(images)))
+
+
+class SavedModelStylizer:
+    """A SavedModel from export.py, through its `serving_default` signature."""
+
+    def __init__(self, path):
+        import tensorflow as tf
+
+        try:
+            loaded = tf.saved_model.load(str(path))
+            self._signature = loaded.signatures["serving_default"]
+        except (OSError, ValueError, KeyError) as error:
+            raise ModelLoadError(path, f"not a SavedModel with a serving_default signature ({error})")
+        spec = self._signature.structured_input_signature[1].get("images")
+        if spec is None or spec.shape.rank != 4 or spec.shape[-1] != 3:
+            raise ModelLoadError(path, "its serving signature does not take `images` (N, H, W, 3)")
+        self._keep = loaded
+        height, width = spec.shape[1], spec.shape[2]
+        self.fixed_size = (height, width) if height is not None and width is not None else None
+
+    def __call__(self, images):
+        images = _check_images(images, self.fixed_size)
+        return np.asarray(self._signature(images=images)["stylised"])
+
+
+class TFLiteStylizer:
+    """A .tflite file, run with LiteRT (`ai-edge-litert`, the successor of tf.lite.Interpreter)."""
+
+    def __init__(self, path, num_threads=None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        try:
+            with _native_stderr_only_on_error():
+                self._interpreter = Interpreter(model_path=str(path),
+                                                num_threads=num_threads or os.cpu_count())
+        except (ValueError, RuntimeError) as error:
+            raise ModelLoadError(path, f"not a readable TFLite model ({error})")
+        inputs = self._interpreter.get_input_details()
+        outputs = self._interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1 or inputs[0]["shape"][-1] != 3 \
+                or outputs[0]["shape"][-1] != 3 or len(inputs[0]["shape"]) != 4:
+            raise ModelLoadError(path, "not an image-to-image generator (one (N, H, W, 3) input "
+                                       "and output expected)")
+        self._input, self._output = inputs[0], outputs[0]
+        signature = self._input.get("shape_signature", self._input["shape"])
+        dynamic = any(int(d) < 0 for d in signature[1:3])
+        self.fixed_size = None if dynamic else (int(signature[1]), int(signature[2]))
+        self._allocated_shape = None
+
+    def __call__(self, images):
+        images = _check_images(images, self.fixed_size)
+        results = []
+        for image in images:  # the converted graph has batch 1
+            shape = (1,) + image.shape
+            if shape != self._allocated_shape:
+                self._interpreter.resize_tensor_input(self._input["index"], shape)
+                with _native_stderr_only_on_error():  # the XNNPACK delegate is made here
+                    self._interpreter.allocate_tensors()
+                self._allocated_shape = shape
+            self._interpreter.set_tensor(self._input["index"], image[None])
+            self._interpreter.invoke()
+            results.append(self._interpreter.get_tensor(self._output["index"])[0])
+        return np.stack(results).astype(np.float32)
+
+
+class OnnxStylizer:
+    """A .onnx file from export.py, run with onnxruntime's CPU execution provider."""
+
+    def __init__(self, path, num_threads=None):
+        import onnxruntime
+        from onnxruntime.capi import onnxruntime_pybind11_state as errors
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = num_threads or os.cpu_count()
+        try:
+            self._session = onnxruntime.InferenceSession(str(path), options,
+                                                         providers=["CPUExecutionProvider"])
+        # onnxruntime's own exception classes, which derive from Exception alone
+        except (errors.InvalidProtobuf, errors.InvalidGraph, errors.InvalidArgument, errors.Fail,
+                errors.NotImplemented, errors.RuntimeException) as error:
+            raise ModelLoadError(path, f"not a readable ONNX model ({error})")
+        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
+        if len(inputs) != 1 or len(outputs) != 1 or len(inputs[0].shape) != 4 \
+                or inputs[0].shape[-1] != 3 or outputs[0].shape[-1] != 3:
+            raise ModelLoadError(path, "not an image-to-image generator (one (N, H, W, 3) input "
+                                       "and output expected)")
+        self._input, self._output = inputs[0].name, outputs[0].name
+        height, width = inputs[0].shape[1:3]  # a dimension name (str) where free
+        fixed = isinstance(height, int) and isinstance(width, int)
+        self.fixed_size = (height, width) if fixed else None
+
+    def __call__(self, images):
+        images = _check_images(images, self.fixed_size)
+        return self._session.run([self._output], {self._input: images})[0]
+
+
+@contextlib.contextmanager
+def _native_stderr_only_on_error():
+    """Holds back what native code writes to stderr (LiteRT's "INFO: Created TensorFlow Lite
+    XNNPACK delegate" on every load) and lets it through only if the block raises."""
+    import sys
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            sys.stderr.write(held.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _load_keras_generator(path, architecture=None):
+    """A Keras generator from a .keras file, or from a .weights.h5 file of `architecture`
+    (None: whichever of `config.GENERATORS` the weights fit)."""
+    import keras
+
+    from animegan_face.models.networks import build_generator
+
+    if path.suffix == ".keras":
+        try:
+            model = keras.models.load_model(path)
+        except (ValueError, OSError, TypeError) as error:
+            raise ModelLoadError(path, f"not a loadable .keras model ({error})")
+        if model.input_shape[-1] != 3 or model.output_shape[-1] != 3:
+            raise ModelLoadError(path, "not an image-to-image generator")
+        return model
+    failures = []
+    for name in [architecture] if architecture else GENERATORS:
+        generator = build_generator(name)
+        # Keras warns about every part that does not fit before it raises: only the warnings of
+        # the architecture that fits are shown.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                generator.load_weights(path)
+            except (ValueError, OSError, KeyError) as error:
+                failures.append(f"{name}: {str(error).splitlines()[0].split('. ')[0]}")
+                continue
+        for warning in caught:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+        return generator
+    raise ModelLoadError(path, f"weights do not fit the AnimeGAN generator ({'; '.join(failures)})")
+
+
+def load_stylizer(path):
+    """The right stylizer for `path` (see the module docstring); ModelLoadError if it is not one."""
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"model not found: {path}")
+    if path.is_dir():
+        if (path / "saved_model.pb").is_file():
+            return SavedModelStylizer(path)
+        run = RunFolder(path)
+        if run.generator_path.is_file():
+            # no readable config.json: _load_keras_generator tries each architecture
+            return KerasStylizer(_load_keras_generator(run.generator_path,
+                                                       run.generator_architecture()))
+        raise ModelLoadError(path, "folder holds neither generator.weights.h5 (a training run) "
+                                   "nor saved_model.pb (an export)")
+    if path.suffix == ".tflite":
+        return TFLiteStylizer(path)
+    if path.suffix == ".onnx":
+        return OnnxStylizer(path)
+    if path.name.endswith(".weights.h5") or path.suffix == ".keras":
+        return KerasStylizer(_load_keras_generator(path))
+    raise ModelLoadError(path, "unknown model format (expected a model_dir, SavedModel folder, "
+                               ".tflite, .onnx, .keras or .weights.h5)")

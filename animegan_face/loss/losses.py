@@ -1,0 +1,137 @@
+"""The loss terms of AnimeGAN and of the thesis, as pure functions.
+
+Tensors in, float32 scalar out (float64 when an input is float64: `image_ops.float_dtype`; float16
+and bfloat16 inputs give float32): no model is called here and no loss weight lives here (the train
+step multiplies each term by its weight from `LossConfig`). Every term reduces with a mean over the
+per-replica batch; the train step divides the weighted total by the replica count exactly once.
+
+`distance` selects how two tensors are compared inside a term, switchable per run as the thesis'
+table 1 does: "huber" (delta 1), "l1" or "l2", each averaged over all elements:
+    huber(d) = 0.5 d^2 if |d| <= 1 else |d| - 0.5;   l1(d) = |d|;   l2(d) = d^2.
+Images are float (B, H, W, 3) in [-1, 1]; face boxes (B, 4) as in `image_ops`.
+"""
+
+from keras import ops
+
+from animegan_face.loss import image_ops
+
+_HUBER_DELTA = 1.0
+
+
+def _huber(difference):
+    absolute = ops.abs(difference)
+    quadratic = ops.minimum(absolute, _HUBER_DELTA)
+    # 0.5 q^2 + delta (|d| - q): the usual Huber, smooth at |d| = delta.
+    return 0.5 * ops.square(quadratic) + _HUBER_DELTA * (absolute - quadratic)
+
+
+_POINTWISE = {"huber": _huber, "l1": ops.abs, "l2": ops.square}
+
+
+def _wide(*tensors):
+    """The tensors as float32, or all as float64 if one is float64 (`image_ops.float_dtype`)."""
+    tensors = [ops.convert_to_tensor(tensor) for tensor in tensors]
+    dtype = image_ops.float_dtype(*tensors)
+    return [ops.cast(tensor, dtype) for tensor in tensors]
+
+
+def pointwise_distance(a, b, distance):
+    """Elementwise distance between a and b (same shape), float32 (or float64, see `_wide`)."""
+    if distance not in _POINTWISE:
+        raise ValueError(f"distance must be one of {sorted(_POINTWISE)}, got {distance!r}")
+    a, b = _wide(a, b)
+    return _POINTWISE[distance](a - b)
+
+
+def mean_distance(a, b, distance):
+    """Mean over all elements of `pointwise_distance(a, b, distance)`: the thesis' ||a - b||_H."""
+    return ops.mean(pointwise_distance(a, b, distance))
+
+
+def generator_adversarial_loss(fake_scores):
+    """LSGAN generator term: mean((D(G(p)) - 1)^2). Scores are raw discriminator outputs."""
+    (fake_scores,) = _wide(fake_scores)
+    return ops.mean(ops.square(fake_scores - 1.0))
+
+
+def discriminator_adversarial_loss(anime_scores, fake_scores, gray_scores, smooth_scores,
+                                   smooth_factor=0.1):
+    """LSGAN discriminator loss of AnimeGAN v1 (four terms).
+
+    mean((D(a) - 1)^2) + mean(D(G(p))^2) + mean(D(gray(a))^2) + smooth_factor * mean(D(gray(smooth(a)))^2):
+    real anime is 1; generated images, grayscale anime (teaches colour) and edge-smoothed
+    grayscale anime (teaches sharp edges) are 0. `smooth_factor` 0.1 is part of v1's formula.
+    """
+    anime_scores, fake_scores, gray_scores, smooth_scores = _wide(
+        anime_scores, fake_scores, gray_scores, smooth_scores)
+    real = ops.mean(ops.square(anime_scores - 1.0))
+    fake = ops.mean(ops.square(fake_scores))
+    gray = ops.mean(ops.square(gray_scores))
+    smooth = ops.mean(ops.square(smooth_scores))
+    return real + fake + gray + smooth_factor * smooth
+
+
+def content_loss(photo_features, fake_features, distance="huber"):
+    """||F(p) - F(G(p))||: extractor features of the photo and of its stylisation."""
+    return mean_distance(photo_features, fake_features, distance)
+
+
+def gram_matrix(features):
+    """Gram(X) = X^T X / (H * W * C) per image, X the (H*W, C) feature matrix: (B, C, C) float32
+    (float64 for float64 features)."""
+    (features,) = _wide(features)
+    batch, height, width, channels = ops.shape(features)
+    flat = ops.reshape(features, (batch, height * width, channels))
+    gram = ops.einsum("bnc,bnd->bcd", flat, flat)
+    return gram / ops.cast(height * width * channels, features.dtype)
+
+
+def style_loss(fake_features, anime_gray_features, distance="huber"):
+    """||Gram(F(G(p))) - Gram(F(gray(a)))||: AnimeGAN's grayscale style (Gram) loss."""
+    return mean_distance(gram_matrix(fake_features), gram_matrix(anime_gray_features), distance)
+
+
+def color_loss(photo, fake, distance="huber", scale=1.0):
+    """||Y(G(p)) - Y(p)|| + ||U(G(p)) - U(p)|| + ||V(G(p)) - V(p)||, images mapped to [0, 1] then
+    YUV, then multiplied by `scale`.
+
+    `scale` sets where colour differences fall on the distance: with 1 (AnimeGAN's reference) a
+    visible difference of 0.05 sits deep in Huber's quadratic zone (gradient 0.05); with 255 (the
+    0..255 pixel scale) every difference of a grey level or more is in the linear zone, like L1.
+    For "l1" the scale multiplies the loss and its gradient; for "l2" it multiplies them by scale^2.
+    """
+    photo_yuv = image_ops.rgb_to_yuv(photo) * scale
+    fake_yuv = image_ops.rgb_to_yuv(fake) * scale
+    return sum(mean_distance(photo_yuv[..., k], fake_yuv[..., k], distance) for k in range(3))
+
+
+def skin_color_loss(photo, fake, face_boxes, distance="huber", scale=1.0):
+    """Thesis eq. 1: the colour loss restricted to the face box of each photo (YUV times `scale`,
+    as in `color_loss`).
+
+    Per image, each of Y, U, V contributes the mean distance over the pixels inside its box; the
+    result is averaged over the batch with photos without a face counting 0 (never NaN), so a batch
+    with half its faces undetected gives half the signal, the same on 1 or N replicas.
+    A box covering the whole image gives exactly `color_loss`.
+    """
+    photo_yuv = image_ops.rgb_to_yuv(photo) * scale
+    fake_yuv = image_ops.rgb_to_yuv(fake) * scale
+    height, width = photo_yuv.shape[1], photo_yuv.shape[2]
+    distances = pointwise_distance(photo_yuv, fake_yuv, distance)  # (B, H, W, 3)
+    mask = image_ops.face_mask(face_boxes, height, width, distances.dtype)  # (B, H, W, 1)
+    area = ops.sum(mask, axis=(1, 2, 3))
+    per_image = ops.sum(distances * mask, axis=(1, 2, 3)) / ops.maximum(area, 1.0)
+    present = (image_ops.face_present(face_boxes, distances.dtype)
+               * ops.cast(area > 0, distances.dtype))
+    return ops.mean(per_image * present)
+
+
+def face_feature_loss(photo_face_features, fake_face_features, face_boxes, distance="huber"):
+    """Thesis eq. 2: ||RN(face crop of p) - RN(face crop of G(p))||, RN the face extractor.
+
+    Features are of the crops of the same box in photo and stylised image. Per image the mean
+    distance over feature elements; averaged over the batch with face-less photos counting 0.
+    """
+    per_element = pointwise_distance(photo_face_features, fake_face_features, distance)
+    per_image = ops.mean(ops.reshape(per_element, (ops.shape(per_element)[0], -1)), axis=1)
+    return ops.mean(per_image * image_ops.face_present(face_boxes, per_image.dtype))

@@ -1,0 +1,49 @@
+"""What a training run is built from, built one way for both backends: the compute precision,
+the networks with their frozen extractors, and the three Adam optimizers."""
+
+import collections
+
+import keras
+
+from animegan_face.models.extractors import build_loss_extractors
+from animegan_face.models.networks import build_discriminator, build_generator
+
+Networks = collections.namedtuple(
+    "Networks", "generator discriminator content_extractor face_extractor")
+Optimizers = collections.namedtuple("Optimizers", "init generator discriminator")
+
+
+def set_precision_policy(config):
+    """Sets Keras' global dtype policy for the run: float32, mixed_bfloat16 or mixed_float16.
+
+    Call before building any network. Variables stay float32 under both mixed policies; the loss
+    terms cast to float32 (`losses`), normalisation layers compute their statistics in float32
+    (Keras' GroupNormalization upcasts) and both networks' output layers are float32.
+    """
+    policy = {"off": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+    keras.mixed_precision.set_global_policy(policy[config.train.mixed_precision])
+
+
+def make_adam(learning_rate, config):
+    """Adam with the run's betas; wrapped for loss scaling under float16 (bfloat16 has float32's
+    exponent range, so its gradients need no scaling)."""
+    optimizer = keras.optimizers.Adam(learning_rate, beta_1=config.train.beta_1,
+                                      beta_2=config.train.beta_2)
+    if config.train.mixed_precision == "float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def build_networks(config):
+    """The generator and discriminator `config.model` names, and the frozen loss extractors
+    (`face_extractor` None when the face term is off)."""
+    # This order (generator, discriminator, extractors) fixes which random draws each one gets.
+    generator, discriminator = build_generator(config.model.generator), build_discriminator()
+    return Networks(generator, discriminator, *build_loss_extractors(config.model, config.loss))
+
+
+def make_optimizers(config):
+    """The warm-up, generator and discriminator Adams at the run's learning rates."""
+    train = config.train
+    return Optimizers(make_adam(train.init_lr, config), make_adam(train.g_lr, config),
+                      make_adam(train.d_lr, config))

@@ -1,0 +1,160 @@
+"""A training run's folder (`--model_dir`): what lies where in it, and the one place that knows.
+
+model_dir/
+    config.json                 the resolved Config of the run
+    checkpoints/                full state after epoch N (both networks, the three Adams, counters):
+        ckpt-N.*                    TensorFlow's `tf.train.Checkpoint` (`checkpoint` is its index)
+        keras-ckpt-N/               JAX's `.weights.h5`/`.npz` files (`keras_checkpoint`)
+    generator.weights.h5        the generator alone, latest epoch (export, stylise; either backend)
+    logs/                       TensorBoard
+    samples/epoch_NNN.png       sample photos beside their stylisation, each epoch
+    dataset/                    the prepared dataset, when photo_dir/anime_dir were given and
+                                dataset_dir was not
+
+Training writes it; export, stylise, diagnose and the provenance record read it. No TensorFlow
+here (the JAX path uses it); reading a TensorFlow checkpoint's counters imports it on demand.
+"""
+
+import json
+import pathlib
+import re
+
+from animegan_face.config import run_generator
+from animegan_face.data.image_files import save_weights_atomic, write_file_atomic
+from animegan_face.training.keras_checkpoint import KerasCheckpoint
+from animegan_face.training.run_checks import SetupError
+
+BACKENDS = ("tensorflow", "jax")
+
+
+class RunFolder:
+    """The paths of one run's folder and the reads and writes that keep it consistent.
+
+    Args:
+        root: the run's `--model_dir` (need not exist yet).
+    """
+
+    def __init__(self, root):
+        self.root = pathlib.Path(root)
+        self.config_path = self.root / "config.json"
+        self.generator_path = self.root / "generator.weights.h5"
+        self.checkpoints_dir = self.root / "checkpoints"
+        self.logs_dir = self.root / "logs"
+        self.samples_dir = self.root / "samples"
+        self.default_dataset_dir = self.root / "dataset"
+
+    def sample_path(self, epoch):
+        """samples/epoch_NNN.png of epoch `epoch` (counted from 1)."""
+        return self.samples_dir / f"epoch_{epoch:03d}.png"
+
+    # config.json
+
+    def read_config(self):
+        """config.json as a dict, or None when it is missing or unreadable."""
+        try:
+            return json.loads(self.config_path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def generator_architecture(self):
+        """The generator the run's config.json names (runs from before that setting: v1), or None."""
+        config = self.read_config()
+        return None if config is None else run_generator(config)
+
+    def image_size(self, default=256):
+        """The training image size config.json records, else `default`."""
+        config = self.read_config()
+        return config["data"]["image_size"] if config else default
+
+    def write_config(self, config):
+        """Writes config.json, noting when it replaces different settings of an earlier run.
+
+        Atomic: a kill while writing must not leave a config.json that breaks the resume. Raises
+        SetupError, writing nothing, when the run's checkpoints hold another generator architecture.
+        """
+        previous = self.read_config()  # none yet, or unreadable: it is rewritten below either way
+        if previous is not None and self.checkpoint_backends():
+            was = run_generator(previous)
+            if was != config.model.generator:
+                raise SetupError(
+                    f"{self.root} holds checkpoints of the {was} generator, which "
+                    f"--generator={config.model.generator} cannot resume: give --generator={was}, "
+                    "or start a new --model_dir")
+        if previous is not None and previous != config.to_dict():
+            print(f"Note: {self.config_path} differs from this run's settings; it is replaced by "
+                  "the new ones.")
+        self.root.mkdir(parents=True, exist_ok=True)
+        write_file_atomic(self.config_path, (config.to_json() + "\n").encode("utf-8"))
+
+    # checkpoints
+
+    def latest_tensorflow_checkpoint(self):
+        """Path prefix of the newest `tf.train.Checkpoint` (CheckpointManager's index), or None."""
+        index = self.checkpoints_dir / "checkpoint"
+        if not index.is_file():
+            return None
+        match = re.search(r'^model_checkpoint_path: "([^"]+)"', index.read_text(), re.M)
+        return str(self.checkpoints_dir / match.group(1)) if match else None
+
+    def latest_keras_checkpoint(self):
+        """Folder of the newest complete `keras_checkpoint` checkpoint, or None."""
+        return KerasCheckpoint(self.checkpoints_dir, {}, {}).latest
+
+    def checkpoint_backends(self):
+        """The backends whose checkpoints the folder holds (a subset of BACKENDS)."""
+        found = {"tensorflow": (self.checkpoints_dir / "checkpoint").is_file(),
+                 "jax": self.latest_keras_checkpoint() is not None}
+        return [backend for backend in BACKENDS if found[backend]]
+
+    def refuse_other_backend(self, backend):
+        """SetupError when the folder holds only the other backend's checkpoints.
+
+        The two backends keep their full state in different formats; starting over silently would
+        overwrite the run's generator.weights.h5 with an untrained one.
+        """
+        found = self.checkpoint_backends()
+        other = "jax" if backend == "tensorflow" else "tensorflow"
+        if backend not in found and other in found:
+            raise SetupError(
+                f"{self.root} holds checkpoints of the {other} backend, which the {backend} "
+                f"backend cannot resume: run again with KERAS_BACKEND={other}, or start a new "
+                f"--model_dir (its {self.generator_path} loads under either backend).")
+
+    def training_progress(self):
+        """{"epoch", "step", "checkpoint"} of the latest checkpoint (either backend), or None.
+
+        A counter that cannot be read (TensorFlow absent, a damaged file) is None; the path stays.
+        """
+        latest = self.latest_tensorflow_checkpoint()
+        if latest is not None:
+            progress = {"checkpoint": str(pathlib.Path(latest).resolve()), "epoch": None,
+                        "step": None}
+            try:
+                import tensorflow as tf
+            except ImportError:  # the counters live in the TensorFlow checkpoint
+                return progress
+            try:
+                reader = tf.train.load_checkpoint(latest)
+                for name in ("epoch", "step"):
+                    progress[name] = int(reader.get_tensor(f"{name}/.ATTRIBUTES/VARIABLE_VALUE"))
+            except (ValueError, tf.errors.OpError):  # unreadable: the path is still recorded
+                pass
+            return progress
+        latest = self.latest_keras_checkpoint()
+        if latest is None:
+            return None
+        try:
+            epoch, step = KerasCheckpoint.counters(latest)
+        except (OSError, ValueError, KeyError):  # unreadable: the path is still recorded
+            epoch = step = None
+        return {"checkpoint": str(pathlib.Path(latest).resolve()), "epoch": epoch, "step": step}
+
+    # the generator file
+
+    def save_generator(self, generator):
+        """generator.weights.h5 := `generator`'s weights, written then renamed."""
+        save_weights_atomic(generator, self.generator_path)
+
+    def copy_generator(self, weights_file):
+        """generator.weights.h5 := a copy of `weights_file` (a checkpoint's), atomically."""
+        write_file_atomic(self.generator_path, pathlib.Path(weights_file).read_bytes())

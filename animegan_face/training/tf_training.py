@@ -1,0 +1,161 @@
+"""The library side of train.py under TensorFlow: one `Config` in, a trained (or resumed) run in
+`model_dir` out (its layout: `run_folder`).
+
+Keras' `fit()` runs the train steps of `tf_trainer`, except under MultiWorkerMirroredStrategy, where
+`custom_loop.fit` runs the same steps and callbacks.
+"""
+
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from animegan_face.data.pipeline import make_dataset
+from animegan_face.loss import diagnostics
+from animegan_face.training import custom_loop
+from animegan_face.training.callbacks import EpochCheckpoint, TensorBoardLogger
+from animegan_face.training.components import build_networks, make_optimizers, set_precision_policy
+from animegan_face.training.run_checks import check_batch_split
+from animegan_face.training.run_folder import RunFolder
+from animegan_face.training.tf_trainer import AnimeGANTrainer, GeneratorWarmup, as_fit_input
+from animegan_face.training.training_data import (
+    diagnostic_batch, resolve_dataset, sample_photos, steps_per_epoch)
+
+
+def make_strategy(name):
+    """auto: MirroredStrategy over all GPUs when there are any, else the default strategy.
+
+    multi_worker: MultiWorkerMirroredStrategy over the cluster in TF_CONFIG. It is created before
+    anything else touches the devices: TensorFlow configures collective ops only at start-up.
+    """
+    if name == "multi_worker":
+        return custom_loop.make_multi_worker_strategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    if name == "auto":
+        return tf.distribute.MirroredStrategy() if gpus else tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "one_device":
+        return tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")
+    raise ValueError(f"strategy: unknown {name!r}")
+
+
+def build_trainers(config):
+    """Networks, frozen extractors and both training models, compiled. Call inside a strategy scope."""
+    generator, discriminator, content, face = build_networks(config)
+    optimizers = make_optimizers(config)
+    warmup = GeneratorWarmup(generator, content, config.loss, name="warmup")
+    warmup.compile(optimizers.init, jit_compile=config.train.jit_compile)
+    gan = AnimeGANTrainer(generator, discriminator, content, face, config.loss,
+                          face_crop_size=config.model.face_crop_size, name="animegan")
+    gan.compile(optimizers.generator, optimizers.discriminator, jit_compile=config.train.jit_compile)
+    # Marks both as built: under a distribution strategy fit() would otherwise trace call() on
+    # the whole 5-tuple batch and fail.
+    for model in (warmup, gan):
+        model(np.zeros((1, 16, 16, 3), np.float32))
+    for optimizer, variables in ((warmup.optimizer, generator.trainable_variables),
+                                 (gan.g_optimizer, generator.trainable_variables),
+                                 (gan.d_optimizer, discriminator.trainable_variables)):
+        optimizer.build(variables)  # so a checkpoint restores into existing slots
+    return warmup, gan
+
+
+def train(config, verbose=1):
+    """Runs (or resumes) warm-up then GAN training as `config` says under TensorFlow. Returns the
+    epochs done. (`animegan_face.training.train` picks this or the JAX path.)"""
+    run = RunFolder(config.train.model_dir)
+    run.refuse_other_backend("tensorflow")
+    run.write_config(config)
+    keras.utils.set_random_seed(config.train.seed)
+    set_precision_policy(config)
+    files = resolve_dataset(config)
+    steps = steps_per_epoch(config, files)
+    strategy = make_strategy(config.train.strategy)
+    total_epochs = config.train.init_epochs + config.train.epochs
+    check_batch_split(config.data.batch_size, strategy.num_replicas_in_sync, "replicas")
+    # Every worker saves (saving may need collectives), but only the chief owns model_dir; the
+    # others write the same files to a folder of their own, deleted at the end.
+    chief = custom_loop.is_chief(strategy)
+    output = run if chief else RunFolder(tempfile.mkdtemp(prefix="animegan_worker_"))
+    try:
+        return _train_in(config, strategy, files, steps, total_epochs, run, output, verbose)
+    finally:
+        if not chief:
+            shutil.rmtree(output.root, ignore_errors=True)
+
+
+def _train_in(config, strategy, files, steps, total_epochs, run, output, verbose):
+    """Builds, restores and trains; checkpoints and outputs go to the `output` RunFolder.
+
+    The checkpoint is read from `run`'s checkpoints on every worker, so that all resume from the
+    chief's (model_dir must then be on a file system every worker sees).
+    """
+    with strategy.scope():
+        warmup, gan = build_trainers(config)
+        epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        checkpoint = tf.train.Checkpoint(
+            generator=gan.generator, discriminator=gan.discriminator,
+            init_optimizer=warmup.optimizer, g_optimizer=gan.g_optimizer,
+            d_optimizer=gan.d_optimizer, epoch=epoch, step=step)
+    manager = tf.train.CheckpointManager(checkpoint, output.checkpoints_dir, max_to_keep=3)
+    latest = tf.train.latest_checkpoint(run.checkpoints_dir)
+    if latest:
+        checkpoint.restore(latest).assert_existing_objects_matched()
+        print(f"Resuming from {latest}: {int(epoch.numpy())} of {total_epochs} "
+              f"epochs done, step {int(step.numpy())}")
+        # A kill between the checkpoint and the generator file leaves the latter an epoch behind.
+        output.save_generator(gan.generator)
+    multi_worker = config.train.strategy == "multi_worker"
+    if multi_worker:
+        custom_loop.check_workers_agree(strategy, epoch, step, gan.generator, "after restoring")
+
+    dataset = as_fit_input(make_dataset(files, config.data.image_size, config.data.batch_size,
+                                        seed=config.train.seed + int(epoch.numpy()),
+                                        shuffle_buffer=config.data.shuffle_buffer))
+    saved_variables = (gan.generator.weights + gan.discriminator.weights + warmup.optimizer.variables
+                       + gan.g_optimizer.variables + gan.d_optimizer.variables)
+    callbacks = [
+        EpochCheckpoint(manager, epoch, step, gan.generator, output.generator_path, saved_variables),
+        TensorBoardLogger(output.logs_dir, step,
+                          {"init": warmup.optimizer, "generator": gan.g_optimizer,
+                           "discriminator": gan.d_optimizer},
+                          sample_photos(files, config.data.image_size), gan.generator,
+                          output.sample_path,
+                          gradient_norms=_gan_gradient_norms(gan, files, config)),
+    ]
+    done = int(epoch.numpy())
+    if done < config.train.init_epochs:
+        _fit(warmup, strategy, config, x=dataset, initial_epoch=done, epochs=config.train.init_epochs,
+             steps_per_epoch=steps, callbacks=callbacks, verbose=verbose)
+    done = int(epoch.numpy())
+    if done < total_epochs:
+        _fit(gan, strategy, config, x=dataset, initial_epoch=max(done, config.train.init_epochs),
+             epochs=total_epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=verbose)
+    if multi_worker:
+        custom_loop.check_workers_agree(strategy, epoch, step, gan.generator, "at the end")
+    return int(epoch.numpy())
+
+
+def _gan_gradient_norms(gan, files, config):
+    """callable(model) -> each weighted term's gradient norms on a fixed real batch, for the GAN
+    epochs (the warm-up has one term)."""
+    batch = diagnostic_batch(files, config.data.image_size)
+
+    def measure(model):
+        if model is not gan:
+            return {}
+        return diagnostics.term_gradient_norms(
+            gan.generator, gan.discriminator, gan.content_extractor, gan.face_extractor, batch,
+            config.loss, config.model.face_crop_size)
+    return measure
+
+
+def _fit(model, strategy, config, **kwargs):
+    """model.fit(); under multi_worker the same train steps and callbacks in custom_loop.fit,
+    because Keras 3.15's fit() fails under MultiWorkerMirroredStrategy."""
+    if config.train.strategy == "multi_worker":
+        return custom_loop.fit(model, strategy, jit_compile=config.train.jit_compile, **kwargs)
+    return model.fit(shuffle=False, **kwargs)
