@@ -47,7 +47,6 @@ class DataConfig:
             smooth/ and faces.json.
         image_size: square training size in pixels, a multiple of 4.
         batch_size: global batch size (split across replicas).
-        shuffle_buffer: tf.data shuffle buffer, in images.
     """
 
     photo_dir: str = ""
@@ -55,13 +54,11 @@ class DataConfig:
     dataset_dir: str = ""
     image_size: int = 256
     batch_size: int = 6
-    shuffle_buffer: int = 2048
 
     def __post_init__(self):
         _require(self.image_size >= 16 and self.image_size % 4 == 0, "image_size",
                  f"must be a multiple of 4 and at least 16, got {self.image_size}")
         _require(self.batch_size >= 1, "batch_size", f"must be at least 1, got {self.batch_size}")
-        _require(self.shuffle_buffer >= 1, "shuffle_buffer", "must be at least 1")
         _require(bool(self.photo_dir) == bool(self.anime_dir), "photo_dir",
                  "--photo_dir and --anime_dir go together")
 
@@ -192,8 +189,10 @@ class Config:
     def from_dict(cls, values):
         # A config.json from before color_scale existed trained with YUV of [0, 1] images.
         loss = {"color_scale": 1.0, **values.get("loss", {})}
+        # shuffle_buffer sized tf.data's shuffle before the one input pipeline shuffled whole passes.
+        data = {k: v for k, v in values.get("data", {}).items() if k != "shuffle_buffer"}
         return cls(
-            data=DataConfig(**values.get("data", {})),
+            data=DataConfig(**data),
             model=ModelConfig(**values.get("model", {})),
             loss=LossConfig(**loss),
             train=TrainConfig(**values.get("train", {})),

@@ -1,4 +1,4 @@
-"""Seconds per GAN train step under TensorFlow and under JAX, and the numpy pipeline's images/s.
+"""Seconds per GAN train step under TensorFlow and under JAX, and the input pipeline's images/s.
 
     python bench/backends.py --image_size=256 --batch_size=4 --steps=3 --rounds=2
 
@@ -9,9 +9,10 @@ noise hits both alike, and prints each median s/step, the JAX / TensorFlow ratio
 ResNet101 faces at 128 px, all six terms) with random extractor weights on one fixed batch;
 TensorFlow runs the step as a tf.function without XLA (training's default), JAX jitted.
 
-The pipeline figures are tf.data (`pipeline.make_dataset`) and `numpy_pipeline.NumpyBatches`
-(the JAX path's), each in a process of its own, on --dataset_dir (a prepared dataset) or, without
-it, on generated 256x256 JPEG files; images/s counts photos and anime images.
+The pipeline figures are `pipeline.NumpyBatches` as TensorFlow gets it (through tf.data,
+`pipeline.make_dataset`) and as JAX gets it (directly), each in a process of its own, on
+--dataset_dir (a prepared dataset) or, without it, on generated 256x256 JPEG files; images/s
+counts photos and anime images.
 """
 
 import ctypes
@@ -180,7 +181,7 @@ def _generated_dataset(root, count=48, size=256):
 
 
 def _pipeline_worker(dataset_dir):
-    """Prints the images/s of one pipeline (FLAGS.worker: numpy_pipeline or tf_data) as JSON."""
+    """Prints the images/s of the pipeline (FLAGS.worker: through tf_data or numpy_pipeline) as JSON."""
     from animegan_face.data.pipeline import load_dataset_files
 
     files = load_dataset_files(dataset_dir)
@@ -190,7 +191,7 @@ def _pipeline_worker(dataset_dir):
 
         batches = iter(make_dataset(files, FLAGS.image_size, batch))
     else:
-        from animegan_face.data.numpy_pipeline import NumpyBatches
+        from animegan_face.data.pipeline import NumpyBatches
 
         batches = NumpyBatches(files, FLAGS.image_size, batch)
     next(batches)  # threads started, shuffle buffers filled

@@ -4,8 +4,10 @@
         --anime_dir=../shared/data/selfie2anime/anime --count=300
 
 Prepares `count` photos and anime images into a temporary folder (timed: images/s), then times
-batches from `make_dataset` and, on the same batch size, the generator's forward pass alone (a
-train step costs several times more). A ratio above 1 means the pipeline outruns even inference.
+the input pipeline's batches as each backend gets them (`NumpyBatches` directly under JAX, through
+tf.data's `make_dataset` under TensorFlow) and, on the same batch size, the generator's forward
+pass alone (a train step costs several times more). A ratio above 1 means the pipeline outruns
+even inference.
 """
 
 import os
@@ -22,7 +24,7 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from animegan_face.data.image_files import list_images  # noqa: E402
-from animegan_face.data.pipeline import load_dataset_files, make_dataset  # noqa: E402
+from animegan_face.data.pipeline import NumpyBatches, load_dataset_files, make_dataset  # noqa: E402
 from animegan_face.data.preparation import prepare_dataset  # noqa: E402
 from animegan_face.models.networks import build_generator  # noqa: E402
 
@@ -42,6 +44,14 @@ def _subset(source, target, count):
         (target / path.name).symlink_to(path.resolve())
 
 
+def _batches_per_s(iterator):
+    next(iterator)  # decoding threads started
+    started = time.perf_counter()
+    for _ in range(FLAGS.batches):
+        next(iterator)
+    return FLAGS.batches / (time.perf_counter() - started)
+
+
 def main(argv):
     del argv
     with tempfile.TemporaryDirectory() as tmp:
@@ -54,12 +64,10 @@ def main(argv):
         prepare_rate = (report.photos_read + report.anime_read) / (time.perf_counter() - started)
 
         files = load_dataset_files(root / "prepared")
-        iterator = iter(make_dataset(files, FLAGS.image_size, FLAGS.batch_size))
-        next(iterator)  # fill the shuffle buffers
-        started = time.perf_counter()
-        for _ in range(FLAGS.batches):
-            batch = next(iterator)
-        pipeline_rate = FLAGS.batches / (time.perf_counter() - started)
+        with NumpyBatches(files, FLAGS.image_size, FLAGS.batch_size) as batches:
+            numpy_rate = _batches_per_s(batches)
+        pipeline_rate = _batches_per_s(iter(make_dataset(files, FLAGS.image_size, FLAGS.batch_size)))
+        batch = next(iter(make_dataset(files, FLAGS.image_size, FLAGS.batch_size)))
 
     generator = tf.function(build_generator())
     photos = batch[0]
@@ -73,8 +81,10 @@ def main(argv):
     print("| what | figure |")
     print("| --- | --- |")
     print(f"| dataset preparation (read, detect faces, smooth, write) | {prepare_rate:.1f} images/s |")
-    print(f"| input pipeline | {pipeline_rate:.2f} batches/s = {pipeline_rate * FLAGS.batch_size * 2:.0f} "
-          f"images/s (photo + anime) |")
+    for name, rate in (("input pipeline, numpy batches (JAX)", numpy_rate),
+                       ("input pipeline through tf.data (TensorFlow)", pipeline_rate)):
+        print(f"| {name} | {rate:.2f} batches/s = {rate * FLAGS.batch_size * 2:.0f} "
+              "images/s (photo + anime) |")
     print(f"| generator forward alone | {generator_rate:.2f} batches/s |")
     print(f"| pipeline / generator forward | {pipeline_rate / generator_rate:.1f}x |")
     print(f"| photos without a detected face | {len(report.photos_without_face)} of {report.photos_read} |")

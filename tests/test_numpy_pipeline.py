@@ -1,12 +1,10 @@
-"""The numpy input pipeline (JAX backend): the tf.data pipeline's batches without TensorFlow."""
+"""The input pipeline's numpy batches (`NumpyBatches`, what both backends train on)."""
 
 import cv2
 import numpy as np
 import pytest
 
-from animegan_face.data.numpy_pipeline import NumpyBatches
-from animegan_face.data.pipeline import flip_box
-from animegan_face.data.pipeline import load_dataset_files, make_dataset
+from animegan_face.data.pipeline import NumpyBatches, flip_box, load_dataset_files, make_dataset
 from tests.helpers import write_face_patch_dataset
 
 SIZE = 32

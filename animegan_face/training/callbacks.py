@@ -1,14 +1,13 @@
-"""Keras callbacks of a training run: checkpoints with resume counters, NaN checks, TensorBoard logs."""
+"""Keras callbacks of a TensorFlow training run: checkpoints with resume counters, NaN checks, and
+the step and epoch ends handed to the run's log."""
 
 import pathlib
 
 import keras
-import numpy as np
-import tensorflow as tf
 
-from animegan_face.data.image_files import save_weights_atomic, write_image
-from animegan_face.training.run_checks import NonFiniteError, check_losses_finite, check_variables_finite
-from animegan_face.training.samples import side_by_side
+from animegan_face.data.image_files import save_weights_atomic
+from animegan_face.training.run_checks import (
+    NonFiniteError, check_losses_finite, check_variables_finite)
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
@@ -70,56 +69,27 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
 
 class TensorBoardLogger(keras.callbacks.Callback):
-    """Every loss term and learning rate as scalars, and a sample grid each epoch.
-
-    Scalars are written every `every_steps` steps at the run's global step (restored on resume, so
-    curves continue), as `train/<term>`; the epoch means as `epoch/<term>`. The grid shows fixed
-    sample photos beside their stylisation (`samples`), also saved as `sample_path(epoch)`.
+    """Hands fit()'s step and epoch ends to a `run_log.RunLog` (the JAX path calls it directly).
 
     Args:
-        log_dir: TensorBoard log folder.
-        step: the checkpointed global step variable.
-        learning_rates: mapping name -> optimizer, logged as `lr/<name>`.
-        sample_photos: float (K, S, S, 3) photos in [-1, 1].
-        generator: the generator whose output is shown.
-        sample_path: callable(epoch counted from 1) -> the PNG file of that epoch's grid.
+        run_log: the run's `RunLog`.
+        step: the checkpointed global step variable (restored on resume, so curves continue).
+        generator: the generator whose output for the sample photos is shown each epoch.
         gradient_norms: optional callable(model) -> {name: norm}, called at each epoch's end with
             the model being fit and logged as `grad_norm/<name>` (see `diagnostics`).
     """
 
-    def __init__(self, log_dir, step, learning_rates, sample_photos, generator, sample_path,
-                 every_steps=10, gradient_norms=None):
+    def __init__(self, run_log, step, generator, gradient_norms=None):
         super().__init__()
-        self.writer = tf.summary.create_file_writer(str(log_dir))
+        self.run_log = run_log
         self.step = step
-        self.learning_rates = learning_rates
-        self.sample_photos = sample_photos
         self.generator = generator
-        self.sample_path = sample_path
-        self.every_steps = every_steps
         self.gradient_norms = gradient_norms
 
-    def _scalars(self, prefix, logs, step):
-        with self.writer.as_default(step=step):
-            for name, value in (logs or {}).items():
-                tf.summary.scalar(f"{prefix}/{name}", float(value))
-            for name, optimizer in self.learning_rates.items():
-                tf.summary.scalar(f"lr/{name}", float(np.asarray(optimizer.learning_rate)))
-
     def on_train_batch_end(self, batch, logs=None):
-        step = int(self.step.numpy())
-        if step % self.every_steps == 0:
-            self._scalars("train", logs, step)
+        self.run_log.step_end(logs, int(self.step.numpy()))
 
     def on_epoch_end(self, epoch, logs=None):
-        step = int(self.step.numpy())
-        self._scalars("epoch", logs, step)
-        stylised = np.asarray(self.generator(self.sample_photos, training=False))
-        grid = side_by_side(self.sample_photos, stylised)
+        stylised = self.generator(self.run_log.sample_photos, training=False)
         norms = self.gradient_norms(self.model) if self.gradient_norms else {}
-        with self.writer.as_default(step=step):
-            tf.summary.image("samples/photo_vs_stylised", grid[None], step=step)
-            for name, value in norms.items():
-                tf.summary.scalar(f"grad_norm/{name}", value)
-        write_image(self.sample_path(epoch + 1), grid)
-        self.writer.flush()
+        self.run_log.epoch_end(epoch + 1, int(self.step.numpy()), logs, stylised, norms)

@@ -1,4 +1,4 @@
-"""TensorBoard event files written without TensorFlow (the JAX training path logs through this).
+"""TensorBoard event files written without TensorFlow (`run_log` writes both backends' logs through this).
 
 `tf.summary` needs TensorFlow, and tensorboard's own `EventFileWriter` imports it through
 `tensorboard.compat.tf` whenever it is installed; this writer uses only the `tensorboard` package's

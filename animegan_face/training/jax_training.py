@@ -2,9 +2,9 @@
 (`run_folder`: checkpoints are `keras_checkpoint` folders, logs `event_log` files with TensorFlow's
 tags), no TensorFlow.
 
-Differences from the TensorFlow path (`training`), none of them in what a run produces:
+Differences from the TensorFlow path (`tf_training`), none of them in what a run produces:
 checkpoints are Keras .weights.h5/.npz files instead of `tf.train.Checkpoint` (TensorFlow cannot be
-assumed here), batches come from `numpy_pipeline` instead of tf.data, and every step is compiled
+assumed here), the pipeline's `NumpyBatches` are consumed directly (not through tf.data), and every step is compiled
 by jax.jit whatever `jit_compile` says (XLA is how JAX runs). `strategy`: "auto" shards each batch
 over all accelerators with `keras.distribution.DataParallel` when there are several, "mirrored"
 always does, "one_device" uses the first device.
@@ -18,19 +18,15 @@ import jax
 import keras
 import numpy as np
 
-from animegan_face.data.image_files import write_image
-from animegan_face.data.numpy_pipeline import NumpyBatches
+from animegan_face.data.pipeline import NumpyBatches
 from animegan_face.training.components import build_networks, make_optimizers, set_precision_policy
-from animegan_face.training.event_log import EventWriter
 from animegan_face.training.jax_trainer import JaxAnimeGANTrainer
 from animegan_face.training.keras_checkpoint import KerasCheckpoint
 from animegan_face.training.run_checks import (
     SetupError, check_batch_split, check_losses_finite, check_variables_finite)
 from animegan_face.training.run_folder import RunFolder
-from animegan_face.training.samples import side_by_side
+from animegan_face.training.run_log import RunLog
 from animegan_face.training.training_data import resolve_dataset, sample_photos, steps_per_epoch
-
-LOG_EVERY_STEPS = 10
 
 
 def set_random_seed(seed):
@@ -151,18 +147,10 @@ def _train(config, verbose, run, files, steps, total_epochs, distribution):
         print(f"Resuming from {checkpoint.latest}: {epoch} of {total_epochs} epochs done, step {step}")
 
     image_size, batch_size = config.data.image_size, config.data.batch_size
-    samples = sample_photos(files, image_size)
-    learning_rates = {"init": trainer.init_optimizer, "generator": trainer.g_optimizer,
-                      "discriminator": trainer.d_optimizer}
-    writer = EventWriter(run.logs_dir)
+    run_log = RunLog(run, {"init": trainer.init_optimizer, "generator": trainer.g_optimizer,
+                           "discriminator": trainer.d_optimizer}, sample_photos(files, image_size))
     place = _placer(distribution)
     state = trainer.state()
-
-    def log_scalars(prefix, logs, at_step):
-        for name, value in logs.items():
-            writer.scalar(f"{prefix}/{name}", value, at_step)
-        for name, optimizer in learning_rates.items():
-            writer.scalar(f"lr/{name}", float(np.asarray(optimizer.learning_rate)), at_step)
 
     with NumpyBatches(files, image_size, batch_size, seed=config.train.seed + epoch) as batches:
         try:
@@ -182,8 +170,7 @@ def _train(config, verbose, run, files, steps, total_epochs, distribution):
                     running = epoch_logs.means()
                     check_losses_finite(running, f"step {at_step} (epoch {epoch_index + 1}, "
                                                  f"batch {index + 1})", checkpoint.latest)
-                    if at_step % LOG_EVERY_STEPS == 0:
-                        log_scalars("train", running, at_step)
+                    run_log.step_end(running, at_step)
                     if progress is not None:
                         # Progbar averages what it is given over the epoch: the step's own values.
                         progress.update(index + 1, list(values.items()), finalize=index + 1 == steps)
@@ -205,14 +192,11 @@ def _train(config, verbose, run, files, steps, total_epochs, distribution):
                 saved = checkpoint.save(epoch_index + 1, step)
                 run.copy_generator(saved / "generator.weights.h5")
 
-                log_scalars("epoch", means, step)
-                grid = side_by_side(samples, np.asarray(trainer.generate(state, samples)))
-                writer.image("samples/photo_vs_stylised", grid, step)
-                write_image(run.sample_path(epoch_index + 1), grid)
-                writer.flush()
+                run_log.epoch_end(epoch_index + 1, step, means,
+                                  trainer.generate(state, run_log.sample_photos))
                 epoch = epoch_index + 1
                 if verbose:
                     print(f"epoch {epoch}: {(time.perf_counter() - started) / steps:.3f} s/step")
         finally:
-            writer.close()
+            run_log.close()
     return epoch

@@ -19,12 +19,21 @@ import json
 import pathlib
 import re
 
-from animegan_face.config import run_generator
+from animegan_face.config import Config, run_generator
 from animegan_face.data.image_files import save_weights_atomic, write_file_atomic
 from animegan_face.training.keras_checkpoint import KerasCheckpoint
 from animegan_face.training.run_checks import SetupError
 
 BACKENDS = ("tensorflow", "jax")
+
+
+def _as_written_now(values):
+    """A config.json dict as this version writes the same settings (older files may lack keys
+    that have a default meaning, or hold retired ones); unreadable settings stay as they are."""
+    try:
+        return Config.from_dict(values).to_dict()
+    except (TypeError, ValueError):
+        return values
 
 
 class RunFolder:
@@ -80,7 +89,7 @@ class RunFolder:
                     f"{self.root} holds checkpoints of the {was} generator, which "
                     f"--generator={config.model.generator} cannot resume: give --generator={was}, "
                     "or start a new --model_dir")
-        if previous is not None and previous != config.to_dict():
+        if previous is not None and _as_written_now(previous) != config.to_dict():
             print(f"Note: {self.config_path} differs from this run's settings; it is replaced by "
                   "the new ones.")
         self.root.mkdir(parents=True, exist_ok=True)

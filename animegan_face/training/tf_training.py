@@ -19,6 +19,7 @@ from animegan_face.training.callbacks import EpochCheckpoint, TensorBoardLogger
 from animegan_face.training.components import build_networks, make_optimizers, set_precision_policy
 from animegan_face.training.run_checks import check_batch_split
 from animegan_face.training.run_folder import RunFolder
+from animegan_face.training.run_log import RunLog
 from animegan_face.training.tf_trainer import AnimeGANTrainer, GeneratorWarmup, as_fit_input
 from animegan_face.training.training_data import (
     diagnostic_batch, resolve_dataset, sample_photos, steps_per_epoch)
@@ -113,27 +114,29 @@ def _train_in(config, strategy, files, steps, total_epochs, run, output, verbose
         custom_loop.check_workers_agree(strategy, epoch, step, gan.generator, "after restoring")
 
     dataset = as_fit_input(make_dataset(files, config.data.image_size, config.data.batch_size,
-                                        seed=config.train.seed + int(epoch.numpy()),
-                                        shuffle_buffer=config.data.shuffle_buffer))
+                                        seed=config.train.seed + int(epoch.numpy())))
     saved_variables = (gan.generator.weights + gan.discriminator.weights + warmup.optimizer.variables
                        + gan.g_optimizer.variables + gan.d_optimizer.variables)
+    run_log = RunLog(output, {"init": warmup.optimizer, "generator": gan.g_optimizer,
+                              "discriminator": gan.d_optimizer},
+                     sample_photos(files, config.data.image_size))
     callbacks = [
         EpochCheckpoint(manager, epoch, step, gan.generator, output.generator_path, saved_variables),
-        TensorBoardLogger(output.logs_dir, step,
-                          {"init": warmup.optimizer, "generator": gan.g_optimizer,
-                           "discriminator": gan.d_optimizer},
-                          sample_photos(files, config.data.image_size), gan.generator,
-                          output.sample_path,
+        TensorBoardLogger(run_log, step, gan.generator,
                           gradient_norms=_gan_gradient_norms(gan, files, config)),
     ]
-    done = int(epoch.numpy())
-    if done < config.train.init_epochs:
-        _fit(warmup, strategy, config, x=dataset, initial_epoch=done, epochs=config.train.init_epochs,
-             steps_per_epoch=steps, callbacks=callbacks, verbose=verbose)
-    done = int(epoch.numpy())
-    if done < total_epochs:
-        _fit(gan, strategy, config, x=dataset, initial_epoch=max(done, config.train.init_epochs),
-             epochs=total_epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=verbose)
+    try:
+        done = int(epoch.numpy())
+        if done < config.train.init_epochs:
+            _fit(warmup, strategy, config, x=dataset, initial_epoch=done,
+                 epochs=config.train.init_epochs, steps_per_epoch=steps, callbacks=callbacks,
+                 verbose=verbose)
+        done = int(epoch.numpy())
+        if done < total_epochs:
+            _fit(gan, strategy, config, x=dataset, initial_epoch=max(done, config.train.init_epochs),
+                 epochs=total_epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=verbose)
+    finally:
+        run_log.close()
     if multi_worker:
         custom_loop.check_workers_agree(strategy, epoch, step, gan.generator, "at the end")
     return int(epoch.numpy())
