@@ -280,3 +280,23 @@ def test_check_writable_folder_creates_nothing_and_names_the_obstacle(tmp_path):
         with pytest.raises(PermissionError, match="is not writable"):
             image_files.check_writable_folder(locked / "out")
 
+
+
+def test_uint8_and_the_networks_range_round_trip_every_value():
+    values = np.arange(256, dtype=np.uint8).reshape(1, 16, 16)
+    unit = image_files.from_uint8(values)
+    assert unit.dtype == np.float32 and unit.min() == -1.0 and unit.max() == 1.0
+    np.testing.assert_array_equal(image_files.to_uint8(unit), values)
+    np.testing.assert_array_equal(image_files.to_uint8(np.array([-3.0, 3.0, 0.0])), [0, 255, 128])
+
+
+def test_resize_square_shrinks_by_area_enlarges_by_cubic_and_copies_at_size():
+    rgb = np.random.default_rng(0).integers(0, 256, (24, 36, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(image_files.resize_square(rgb, 12),
+                                  cv2.resize(rgb, (12, 12), interpolation=cv2.INTER_AREA))
+    np.testing.assert_array_equal(image_files.resize_square(rgb[:20, :20], 40),
+                                  cv2.resize(rgb[:20, :20], (40, 40), interpolation=cv2.INTER_CUBIC))
+    square = rgb[:24, :24]
+    same = image_files.resize_square(square, 24)
+    np.testing.assert_array_equal(same, square)
+    assert not np.shares_memory(same, square)

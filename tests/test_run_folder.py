@@ -82,6 +82,18 @@ def test_a_config_json_from_before_the_generator_setting_means_v1(tmp_path):
         RunFolder(tmp_path).write_config(Config.from_dict({**old, "model": {"generator": "animegan_v2"}}))
 
 
+def test_a_config_json_from_before_the_one_input_pipeline_resumes_as_the_same_settings(tmp_path, capsys):
+    config = Config(train=TrainConfig(model_dir=str(tmp_path)))
+    old = config.to_dict()
+    old["data"]["shuffle_buffer"] = 2048  # tf.data's shuffle, before both backends shared a pipeline
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    _tf_run(tmp_path)
+    assert Config.from_dict(old) == config
+    RunFolder(tmp_path).write_config(config)
+    assert capsys.readouterr().out == ""  # not called different settings
+    assert "shuffle_buffer" not in json.loads((tmp_path / "config.json").read_text())["data"]
+
+
 def test_a_config_json_from_before_bfloat16_and_color_scale_keeps_its_meaning():
     old = Config().to_dict()
     del old["loss"]["color_scale"]
