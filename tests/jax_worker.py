@@ -34,7 +34,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from animegan_face.models.networks import build_generator  # noqa: E402
-from animegan_face.training import jax_training  # noqa: E402
+from animegan_face.training import devices, jax_training  # noqa: E402
 from animegan_face.training.jax_trainer import JaxAnimeGANTrainer  # noqa: E402
 from animegan_face.training.run_checks import SetupError  # noqa: E402
 from tests.helpers import float64_policy, tiny_config, write_prepared_dataset  # noqa: E402
@@ -183,10 +183,10 @@ def _data_parallel(work):
     config = tiny_config("unused", "unused")
     batch = tuple(part.astype(np.float64) for part in _fixed_batch(batch=4))
     result = {"devices": keras.distribution.list_devices()}
-    distribution = jax_training.make_distribution("auto", 4)
+    distribution = devices.jax_distribution("auto", 4)
     result["auto_is_data_parallel"] = isinstance(distribution, keras.distribution.DataParallel)
     try:
-        jax_training.make_distribution("auto", 3)
+        devices.jax_distribution("auto", 3)
     except SetupError as error:
         result["odd_batch_error"] = str(error)
 
@@ -200,14 +200,14 @@ def _data_parallel(work):
             networks = {"generator": trainer.generator, "discriminator": trainer.discriminator}
             before = {key: _arrays(net.trainable_variables) for key, net in networks.items()}
             state = trainer.state()
-            state, logs = trainer.gan_step(state, jax_training._placer(dist)(batch))
+            state, logs = trainer.gan_step(state, devices.jax_placer(dist)(batch))
             result["dtypes"] = _float64_dtypes(trainer, logs)
             trainer.write_back(state)
             updates[name] = {key: [np.array(v) - b for v, b in zip(net.trainable_variables, before[key])]
                              for key, net in networks.items()}
             if dist is not None:
                 result["batch_sharding"] = str(
-                    jax_training._placer(dist)(batch)[0].sharding.spec)
+                    devices.jax_placer(dist)(batch)[0].sharding.spec)
                 result["weight_devices"] = len(state.g_trainable[0].sharding.device_set)
     # Per network: D's update is mostly the spectral-norm rewrite of its kernels, which would hide
     # an error in G's in a sum over both.

@@ -1,4 +1,5 @@
-"""Training across machines: MultiWorkerMirroredStrategy and the loop it needs instead of fit().
+"""Training across machines: the loop MultiWorkerMirroredStrategy (`devices.tf_strategy`) needs
+instead of fit(), which process is the chief, and the check that the workers agree.
 
 Keras 3.15's `fit()` fails under MultiWorkerMirroredStrategy (checked with this project's
 trainers): its symbolic build reduces a whole input batch with `strategy.reduce`, which the
@@ -17,32 +18,10 @@ the same global batch.
 """
 
 import hashlib
-import json
-import os
 
 import keras
 import numpy as np
 import tensorflow as tf
-
-
-def make_multi_worker_strategy():
-    """MultiWorkerMirroredStrategy over the cluster of TF_CONFIG (every local GPU, or the CPU).
-
-    Raises:
-        ValueError: TF_CONFIG is missing or not the JSON `{"cluster": {...}, "task": {...}}`.
-    """
-    text = os.environ.get("TF_CONFIG", "")
-    try:
-        tf_config = json.loads(text)
-        ok = isinstance(tf_config, dict) and "cluster" in tf_config and "task" in tf_config
-    except ValueError:
-        ok = False
-    if not ok:
-        raise ValueError(
-            "strategy: multi_worker needs the environment variable TF_CONFIG = "
-            '{"cluster": {"worker": ["host1:port", ...]}, "task": {"type": "worker", "index": i}} '
-            f"on every worker (see README, 'Train on several machines'); got {text[:200]!r}")
-    return tf.distribute.MultiWorkerMirroredStrategy()
 
 
 def is_chief(strategy):

@@ -4,10 +4,9 @@ tags), no TensorFlow.
 
 Differences from the TensorFlow path (`tf_training`), none of them in what a run produces:
 checkpoints are Keras .weights.h5/.npz files instead of `tf.train.Checkpoint` (TensorFlow cannot be
-assumed here), the pipeline's `NumpyBatches` are consumed directly (not through tf.data), and every step is compiled
-by jax.jit whatever `jit_compile` says (XLA is how JAX runs). `strategy`: "auto" shards each batch
-over all accelerators with `keras.distribution.DataParallel` when there are several, "mirrored"
-always does, "one_device" uses the first device.
+assumed here), the pipeline's `NumpyBatches` are consumed directly (not through tf.data), and
+every step is compiled by jax.jit whatever `jit_compile` says (XLA is how JAX runs). What
+`strategy` means here: `devices.jax_distribution`.
 """
 
 import dataclasses
@@ -20,10 +19,10 @@ import numpy as np
 
 from animegan_face.data.pipeline import NumpyBatches
 from animegan_face.training.components import build_networks, make_optimizers, set_precision_policy
+from animegan_face.training.devices import jax_distribution, jax_placer
 from animegan_face.training.jax_trainer import JaxAnimeGANTrainer
 from animegan_face.training.keras_checkpoint import KerasCheckpoint
-from animegan_face.training.run_checks import (
-    SetupError, check_batch_split, check_losses_finite, check_variables_finite)
+from animegan_face.training.run_checks import check_losses_finite, check_variables_finite
 from animegan_face.training.run_folder import RunFolder
 from animegan_face.training.run_log import RunLog
 from animegan_face.training.training_data import resolve_dataset, sample_photos, steps_per_epoch
@@ -44,33 +43,6 @@ def set_random_seed(seed):
     global_state.set_global_attribute(GLOBAL_SEED_GENERATOR, None)
     random.seed(seed)
     np.random.seed(seed)
-
-
-def make_distribution(strategy, batch_size):
-    """A `keras.distribution.DataParallel` over all devices, or None for one device.
-
-    Raises SetupError when the batch does not split evenly over the devices, or for a strategy
-    that exists only under TensorFlow.
-    """
-    devices = keras.distribution.list_devices()
-    if strategy == "one_device" or (strategy == "auto" and len(devices) == 1):
-        return None
-    if strategy not in ("auto", "mirrored"):
-        raise SetupError(f"--strategy={strategy} is TensorFlow-only; under JAX use auto, mirrored "
-                         "or one_device (several machines: not supported yet)")
-    check_batch_split(batch_size, len(devices), "devices", devices)
-    return keras.distribution.DataParallel(devices=devices)
-
-
-def _placer(distribution):
-    """Puts a numpy batch on the devices: sharded along the batch under DataParallel."""
-    if distribution is None:
-        return tuple
-
-    def place(batch):
-        return tuple(jax.device_put(x, distribution.get_data_layout(x.shape).backend_layout)
-                     for x in batch)
-    return place
 
 
 def build_jax_trainer(config):
@@ -115,9 +87,9 @@ def train(config, verbose=1):
     files = resolve_dataset(config)
     steps = steps_per_epoch(config, files)
     total_epochs = config.train.init_epochs + config.train.epochs
-    distribution = make_distribution(config.train.strategy, config.data.batch_size)
+    distribution = jax_distribution(config.train.strategy, config.data.batch_size)
     if distribution is not None:
-        # Variables are created replicated over the mesh; batches are sharded by `_placer`.
+        # Variables are created replicated over the mesh; batches are sharded by `jax_placer`.
         with distribution.scope():
             return _train(config, verbose, run, files, steps, total_epochs, distribution)
     return _train(config, verbose, run, files, steps, total_epochs, None)
@@ -149,7 +121,7 @@ def _train(config, verbose, run, files, steps, total_epochs, distribution):
     image_size, batch_size = config.data.image_size, config.data.batch_size
     run_log = RunLog(run, {"init": trainer.init_optimizer, "generator": trainer.g_optimizer,
                            "discriminator": trainer.d_optimizer}, sample_photos(files, image_size))
-    place = _placer(distribution)
+    place = jax_placer(distribution)
     state = trainer.state()
 
     with NumpyBatches(files, image_size, batch_size, seed=config.train.seed + epoch) as batches:

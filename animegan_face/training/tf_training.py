@@ -17,30 +17,13 @@ from animegan_face.loss import diagnostics
 from animegan_face.training import custom_loop
 from animegan_face.training.callbacks import EpochCheckpoint, TensorBoardLogger
 from animegan_face.training.components import build_networks, make_optimizers, set_precision_policy
+from animegan_face.training.devices import tf_strategy
 from animegan_face.training.run_checks import check_batch_split
 from animegan_face.training.run_folder import RunFolder
 from animegan_face.training.run_log import RunLog
 from animegan_face.training.tf_trainer import AnimeGANTrainer, GeneratorWarmup, as_fit_input
 from animegan_face.training.training_data import (
     diagnostic_batch, resolve_dataset, sample_photos, steps_per_epoch)
-
-
-def make_strategy(name):
-    """auto: MirroredStrategy over all GPUs when there are any, else the default strategy.
-
-    multi_worker: MultiWorkerMirroredStrategy over the cluster in TF_CONFIG. It is created before
-    anything else touches the devices: TensorFlow configures collective ops only at start-up.
-    """
-    if name == "multi_worker":
-        return custom_loop.make_multi_worker_strategy()
-    gpus = tf.config.list_logical_devices("GPU")
-    if name == "auto":
-        return tf.distribute.MirroredStrategy() if gpus else tf.distribute.get_strategy()
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name == "one_device":
-        return tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")
-    raise ValueError(f"strategy: unknown {name!r}")
 
 
 def build_trainers(config):
@@ -73,7 +56,7 @@ def train(config, verbose=1):
     set_precision_policy(config)
     files = resolve_dataset(config)
     steps = steps_per_epoch(config, files)
-    strategy = make_strategy(config.train.strategy)
+    strategy = tf_strategy(config.train.strategy)
     total_epochs = config.train.init_epochs + config.train.epochs
     check_batch_split(config.data.batch_size, strategy.num_replicas_in_sync, "replicas")
     # Every worker saves (saving may need collectives), but only the chief owns model_dir; the
