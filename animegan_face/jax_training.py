@@ -34,7 +34,7 @@ from animegan_face.numpy_pipeline import NumpyBatches
 from animegan_face.run_setup import (
     NonFiniteError, SetupError, check_batch_split, make_adam, non_finite, non_finite_error,  # noqa: F401
     refuse_other_backend_run, resolve_dataset, sample_photos, set_precision_policy, steps_per_epoch,
-    write_config)
+    warm_start, write_config)
 from animegan_face.samples import side_by_side
 
 LOG_EVERY_STEPS = 10
@@ -181,6 +181,8 @@ def _train(config, verbose, model_dir, files, steps, total_epochs, distribution)
     if checkpoint.latest is not None:
         epoch, step = checkpoint.restore(checkpoint.latest)
         print(f"Resuming from {checkpoint.latest}: {epoch} of {total_epochs} epochs done, step {step}")
+    else:
+        epoch, step = warm_start(config, generator, trainer.discriminator, steps)
 
     image_size, batch_size = config.data.image_size, config.data.batch_size
     samples = sample_photos(files, image_size)

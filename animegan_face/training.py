@@ -23,7 +23,7 @@ from animegan_face.networks import build_discriminator, build_generator
 from animegan_face.pipeline import make_dataset
 from animegan_face.run_setup import (  # noqa: F401  (SetupError: raised from here too)
     SetupError, check_batch_split, diagnostic_batch, make_adam, refuse_other_backend_run,
-    resolve_dataset, sample_photos, set_precision_policy, steps_per_epoch, write_config)
+    resolve_dataset, sample_photos, set_precision_policy, steps_per_epoch, warm_start, write_config)
 from animegan_face.trainer import AnimeGANTrainer, GeneratorWarmup, as_fit_input
 
 def make_strategy(name):
@@ -116,6 +116,10 @@ def _train_in(config, strategy, files, steps, total_epochs, model_dir, output_di
               f"epochs done, step {int(step.numpy())}")
         # A kill between the checkpoint and the generator file leaves the latter an epoch behind.
         save_weights_atomic(gan.generator, output_dir / "generator.weights.h5")
+    else:
+        started = warm_start(config, gan.generator, gan.discriminator, steps)
+        epoch.assign(started[0])
+        step.assign(started[1])
     multi_worker = config.train.strategy == "multi_worker"
     if multi_worker:
         custom_loop.check_workers_agree(strategy, epoch, step, gan.generator, "after restoring")
