@@ -67,6 +67,8 @@ flags.DEFINE_enum("mixed_precision", "off", PRECISIONS,
                   "recent GPUs) or float16 (GPUs, with loss scaling); losses stay float32.")
 flags.DEFINE_bool("jit_compile", False, "XLA-compile the train steps (faster on GPU, ~2x slower on CPU).")
 flags.DEFINE_integer("seed", _defaults.train.seed, "Random seed.")
+flags.DEFINE_string("init_from", "", "Start a new run from this folder's generator.weights.h5 "
+                    "(+ discriminator.weights.h5), e.g. checkpoints/selfie2anime_v2: warm-up skipped.")
 flags.DEFINE_bool("dry_run", False, "Print the resolved config and exit.")
 flags.mark_flag_as_required("model_dir")
 
@@ -96,7 +98,7 @@ def config_from_flags():
         model_dir=FLAGS.model_dir, epochs=FLAGS.epochs, init_epochs=FLAGS.init_epochs,
         steps_per_epoch=FLAGS.steps_per_epoch or None, g_lr=FLAGS.g_lr, d_lr=FLAGS.d_lr,
         init_lr=FLAGS.init_lr, strategy=FLAGS.strategy, mixed_precision=FLAGS.mixed_precision,
-        jit_compile=FLAGS.jit_compile, seed=FLAGS.seed)
+        jit_compile=FLAGS.jit_compile, seed=FLAGS.seed, init_from=FLAGS.init_from)
     return Config(data=data, model=model, loss=loss, train=train)
 
 

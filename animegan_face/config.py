@@ -133,6 +133,9 @@ class TrainConfig:
         epochs: GAN epochs after the warm-up.
         init_epochs: warm-up epochs training the generator alone on the content loss.
         steps_per_epoch: None means max(#photos, #anime) // global batch.
+        init_from: a folder with generator.weights.h5 (and optionally discriminator.weights.h5),
+            e.g. a shipped model, that a new run starts from instead of its warm-up; ignored
+            once the run has a checkpoint of its own.
     """
 
     model_dir: str = ""
@@ -148,6 +151,7 @@ class TrainConfig:
     mixed_precision: str = "off"
     jit_compile: bool = False
     seed: int = 0
+    init_from: str = ""
 
     def __post_init__(self):
         _require(self.epochs >= 0, "epochs", "must not be negative")

@@ -52,6 +52,32 @@ def test_demo_stylises_the_shipped_photo_and_writes_the_side_by_side(tmp_path):
     np.testing.assert_array_equal(stylised[:40, :40], photo[:40, :40])
 
 
+@pytest.mark.slow
+def test_demo_puts_each_model_in_its_own_column(tmp_path):
+    import keras
+
+    from animegan_face.models.networks import build_generator
+
+    models = []
+    for seed in (1, 2):
+        keras.utils.set_random_seed(seed)
+        models.append(tmp_path / f"g{seed}.weights.h5")
+        build_generator("animegan_v2").save_weights(models[-1])
+    done = subprocess.run([sys.executable, "demo.py", *(f"--model={m}" for m in models),
+                           "--image_size=64", f"--output_dir={tmp_path / 'out'}"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "(photo | model 1 | model 2)" in done.stdout
+    photo = image_files.read_image(REPO / "assets" / "astronaut.jpg")
+    first, second = (image_files.read_image(tmp_path / "out" / f"astronaut_{k}.png") for k in (1, 2))
+    assert np.abs(first.astype(int) - second).max() > 50  # two different generators
+    picture = image_files.read_image(tmp_path / "out" / "side_by_side.png")
+    width = photo.shape[1]
+    assert picture.shape == (photo.shape[0], 3 * width + 2 * 4, 3)
+    np.testing.assert_array_equal(picture[:, width + 4:2 * width + 4], first)
+    np.testing.assert_array_equal(picture[:, 2 * width + 8:], second)
+
+
 def test_demo_names_a_missing_model(tmp_path):
     done = subprocess.run([sys.executable, "demo.py", f"--model={tmp_path / 'none.tflite'}",
                            f"--output_dir={tmp_path / 'out'}"],

@@ -55,6 +55,52 @@ def test_train_writes_everything_and_resumes_where_it_stopped(tmp_path):
     assert {"lr/generator", "lr/discriminator", "lr/init"} <= set(steps)
 
 
+def test_init_from_starts_a_new_run_from_a_models_weights_without_warm_up(tmp_path):
+    import keras
+
+    from animegan_face.models.networks import build_discriminator
+
+    dataset = write_prepared_dataset(tmp_path / "data")
+    source = tmp_path / "shipped"
+    source.mkdir()
+    keras.utils.set_random_seed(7)  # weights unlike those the run itself would draw (seed 0)
+    build_generator().save_weights(source / "generator.weights.h5")
+    build_discriminator().save_weights(source / "discriminator.weights.h5")
+    model_dir = tmp_path / "run"
+    config = tiny_config(dataset, model_dir, epochs=1, init_epochs=1, steps_per_epoch=2,
+                         init_from=str(source))
+
+    assert train(config, verbose=0) == 2
+    checkpoint = tf.train.load_checkpoint(str(model_dir / "checkpoints"))
+    assert checkpoint.get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE") == 2
+    assert checkpoint.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == 4
+    steps = scalar_steps(model_dir / "logs")
+    assert "epoch/init_con" not in steps and steps["epoch/g_total"] == [4]
+    # Loaded means: the run's first kernel points where the source's does. Two Adam steps move
+    # each weight by about 2 learning rates, and spectral norm rescales the discriminator's kernel
+    # by 1/sigma (it stores W / sigma when training), so compare directions: cosine ~1 after
+    # loading, ~0 (|cos| ~ 1/sqrt(864)) for an independent random draw, on any CPU.
+    trained = {"generator": build_generator(), "discriminator": build_discriminator()}
+    tf.train.Checkpoint(**trained).restore(
+        tf.train.latest_checkpoint(model_dir / "checkpoints")).expect_partial()
+    for name, network in trained.items():
+        build = build_generator if name == "generator" else build_discriminator
+        source_net, fresh = build(), build()
+        source_net.load_weights(source / f"{name}.weights.h5")
+        kernel = next(i for i, w in enumerate(network.trainable_weights) if len(w.shape) == 4)
+        run, src, other = (np.array(net.trainable_weights[kernel]).ravel()
+                           for net in (network, source_net, fresh))
+        cosine = lambda a, b: float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))  # noqa: E731
+        assert cosine(run, src) > 0.99 and abs(cosine(other, src)) < 0.5, name
+
+
+def test_init_from_names_a_missing_generator_file(tmp_path):
+    config = tiny_config(write_prepared_dataset(tmp_path / "data"), tmp_path / "run",
+                         init_from=str(tmp_path))
+    with pytest.raises(SetupError, match="no generator.weights.h5 in"):
+        train(config, verbose=0)
+
+
 def test_a_jax_run_is_not_restarted_under_tensorflow(tmp_path):
     # Starting over here would overwrite the JAX run's generator.weights.h5 with an untrained one.
     model_dir = tmp_path / "run"

@@ -26,6 +26,7 @@ from animegan_face.training.run_checks import check_losses_finite, check_variabl
 from animegan_face.training.run_folder import RunFolder
 from animegan_face.training.run_log import RunLog
 from animegan_face.training.training_data import resolve_dataset, sample_photos, steps_per_epoch
+from animegan_face.training.warm_start import warm_start
 
 
 def set_random_seed(seed):
@@ -117,6 +118,8 @@ def _train(config, verbose, run, files, steps, total_epochs, distribution):
     if checkpoint.latest is not None:
         epoch, step = checkpoint.restore(checkpoint.latest)
         print(f"Resuming from {checkpoint.latest}: {epoch} of {total_epochs} epochs done, step {step}")
+    else:
+        epoch, step = warm_start(config, generator, trainer.discriminator, steps)
 
     image_size, batch_size = config.data.image_size, config.data.batch_size
     run_log = RunLog(run, {"init": trainer.init_optimizer, "generator": trainer.g_optimizer,

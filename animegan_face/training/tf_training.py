@@ -24,6 +24,7 @@ from animegan_face.training.run_log import RunLog
 from animegan_face.training.tf_trainer import AnimeGANTrainer, GeneratorWarmup, as_fit_input
 from animegan_face.training.training_data import (
     diagnostic_batch, resolve_dataset, sample_photos, steps_per_epoch)
+from animegan_face.training.warm_start import warm_start
 
 
 def build_trainers(config):
@@ -92,6 +93,10 @@ def _train_in(config, strategy, files, steps, total_epochs, run, output, verbose
               f"epochs done, step {int(step.numpy())}")
         # A kill between the checkpoint and the generator file leaves the latter an epoch behind.
         output.save_generator(gan.generator)
+    else:
+        started = warm_start(config, gan.generator, gan.discriminator, steps)
+        epoch.assign(started[0])
+        step.assign(started[1])
     multi_worker = config.train.strategy == "multi_worker"
     if multi_worker:
         custom_loop.check_workers_agree(strategy, epoch, step, gan.generator, "after restoring")
