@@ -32,11 +32,12 @@ def main(argv):
     import json
 
     import numpy as np
-    import tensorflow as tf
 
     from animegan_face.config import Config
     from animegan_face.loss import diagnostics
     from animegan_face.training.components import set_precision_policy
+    from animegan_face.training.keras_checkpoint import training_checkpoint
+    from animegan_face.training.legacy_checkpoint import restore_legacy_checkpoint
     from animegan_face.training.run_checks import SetupError
     from animegan_face.training.run_folder import RunFolder
     from animegan_face.training.tf_training import build_trainers
@@ -58,11 +59,15 @@ def main(argv):
     except SetupError as error:
         sys.exit(f"diagnose.py: {error}")
     warmup, gan = build_trainers(config)
-    latest = run.latest_tensorflow_checkpoint()
-    if latest is None:
-        sys.exit(f"diagnose.py: no TensorFlow checkpoint in {run.checkpoints_dir}")
-    tf.train.Checkpoint(generator=gan.generator, discriminator=gan.discriminator).restore(
-        latest).expect_partial()
+    state = (gan.generator, gan.discriminator, warmup.optimizer, gan.g_optimizer, gan.d_optimizer)
+    latest = run.latest_checkpoint()
+    if latest is not None:
+        training_checkpoint(run.checkpoints_dir, *state).restore(latest)
+    elif run.legacy_tensorflow_checkpoint() is not None:
+        latest = run.legacy_tensorflow_checkpoint()
+        restore_legacy_checkpoint(latest, *state)
+    else:
+        sys.exit(f"diagnose.py: no checkpoint in {run.checkpoints_dir}")
     size = config.data.image_size
     batches = [diagnostic_batch(_subset(files, k), size) for k in range(FLAGS.batches)]
     variants = [(scale, distance)

@@ -259,7 +259,12 @@ def cli_task(work):
     return result
 
 
-TASKS = {"train": train_task, "cli": cli_task, "equivalence": equivalence_task, "data_parallel": data_parallel_task}
+def train_py_task(work):
+    """train.py with the flags in work/flags.json (a JSON list), e.g. resuming another backend's run."""
+    return {"exit_code": _run_train_py(*json.loads((work / "flags.json").read_text()))}
+
+
+TASKS = {"train": train_task, "cli": cli_task, "train_py": train_py_task, "equivalence": equivalence_task, "data_parallel": data_parallel_task}
 
 
 if __name__ == "__main__":

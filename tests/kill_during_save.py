@@ -1,17 +1,17 @@
 """Helper of tests/test_faults.py (not a test): saves epoch 1, then dies by SIGKILL inside epoch 2's save.
 
-    python tests/kill_during_save.py MODEL_DIR checkpoint   # killed while the checkpoint data is
-                                                            # half written, before the state update
+    python tests/kill_during_save.py MODEL_DIR checkpoint   # killed while the checkpoint is half
+                                                            # written, before it is renamed into place
     python tests/kill_during_save.py MODEL_DIR generator    # killed while generator.weights.h5 is
                                                             # half written
 
 The state is the real one of a run (both networks, Adam optimizers with their slots, the epoch
 and step counters) and it is saved by the real `EpochCheckpoint`; only the moment of death is
-staged. `checkpoint`: a write callback, which TensorFlow runs after the data and index files are
-written and before CheckpointManager records the new checkpoint, truncates the new data file to
-half and kills the process, as a kill in the middle of writing it would leave it. `generator`:
-`save_weights` writes half the file, then the process dies. Prints the generator's fingerprint
-after epoch 1 on stdout.
+staged, at the rename that would complete the write: `checkpoint`, when the finished
+`keras-ckpt-2.partial/` folder is about to become `keras-ckpt-2/`, its discriminator file is cut
+to half and the process killed, as a kill in the middle of writing it would leave it; `generator`,
+when the temporary copy of generator.weights.h5 is about to replace it, the same with that copy.
+Prints the generator's fingerprint after epoch 1 on stdout.
 """
 
 import os
@@ -24,11 +24,12 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 from animegan_face.models.networks import build_discriminator, build_generator  # noqa: E402
-from animegan_face.training.callbacks import EpochCheckpoint  # noqa: E402
+from animegan_face.training.callbacks import Counters, EpochCheckpoint  # noqa: E402
 from animegan_face.training.custom_loop import weights_fingerprint  # noqa: E402
+from animegan_face.training.keras_checkpoint import training_checkpoint  # noqa: E402
+from animegan_face.training.run_folder import RunFolder  # noqa: E402
 
 
 def _die():
@@ -47,17 +48,13 @@ def main(model_dir, scenario):
     generator, discriminator = build_generator(), build_discriminator()
     generator(np.zeros((1, 32, 32, 3), np.float32))
     discriminator(np.zeros((1, 32, 32, 3), np.float32))
-    g_optimizer, d_optimizer = keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3)
-    g_optimizer.build(generator.trainable_variables)
-    d_optimizer.build(discriminator.trainable_variables)
-    epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-    checkpoint = tf.train.Checkpoint(generator=generator, discriminator=discriminator,
-                                     g_optimizer=g_optimizer, d_optimizer=d_optimizer,
-                                     epoch=epoch, step=step)
-    manager = tf.train.CheckpointManager(checkpoint, model_dir / "checkpoints", max_to_keep=3)
-    saver = EpochCheckpoint(manager, epoch, step, generator, model_dir / "generator.weights.h5",
-                            generator.weights + discriminator.weights)
+    optimizers = [keras.optimizers.Adam(1e-3) for _ in range(3)]
+    for optimizer, network in zip(optimizers, (generator, generator, discriminator)):
+        optimizer.build(network.trainable_variables)
+    run = RunFolder(model_dir)
+    saver = EpochCheckpoint(training_checkpoint(run.checkpoints_dir, generator, discriminator,
+                                                *optimizers),
+                            Counters(), run, generator.weights + discriminator.weights)
     saver.set_model(generator)
 
     def one_epoch(index):
@@ -70,22 +67,19 @@ def main(model_dir, scenario):
     one_epoch(0)
     print(weights_fingerprint(generator), flush=True)
 
-    if scenario == "checkpoint":
-        def die_mid_write(save_path):
-            _truncate(pathlib.Path(f"{save_path}.data-00000-of-00001"))
-            _die()
+    real_replace = os.replace
 
-        real_save = manager.save
-        manager.save = lambda checkpoint_number=None: real_save(
-            checkpoint_number, options=tf.train.CheckpointOptions(
-                experimental_write_callbacks=[die_mid_write]))
-    else:
-        def die_mid_write(path):
-            generator.__class__.save_weights(generator, path)
-            _truncate(pathlib.Path(path))
+    def die_at_the_rename(source, target):
+        source, target = pathlib.Path(source), pathlib.Path(target)
+        if scenario == "checkpoint" and target.name == "keras-ckpt-2":
+            _truncate(source / "discriminator.weights.h5")
             _die()
+        if scenario == "generator" and target.name == "generator.weights.h5":
+            _truncate(source)
+            _die()
+        real_replace(source, target)
 
-        generator.save_weights = die_mid_write
+    os.replace = die_at_the_rename
     one_epoch(1)
     sys.exit("the process should have been killed inside the save")
 

@@ -15,11 +15,13 @@ import pytest
 import tensorflow as tf
 
 from animegan_face.config import ModelConfig
-from animegan_face.models.networks import build_generator
+from animegan_face.models.networks import build_discriminator, build_generator
 from animegan_face.training import tf_training
-from animegan_face.training.callbacks import EpochCheckpoint
+from animegan_face.training.callbacks import Counters, EpochCheckpoint
 from animegan_face.training.custom_loop import weights_fingerprint
+from animegan_face.training.keras_checkpoint import KerasCheckpoint
 from animegan_face.training.run_checks import NonFiniteError
+from animegan_face.training.run_folder import RunFolder
 from tests.helpers import tiny_config, write_prepared_dataset
 
 pytestmark = pytest.mark.slow
@@ -27,15 +29,13 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 STEPS = 5
 
 
-def _counters(path):
-    reader = tf.train.load_checkpoint(str(path))
-    return (int(reader.get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE")),
-            int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE")))
+def _latest(checkpoints):
+    return KerasCheckpoint(checkpoints, {}, {}).latest
 
 
 def _generator_from_checkpoint(path):
     generator = build_generator()
-    tf.train.Checkpoint(generator=generator).restore(str(path)).expect_partial()
+    generator.load_weights(pathlib.Path(path) / "generator.weights.h5")
     return generator
 
 
@@ -97,24 +97,25 @@ def test_kill_9_mid_epoch_then_the_same_command_resumes_and_ends_like_an_uninter
             process.kill()
     assert "Epoch 3/3" in output.finish()
     checkpoints = model_dir / "checkpoints"
-    assert tf.train.latest_checkpoint(str(checkpoints)).endswith("ckpt-2")  # mid-epoch 3
-    assert _counters(checkpoints / "ckpt-2") == (2, 2 * STEPS)
-    before = {path.name: path.read_bytes() for path in checkpoints.glob("ckpt-[12].*")}
+    assert _latest(checkpoints).name == "keras-ckpt-2"  # mid-epoch 3
+    assert KerasCheckpoint.counters(checkpoints / "keras-ckpt-2") == (2, 2 * STEPS)
+    before = {str(path): path.read_bytes() for path in checkpoints.glob("keras-ckpt-[12]/*")}
 
-    # The same command again: resumes from ckpt-2 and runs only epoch 3, from its first batch.
+    # The same command again: resumes from keras-ckpt-2 and runs only epoch 3, from its first batch.
     rerun = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300,
                            env=environment)
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
-    assert f"Resuming from {checkpoints / 'ckpt-2'}: 2 of 3 epochs done, step {2 * STEPS}" in rerun.stdout
+    assert (f"Resuming from {checkpoints / 'keras-ckpt-2'}: 2 of 3 epochs done, step {2 * STEPS}"
+            in rerun.stdout)
     assert "Epoch 3/3" in rerun.stdout and "Epoch 1/3" not in rerun.stdout
     assert "Epoch 2/3" not in rerun.stdout
     # Same counters as an uninterrupted run: 3 epochs of STEPS steps, no batch counted twice.
-    assert _counters(tf.train.latest_checkpoint(str(checkpoints))) == (3, 3 * STEPS)
-    assert {path.name: path.read_bytes() for path in checkpoints.glob("ckpt-[12].*")} == before
+    assert KerasCheckpoint.counters(_latest(checkpoints)) == (3, 3 * STEPS)
+    assert {str(path): path.read_bytes() for path in checkpoints.glob("keras-ckpt-[12]/*")} == before
     generator = build_generator()
     generator.load_weights(model_dir / "generator.weights.h5")
     assert weights_fingerprint(generator) == weights_fingerprint(
-        _generator_from_checkpoint(checkpoints / "ckpt-3"))
+        _generator_from_checkpoint(checkpoints / "keras-ckpt-3"))
 
 
 def _kill_during_save(model_dir, scenario):
@@ -129,19 +130,20 @@ def test_kill_while_writing_a_checkpoint_leaves_the_previous_one_restorable(tmp_
     epoch_1 = _kill_during_save(tmp_path, "checkpoint")
     checkpoints = tmp_path / "checkpoints"
     # The half-written checkpoint is there, and unreadable...
-    assert (checkpoints / "ckpt-2.data-00000-of-00001").is_file()
-    with pytest.raises((tf.errors.OpError, ValueError, IndexError)):
-        _generator_from_checkpoint(checkpoints / "ckpt-2")
-    # ...but it was never recorded: the latest checkpoint is still epoch 1, whole.
-    latest = tf.train.latest_checkpoint(str(checkpoints))
-    assert latest.endswith("ckpt-1")
-    assert _counters(latest) == (1, 3)
+    assert (checkpoints / "keras-ckpt-2.partial" / "discriminator.weights.h5").is_file()
+    with pytest.raises((OSError, ValueError)):
+        build_discriminator().load_weights(checkpoints / "keras-ckpt-2.partial" /
+                                           "discriminator.weights.h5")
+    # ...but it was never renamed into place: the latest checkpoint is still epoch 1, whole.
+    latest = _latest(checkpoints)
+    assert latest.name == "keras-ckpt-1"
+    assert KerasCheckpoint.counters(latest) == (1, 3)
     assert weights_fingerprint(_generator_from_checkpoint(latest)) == epoch_1
 
 
 def test_kill_while_writing_the_generator_file_leaves_the_previous_one(tmp_path):
     epoch_1 = _kill_during_save(tmp_path, "generator")
-    assert (tmp_path / "generator.weights.h5.partial.weights.h5").is_file()  # the half-written one
+    assert list(tmp_path.glob(".generator.weights.h5.*.tmp"))  # the half-written one
     generator = build_generator()
     generator.load_weights(tmp_path / "generator.weights.h5")
     assert weights_fingerprint(generator) == epoch_1
@@ -172,33 +174,30 @@ def test_nan_loss_stops_at_its_step_and_saves_nothing_non_finite(tmp_path, monke
     with pytest.raises(NonFiniteError, match=r"step \d+ \(epoch 2, batch \d\): loss terms not "
                                              r"finite \{.*'g_total': nan") as raised:
         tf_training.train(config, verbose=0)
-    assert "ckpt-1" in str(raised.value) and "lower the learning rates" in str(raised.value)
+    assert "keras-ckpt-1" in str(raised.value) and "lower the learning rates" in str(raised.value)
     checkpoints = model_dir / "checkpoints"
-    assert tf.train.latest_checkpoint(str(checkpoints)).endswith("ckpt-1")
-    assert not list(checkpoints.glob("ckpt-2*"))
+    assert _latest(checkpoints).name == "keras-ckpt-1"
+    assert not list(checkpoints.glob("keras-ckpt-2*"))
     generator = build_generator()
     generator.load_weights(model_dir / "generator.weights.h5")
     assert all(np.isfinite(np.asarray(w)).all() for w in generator.weights)
     assert weights_fingerprint(generator) == weights_fingerprint(
-        _generator_from_checkpoint(checkpoints / "ckpt-1"))
+        _generator_from_checkpoint(checkpoints / "keras-ckpt-1"))
 
 
 def test_non_finite_weights_with_finite_losses_are_not_saved(tmp_path):
     # A step can write NaN weights while its own loss, computed before the update, was finite.
     generator = build_generator()
-    epoch = tf.Variable(0, dtype=tf.int64)
-    step = tf.Variable(0, dtype=tf.int64)
-    manager = tf.train.CheckpointManager(
-        tf.train.Checkpoint(generator=generator, epoch=epoch, step=step), tmp_path / "ckpt", 3)
-    saver = EpochCheckpoint(manager, epoch, step, generator, tmp_path / "generator.weights.h5",
-                            generator.weights)
+    checkpoint = KerasCheckpoint(tmp_path / "checkpoints", {"generator": generator}, {})
+    counters = Counters()
+    saver = EpochCheckpoint(checkpoint, counters, RunFolder(tmp_path), generator.weights)
     saver.set_model(generator)
     saver.on_epoch_end(0, {"g_total": 1.0})
     kernel = generator.trainable_weights[3]
     kernel.assign(np.full(kernel.shape, np.inf, np.float32))
     with pytest.raises(NonFiniteError, match=rf"epoch 2: 1 variable\(s\) not finite, e.g. {kernel.path}"):
         saver.on_epoch_end(1, {"g_total": 1.0})
-    assert manager.latest_checkpoint.endswith("ckpt-1") and int(epoch.numpy()) == 1
+    assert checkpoint.latest.name == "keras-ckpt-1" and counters.epoch == 1
 
 
 def test_train_cli_names_the_step_of_a_nan(tmp_path):

@@ -15,8 +15,9 @@ import pytest
 from animegan_face.loss.objectives import GENERATOR_TERMS
 from animegan_face.models.extractors import build_content_extractor, build_face_extractor
 from animegan_face.models.networks import build_discriminator, build_generator
+from animegan_face.training.keras_checkpoint import KerasCheckpoint
 from animegan_face.training.tf_training import build_trainers
-from tests.helpers import float64_policy, scalar_steps, tiny_config
+from tests.helpers import float64_policy, scalar_steps, tiny_config, write_prepared_dataset
 
 pytestmark = pytest.mark.slow
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -137,6 +138,82 @@ def test_train_cli_under_jax_end_to_end(tmp_path):
     assert "(epoch 1, batch " in result["diverged_exit"] and "not finite" in result["diverged_exit"]
     assert not (tmp_path / "diverged" / "checkpoints").exists()
     assert not (tmp_path / "diverged" / "generator.weights.h5").exists()
+
+
+def _cosine(a, b):
+    return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+
+
+def test_a_run_continues_across_backends_tensorflow_jax_tensorflow(tmp_path):
+    dataset, run = write_prepared_dataset(tmp_path / "data"), tmp_path / "run"
+    common = [f"--model_dir={run}", f"--dataset_dir={dataset}", "--image_size=32",
+              "--batch_size=2", "--init_epochs=1", "--steps_per_epoch=2", "--extractor=mobilenet",
+              "--extractor_weights=none", "--face_extractor=none"]
+
+    def train_under_tensorflow(*flags):
+        done = subprocess.run([sys.executable, "train.py", *common, *flags], cwd=REPO, text=True,
+                              capture_output=True, timeout=600,
+                              env={**os.environ, "KERAS_BACKEND": "tensorflow"})
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        return done.stdout
+
+    def train_under_jax(*flags):
+        work = tmp_path / "jax"
+        work.mkdir(exist_ok=True)
+        (work / "flags.json").write_text(json.dumps([*common, *flags]))
+        result, stdout = _run_jax("train_py", work)  # TensorFlow refused there
+        assert result["exit_code"] in (None, 0), stdout[-3000:]
+        return stdout
+
+    def state(epoch):
+        """(counters, G and D, each optimizer's iterations) of checkpoint `epoch`."""
+        path = run / "checkpoints" / f"keras-ckpt-{epoch}"
+        networks = {"generator": build_generator(), "discriminator": build_discriminator()}
+        for name, network in networks.items():
+            network.load_weights(path / f"{name}.weights.h5")
+        iterations = {}
+        for name in ("init_optimizer", "g_optimizer", "d_optimizer"):
+            with np.load(path / f"{name}.npz") as saved:
+                iterations[name] = int(saved["0"])  # Keras' first optimizer variable
+        return KerasCheckpoint.counters(path), networks, iterations
+
+    def kernels(network):
+        """The first convolution kernel and, for D, its spectral-norm vectors, flattened."""
+        kernel = next(w for w in network.trainable_weights if len(w.shape) == 4)
+        vectors = [np.ravel(w) for w in network.non_trainable_weights] or [np.zeros(0)]
+        return np.ravel(kernel), np.concatenate(vectors)
+
+    # Warm-up epoch and one GAN epoch under TensorFlow: 2 + 2 steps.
+    train_under_tensorflow("--epochs=1")
+    counters, before, iterations = state(2)
+    assert counters == (2, 4)
+    assert iterations == {"init_optimizer": 2, "g_optimizer": 2, "d_optimizer": 2}
+    # Then one more epoch each under JAX and under TensorFlow, from the same --model_dir. A new
+    # seed: a network drawn anew instead of restored would point elsewhere (|cosine| ~ 0).
+    for backend, epochs in (("jax", 2), ("tensorflow", 3)):
+        train = train_under_jax if backend == "jax" else train_under_tensorflow
+        stdout = train(f"--epochs={epochs}", "--seed=1")
+        done = epochs + 1
+        assert (f"Resuming from {run / 'checkpoints' / f'keras-ckpt-{done - 1}'}: {done - 1} of "
+                f"{done} epochs done, step {2 * (done - 1)}") in stdout, backend
+        assert f"Epoch {done}/{done}" in stdout and f"Epoch {done - 1}/{done}" not in stdout
+        counters, after, iterations = state(done)
+        assert counters == (done, 2 * done), backend
+        # The optimizers went on counting: no warm-up again, 2 more GAN steps.
+        assert iterations == {"init_optimizer": 2, "g_optimizer": 2 * done - 2,
+                              "d_optimizer": 2 * done - 2}, backend
+        for name in ("generator", "discriminator"):
+            kernel, vectors = kernels(after[name])
+            kernel_before, vectors_before = kernels(before[name])
+            # Two Adam steps move each weight by about 2 learning rates; spectral norm rescales
+            # D's kernels (it stores W / sigma), so compare directions.
+            assert _cosine(kernel, kernel_before) > 0.99, (backend, name)
+            if vectors.size:  # D's spectral-norm vectors: two more power iterations
+                assert _cosine(vectors, vectors_before) > 0.9, (backend, name)
+        before = after
+    generator = build_generator()
+    generator.load_weights(run / "generator.weights.h5")
+    assert all(np.array_equal(a, b) for a, b in zip(generator.weights, before["generator"].weights))
 
 
 def test_jax_and_tensorflow_steps_make_the_same_updates(tmp_path):

@@ -39,7 +39,7 @@ def _run_dir(tmp_path, extractor_weights):
     return model_dir, config
 
 
-def test_source_of_a_tensorflow_run(tmp_path):
+def test_source_of_a_run_saved_in_the_older_tensorflow_format(tmp_path):
     import tensorflow as tf
 
     vgg = tmp_path / "vgg19.weights.h5"
@@ -70,7 +70,7 @@ def test_source_of_a_tensorflow_run(tmp_path):
     assert provenance.random_extractor_warning(source) is None
 
 
-def test_source_of_a_jax_run_and_of_a_bare_file(tmp_path):
+def test_source_of_a_run_and_of_a_bare_file(tmp_path):
     model_dir, _ = _run_dir(tmp_path, "imagenet")
     for epoch, step in ((1, 4), (2, 8)):
         folder = model_dir / "checkpoints" / f"keras-ckpt-{epoch}"

@@ -1,5 +1,5 @@
-"""The run folder and the run checks shared by both backends: config.json, a model_dir's backend,
-batch split, and the precision policy."""
+"""The run folder and the run checks shared by both backends: config.json, a model_dir's
+checkpoints, batch split, and the precision policy."""
 
 import json
 
@@ -11,33 +11,38 @@ from animegan_face.training.run_checks import SetupError, check_batch_split
 from animegan_face.training.run_folder import RunFolder
 
 
-def _tf_run(model_dir):
+def _legacy_tensorflow_run(model_dir):
     (model_dir / "checkpoints").mkdir(parents=True)
     (model_dir / "checkpoints" / "checkpoint").write_text('model_checkpoint_path: "ckpt-2"\n')
 
 
-def _jax_run(model_dir, name="keras-ckpt-2"):
+def _run(model_dir, name="keras-ckpt-2"):
     (model_dir / "checkpoints" / name).mkdir(parents=True)
 
 
-@pytest.mark.parametrize("backend, make_other, other", [
-    ("tensorflow", _jax_run, "jax"), ("jax", _tf_run, "tensorflow")])
-def test_a_run_of_the_other_backend_is_refused_naming_the_fix(tmp_path, backend, make_other, other):
-    make_other(tmp_path)
-    with pytest.raises(SetupError, match=f"checkpoints of the {other} backend.*KERAS_BACKEND={other}"):
-        RunFolder(tmp_path).refuse_other_backend(backend)
+def test_a_run_of_the_older_tensorflow_format_is_refused_in_one_line_naming_init_from(tmp_path):
+    _legacy_tensorflow_run(tmp_path)
+    run = RunFolder(tmp_path)
+    assert run.has_checkpoints() and run.latest_checkpoint() is None
+    with pytest.raises(SetupError, match=f"KERAS_BACKEND=tensorflow.*--init_from={tmp_path} ") as raised:
+        run.refuse_legacy_checkpoint()
+    assert "\n" not in str(raised.value)
 
 
-@pytest.mark.parametrize("backend, make_own", [("tensorflow", _tf_run), ("jax", _jax_run)])
-def test_own_checkpoints_and_new_folders_pass(tmp_path, backend, make_own):
-    RunFolder(tmp_path / "new").refuse_other_backend(backend)  # nothing there yet
-    make_own(tmp_path / "own")
-    RunFolder(tmp_path / "own").refuse_other_backend(backend)
+def test_runs_in_the_one_format_and_new_folders_pass(tmp_path):
+    RunFolder(tmp_path / "new").refuse_legacy_checkpoint()  # nothing there yet
+    assert not RunFolder(tmp_path / "new").has_checkpoints()
+    _run(tmp_path / "own")
+    RunFolder(tmp_path / "own").refuse_legacy_checkpoint()
+    _legacy_tensorflow_run(tmp_path / "resumed")  # resumed once under TensorFlow: the newer wins
+    _run(tmp_path / "resumed", "keras-ckpt-3")
+    RunFolder(tmp_path / "resumed").refuse_legacy_checkpoint()
+    assert RunFolder(tmp_path / "resumed").latest_checkpoint().name == "keras-ckpt-3"
 
 
-def test_an_unfinished_jax_save_is_not_a_jax_run(tmp_path):
-    _jax_run(tmp_path, "keras-ckpt-1.partial")  # a JAX save killed before its rename
-    RunFolder(tmp_path).refuse_other_backend("tensorflow")
+def test_an_unfinished_save_is_not_a_checkpoint(tmp_path):
+    _run(tmp_path, "keras-ckpt-1.partial")  # a save killed before its rename
+    assert not RunFolder(tmp_path).has_checkpoints()
 
 
 def test_batch_split_names_the_count_and_devices():
@@ -59,7 +64,7 @@ def test_write_config_replaces_unreadable_or_different_settings(tmp_path, capsys
     assert [p.name for p in tmp_path.iterdir()] == ["config.json"]  # no temporary file left
 
 
-@pytest.mark.parametrize("make_run", [_tf_run, _jax_run])
+@pytest.mark.parametrize("make_run", [_legacy_tensorflow_run, _run])
 def test_another_generator_cannot_resume_a_run(tmp_path, make_run):
     old = Config(train=TrainConfig(model_dir=str(tmp_path)))
     RunFolder(tmp_path).write_config(old)
@@ -77,7 +82,7 @@ def test_a_config_json_from_before_the_generator_setting_means_v1(tmp_path):
     del old["model"]["generator"]
     (tmp_path / "config.json").write_text(json.dumps(old))
     assert Config.from_dict(old).model.generator == "animegan_v1"
-    _tf_run(tmp_path)
+    _legacy_tensorflow_run(tmp_path)
     with pytest.raises(SetupError, match="animegan_v1 generator"):
         RunFolder(tmp_path).write_config(Config.from_dict({**old, "model": {"generator": "animegan_v2"}}))
 
@@ -87,7 +92,7 @@ def test_a_config_json_from_before_the_one_input_pipeline_resumes_as_the_same_se
     old = config.to_dict()
     old["data"]["shuffle_buffer"] = 2048  # tf.data's shuffle, before both backends shared a pipeline
     (tmp_path / "config.json").write_text(json.dumps(old))
-    _tf_run(tmp_path)
+    _legacy_tensorflow_run(tmp_path)
     assert Config.from_dict(old) == config
     RunFolder(tmp_path).write_config(config)
     assert capsys.readouterr().out == ""  # not called different settings

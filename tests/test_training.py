@@ -6,15 +6,19 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from animegan_face.config import Config
-from animegan_face.models.networks import build_generator
+from animegan_face.models.networks import build_discriminator, build_generator
 from animegan_face.training import train
+from animegan_face.training.keras_checkpoint import KerasCheckpoint
 from animegan_face.training.run_checks import SetupError
+from animegan_face.training.run_folder import RunFolder
 from animegan_face.training.tf_trainer import GENERATOR_TERMS
+from animegan_face.training.tf_training import build_trainers
 from tests.helpers import scalar_steps, tiny_config, write_prepared_dataset
 
 pytestmark = pytest.mark.slow
@@ -37,9 +41,7 @@ def test_train_writes_everything_and_resumes_where_it_stopped(tmp_path):
     # The same command with more epochs continues from epoch 2: exactly one more epoch.
     longer = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=2))
     assert train(longer, verbose=0) == 3
-    checkpoint = tf.train.load_checkpoint(str(model_dir / "checkpoints"))
-    assert checkpoint.get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE") == 3
-    assert checkpoint.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == 3 * 2
+    assert KerasCheckpoint.counters(RunFolder(model_dir).latest_checkpoint()) == (3, 3 * 2)
     generator.load_weights(model_dir / "generator.weights.h5")
     assert not np.array_equal(after_two, np.array(generator.trainable_weights[0]))
     assert sorted(os.listdir(model_dir / "samples")) == [f"epoch_00{k}.png" for k in (1, 2, 3)]
@@ -56,10 +58,6 @@ def test_train_writes_everything_and_resumes_where_it_stopped(tmp_path):
 
 
 def test_init_from_starts_a_new_run_from_a_models_weights_without_warm_up(tmp_path):
-    import keras
-
-    from animegan_face.models.networks import build_discriminator
-
     dataset = write_prepared_dataset(tmp_path / "data")
     source = tmp_path / "shipped"
     source.mkdir()
@@ -71,27 +69,27 @@ def test_init_from_starts_a_new_run_from_a_models_weights_without_warm_up(tmp_pa
                          init_from=str(source))
 
     assert train(config, verbose=0) == 2
-    checkpoint = tf.train.load_checkpoint(str(model_dir / "checkpoints"))
-    assert checkpoint.get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE") == 2
-    assert checkpoint.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == 4
+    latest = RunFolder(model_dir).latest_checkpoint()
+    assert KerasCheckpoint.counters(latest) == (2, 4)
     steps = scalar_steps(model_dir / "logs")
     assert "epoch/init_con" not in steps and steps["epoch/g_total"] == [4]
     # Loaded means: the run's first kernel points where the source's does. Two Adam steps move
     # each weight by about 2 learning rates, and spectral norm rescales the discriminator's kernel
     # by 1/sigma (it stores W / sigma when training), so compare directions: cosine ~1 after
     # loading, ~0 (|cos| ~ 1/sqrt(864)) for an independent random draw, on any CPU.
-    trained = {"generator": build_generator(), "discriminator": build_discriminator()}
-    tf.train.Checkpoint(**trained).restore(
-        tf.train.latest_checkpoint(model_dir / "checkpoints")).expect_partial()
-    for name, network in trained.items():
-        build = build_generator if name == "generator" else build_discriminator
-        source_net, fresh = build(), build()
+    for name, build in (("generator", build_generator), ("discriminator", build_discriminator)):
+        network, source_net, fresh = build(), build(), build()
+        network.load_weights(latest / f"{name}.weights.h5")
         source_net.load_weights(source / f"{name}.weights.h5")
-        kernel = next(i for i, w in enumerate(network.trainable_weights) if len(w.shape) == 4)
-        run, src, other = (np.array(net.trainable_weights[kernel]).ravel()
-                           for net in (network, source_net, fresh))
-        cosine = lambda a, b: float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))  # noqa: E731
-        assert cosine(run, src) > 0.99 and abs(cosine(other, src)) < 0.5, name
+        assert _first_kernel_cosine(network, source_net) > 0.99, name
+        assert abs(_first_kernel_cosine(fresh, source_net)) < 0.5, name
+
+
+def _first_kernel_cosine(network, other):
+    """Cosine between the first convolution kernels of two networks of one architecture."""
+    kernel = next(i for i, w in enumerate(network.trainable_weights) if len(w.shape) == 4)
+    a, b = (np.ravel(net.trainable_weights[kernel]) for net in (network, other))
+    return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
 
 
 def test_init_from_names_a_missing_generator_file(tmp_path):
@@ -101,16 +99,37 @@ def test_init_from_names_a_missing_generator_file(tmp_path):
         train(config, verbose=0)
 
 
-def test_a_jax_run_is_not_restarted_under_tensorflow(tmp_path):
-    # Starting over here would overwrite the JAX run's generator.weights.h5 with an untrained one.
+def test_a_run_saved_in_the_older_tensorflow_format_resumes_then_saves_the_one_format(tmp_path,
+                                                                                      capsys):
+    dataset = write_prepared_dataset(tmp_path / "data")
     model_dir = tmp_path / "run"
-    (model_dir / "checkpoints" / "keras-ckpt-3").mkdir(parents=True)
-    (model_dir / "generator.weights.h5").write_bytes(b"trained")
-    config = tiny_config(write_prepared_dataset(tmp_path / "data"), model_dir)
-    with pytest.raises(SetupError, match="KERAS_BACKEND=jax"):
-        train(config, verbose=0)
-    assert (model_dir / "generator.weights.h5").read_bytes() == b"trained"
-    assert not (model_dir / "config.json").exists()
+    config = tiny_config(dataset, model_dir, epochs=1, init_epochs=1, steps_per_epoch=2)
+    # What the TensorFlow path wrote before the one format, after its warm-up epoch of 2 steps;
+    # seed 7 weights, unlike those the run itself would draw.
+    warmup, gan = build_trainers(config)
+    keras.utils.set_random_seed(7)
+    source = {"generator": build_generator(), "discriminator": build_discriminator()}
+    gan.generator.set_weights(source["generator"].get_weights())
+    gan.discriminator.set_weights(source["discriminator"].get_weights())
+    warmup.optimizer.iterations.assign(2)
+    checkpoint = tf.train.Checkpoint(
+        generator=gan.generator, discriminator=gan.discriminator, init_optimizer=warmup.optimizer,
+        g_optimizer=gan.g_optimizer, d_optimizer=gan.d_optimizer,
+        epoch=tf.Variable(1, dtype=tf.int64), step=tf.Variable(2, dtype=tf.int64))
+    tf.train.CheckpointManager(checkpoint, model_dir / "checkpoints", 3).save(checkpoint_number=1)
+
+    assert train(config, verbose=0) == 2
+    assert (f"Resuming from {model_dir / 'checkpoints' / 'ckpt-1'}: 1 of 2 epochs done, step 2"
+            in capsys.readouterr().out)
+    latest = RunFolder(model_dir).latest_checkpoint()
+    assert latest.name == "keras-ckpt-2" and KerasCheckpoint.counters(latest) == (2, 4)
+    with np.load(latest / "init_optimizer.npz") as saved:
+        assert int(saved["0"]) == 2  # the warm-up's Adam, restored, not run again
+    assert "epoch/init_con" not in scalar_steps(model_dir / "logs")
+    for name, build in (("generator", build_generator), ("discriminator", build_discriminator)):
+        network = build()
+        network.load_weights(latest / f"{name}.weights.h5")
+        assert _first_kernel_cosine(network, source[name]) > 0.99, name
 
 
 def _run_train(*flags):
@@ -147,4 +166,4 @@ def test_train_cli_end_to_end(tmp_path):
                         "--extractor=mobilenet", "--extractor_weights=none", "--face_extractor=none")
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((tmp_path / "run" / "config.json").read_text())["model"]["extractor"] == "mobilenet"
-    assert (tmp_path / "run" / "checkpoints" / "ckpt-1.index").is_file()
+    assert (tmp_path / "run" / "checkpoints" / "keras-ckpt-1" / "counters.json").is_file()

@@ -1,23 +1,31 @@
 """Keras callbacks of a TensorFlow training run: checkpoints with resume counters, NaN checks, and
 the step and epoch ends handed to the run's log."""
 
-import pathlib
+import dataclasses
 
 import keras
 
-from animegan_face.data.image_files import save_weights_atomic
 from animegan_face.training.run_checks import (
     NonFiniteError, check_losses_finite, check_variables_finite)
+
+
+@dataclasses.dataclass
+class Counters:
+    """The epochs done and the global step of a run: saved with every checkpoint, restored on
+    resume, counted up by `EpochCheckpoint`, read by the logs."""
+
+    epoch: int = 0
+    step: int = 0
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
     """Saves the full training state at the end of every epoch, and the generator weights alone;
     stops the run at the first step whose losses are not finite.
 
-    The `tf.train.Checkpoint` holds both networks, the three optimizers and the `epoch` and `step`
-    counters. `CheckpointManager` writes the data and index files before it updates its
-    `checkpoint` state file (atomically), and the generator file is written under another name and
-    renamed, so a kill during a save leaves the previous epoch as the latest, whole.
+    The checkpoint (`keras_checkpoint.training_checkpoint`) holds both networks, the three
+    optimizers and the counters; it is written into a folder of its own and renamed once
+    complete, and the generator file is copied from it through a temporary file and a rename, so a
+    kill during a save leaves the previous epoch as the latest, whole.
 
     Nothing non-finite is ever saved. The batch logs are the running means of the loss terms since
     the epoch began, so the first NaN or Inf in any term shows at the step that produced it: the run
@@ -26,27 +34,28 @@ class EpochCheckpoint(keras.callbacks.Callback):
     while its own loss, computed before the update, was still finite.
 
     Args:
-        manager: `tf.train.CheckpointManager` over the checkpoint.
-        epoch, step: the int64 counter variables held by the checkpoint.
-        generator: saved alone to `generator_path` (`.weights.h5`, written then renamed).
+        checkpoint: the run's `KerasCheckpoint`, writing to `run_folder`'s checkpoints.
+        counters: the run's `Counters`, restored or zero.
+        run_folder: the `RunFolder` whose generator.weights.h5 follows each checkpoint.
         variables: the variables the checkpoint holds (networks and optimizers), checked finite
             before each save; empty skips that check.
+        latest: the checkpoint the run resumed from (either format), None for a new run; the NaN
+            message names it until the first save.
     """
 
-    def __init__(self, manager, epoch, step, generator, generator_path, variables=()):
+    def __init__(self, checkpoint, counters, run_folder, variables=(), latest=None):
         super().__init__()
-        self.manager = manager
-        self.epoch = epoch
-        self.step = step
-        self.generator = generator
-        self.generator_path = pathlib.Path(generator_path)
+        self.checkpoint = checkpoint
+        self.counters = counters
+        self.run_folder = run_folder
         self.variables = list(variables)
+        self.latest = latest
         self._current_epoch = 0
 
     def _check(self, check, *args, **kwargs):
         """Runs a `run_checks` check; on NonFiniteError stops fit() before re-raising."""
         try:
-            check(*args, latest_checkpoint=self.manager.latest_checkpoint, **kwargs)
+            check(*args, latest_checkpoint=self.latest, **kwargs)
         except NonFiniteError:
             self.model.stop_training = True
             raise
@@ -55,17 +64,17 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self._current_epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        self.step.assign_add(1)
-        self._check(check_losses_finite, logs, f"step {int(self.step.numpy())} (epoch "
+        self.counters.step += 1
+        self._check(check_losses_finite, logs, f"step {self.counters.step} (epoch "
                     f"{self._current_epoch + 1}, batch {batch + 1})")
 
     def on_epoch_end(self, epoch, logs=None):
         self._check(check_losses_finite, logs, f"epoch {epoch + 1}", what="losses")
         self._check(check_variables_finite, [(v.path, v) for v in self.variables],
                     f"epoch {epoch + 1}")
-        self.epoch.assign(epoch + 1)
-        self.manager.save(checkpoint_number=epoch + 1)
-        save_weights_atomic(self.generator, self.generator_path)
+        self.counters.epoch = epoch + 1
+        self.latest = self.checkpoint.save(self.counters.epoch, self.counters.step)
+        self.run_folder.copy_generator(self.latest / "generator.weights.h5")
 
 
 class TensorBoardLogger(keras.callbacks.Callback):
@@ -73,23 +82,23 @@ class TensorBoardLogger(keras.callbacks.Callback):
 
     Args:
         run_log: the run's `RunLog`.
-        step: the checkpointed global step variable (restored on resume, so curves continue).
+        counters: the run's `Counters` (restored on resume, so curves continue).
         generator: the generator whose output for the sample photos is shown each epoch.
         gradient_norms: optional callable(model) -> {name: norm}, called at each epoch's end with
             the model being fit and logged as `grad_norm/<name>` (see `diagnostics`).
     """
 
-    def __init__(self, run_log, step, generator, gradient_norms=None):
+    def __init__(self, run_log, counters, generator, gradient_norms=None):
         super().__init__()
         self.run_log = run_log
-        self.step = step
+        self.counters = counters
         self.generator = generator
         self.gradient_norms = gradient_norms
 
     def on_train_batch_end(self, batch, logs=None):
-        self.run_log.step_end(logs, int(self.step.numpy()))
+        self.run_log.step_end(logs, self.counters.step)
 
     def on_epoch_end(self, epoch, logs=None):
         stylised = self.generator(self.run_log.sample_photos, training=False)
         norms = self.gradient_norms(self.model) if self.gradient_norms else {}
-        self.run_log.epoch_end(epoch + 1, int(self.step.numpy()), logs, stylised, norms)
+        self.run_log.epoch_end(epoch + 1, self.counters.step, logs, stylised, norms)

@@ -1,12 +1,12 @@
 """The library side of train.py under KERAS_BACKEND=jax: same Config, same model_dir layout
-(`run_folder`: checkpoints are `keras_checkpoint` folders, logs `event_log` files with TensorFlow's
-tags), no TensorFlow.
+(`run_folder`), same checkpoints (`keras_checkpoint`: a run resumes under either backend), logs
+`event_log` files with TensorFlow's tags, no TensorFlow.
 
-Differences from the TensorFlow path (`tf_training`), none of them in what a run produces:
-checkpoints are Keras .weights.h5/.npz files instead of `tf.train.Checkpoint` (TensorFlow cannot be
-assumed here), the pipeline's `NumpyBatches` are consumed directly (not through tf.data), and
-every step is compiled by jax.jit whatever `jit_compile` says (XLA is how JAX runs). What
-`strategy` means here: `devices.jax_distribution`.
+Differences from the TensorFlow path (`tf_training`), none of them in what a run produces: the
+pipeline's `NumpyBatches` are consumed directly (not through tf.data), every step is compiled by
+jax.jit whatever `jit_compile` says (XLA is how JAX runs), and runs from before the one checkpoint
+format (`tf.train.Checkpoint`) are refused, naming the ways on. What `strategy` means here:
+`devices.jax_distribution`.
 """
 
 import dataclasses
@@ -21,7 +21,7 @@ from animegan_face.data.pipeline import NumpyBatches
 from animegan_face.training.components import build_networks, make_optimizers, set_precision_policy
 from animegan_face.training.devices import jax_distribution, jax_placer
 from animegan_face.training.jax_trainer import JaxAnimeGANTrainer
-from animegan_face.training.keras_checkpoint import KerasCheckpoint
+from animegan_face.training.keras_checkpoint import KerasCheckpoint, training_checkpoint
 from animegan_face.training.run_checks import check_losses_finite, check_variables_finite
 from animegan_face.training.run_folder import RunFolder
 from animegan_face.training.run_log import RunLog
@@ -81,7 +81,7 @@ class _EpochLogs:
 def train(config, verbose=1):
     """Runs (or resumes) warm-up then GAN training under JAX. Returns the epochs done."""
     run = RunFolder(config.train.model_dir)
-    run.refuse_other_backend("jax")
+    run.refuse_legacy_checkpoint()
     run.write_config(config)
     set_random_seed(config.train.seed)
     set_precision_policy(config)
@@ -109,11 +109,8 @@ def _train(config, verbose, run, files, steps, total_epochs, distribution):
 
     trainer = build_jax_trainer(config)
     generator = trainer.generator
-    checkpoint = KerasCheckpoint(
-        run.checkpoints_dir,
-        models={"generator": generator, "discriminator": trainer.discriminator},
-        optimizers={"init_optimizer": trainer.init_optimizer, "g_optimizer": trainer.g_optimizer,
-                    "d_optimizer": trainer.d_optimizer})
+    checkpoint = training_checkpoint(run.checkpoints_dir, generator, trainer.discriminator,
+                                     trainer.init_optimizer, trainer.g_optimizer, trainer.d_optimizer)
     epoch, step = 0, 0
     if checkpoint.latest is not None:
         epoch, step = checkpoint.restore(checkpoint.latest)

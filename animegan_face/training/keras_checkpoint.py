@@ -1,13 +1,16 @@
-"""Full training state in Keras' own file formats, readable on every Keras backend.
+"""Full training state in Keras' own file formats, the one checkpoint format of both backends.
 
 checkpoints/keras-ckpt-N/        state after epoch N
-    <model>.weights.h5           each network (`Model.save_weights`: trainable and non-trainable)
-    <optimizer>.npz              each optimizer's variables (`save_own_variables`: step, moments)
+    <model>.weights.h5           each network (`Model.save_weights`: trainable and non-trainable
+                                 weights, so the discriminator's spectral-norm vectors too)
+    <optimizer>.npz              each optimizer's variables (`save_own_variables`: iterations,
+                                 learning rate, moments)
     counters.json                {"epoch": N, "step": S}
 
-A checkpoint is written into `keras-ckpt-N.partial/` and renamed once complete, so a kill during a
-save leaves the previous checkpoint as the latest; only the last `max_to_keep` are kept. The JAX
-training path resumes from these (TensorFlow's `tf.train.Checkpoint` needs TensorFlow to read).
+Nothing in it depends on the backend that wrote it: a run saved under TensorFlow resumes under
+JAX and back (`training_checkpoint` names the files of a training run). A checkpoint is written
+into `keras-ckpt-N.partial/` and renamed once complete, so a kill during a save leaves the
+previous checkpoint as the latest; only the last `max_to_keep` are kept. No TensorFlow here.
 """
 
 import json
@@ -98,3 +101,13 @@ class KerasCheckpoint:
                                      f"shape {value.shape}, expected {tuple(variable.shape)}")
                 variable.assign(value)
         return self.counters(path)
+
+
+def training_checkpoint(directory, generator, discriminator, init_optimizer, g_optimizer,
+                        d_optimizer):
+    """The `KerasCheckpoint` of a training run's full state, under the file names both backends
+    read and write: generator, discriminator, init_optimizer, g_optimizer, d_optimizer."""
+    return KerasCheckpoint(
+        directory, models={"generator": generator, "discriminator": discriminator},
+        optimizers={"init_optimizer": init_optimizer, "g_optimizer": g_optimizer,
+                    "d_optimizer": d_optimizer})

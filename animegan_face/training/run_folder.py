@@ -3,8 +3,9 @@
 model_dir/
     config.json                 the resolved Config of the run
     checkpoints/                full state after epoch N (both networks, the three Adams, counters):
-        ckpt-N.*                    TensorFlow's `tf.train.Checkpoint` (`checkpoint` is its index)
-        keras-ckpt-N/               JAX's `.weights.h5`/`.npz` files (`keras_checkpoint`)
+        keras-ckpt-N/               `.weights.h5`/`.npz` files (`keras_checkpoint`), either backend
+        ckpt-N.*                    runs of TensorFlow from before that format: `tf.train.Checkpoint`
+                                    (`checkpoint` is its index), resumed under TensorFlow only
     generator.weights.h5        the generator alone, latest epoch (export, stylise; either backend)
     logs/                       TensorBoard
     samples/epoch_NNN.png       sample photos beside their stylisation, each epoch
@@ -23,8 +24,6 @@ from animegan_face.config import Config, run_generator
 from animegan_face.data.image_files import save_weights_atomic, write_file_atomic
 from animegan_face.training.keras_checkpoint import KerasCheckpoint
 from animegan_face.training.run_checks import SetupError
-
-BACKENDS = ("tensorflow", "jax")
 
 
 def _as_written_now(values):
@@ -82,7 +81,7 @@ class RunFolder:
         SetupError, writing nothing, when the run's checkpoints hold another generator architecture.
         """
         previous = self.read_config()  # none yet, or unreadable: it is rewritten below either way
-        if previous is not None and self.checkpoint_backends():
+        if previous is not None and self.has_checkpoints():
             was = run_generator(previous)
             if was != config.model.generator:
                 raise SetupError(
@@ -97,66 +96,62 @@ class RunFolder:
 
     # checkpoints
 
-    def latest_tensorflow_checkpoint(self):
-        """Path prefix of the newest `tf.train.Checkpoint` (CheckpointManager's index), or None."""
+    def latest_checkpoint(self):
+        """Folder of the newest complete checkpoint (`keras_checkpoint`), or None."""
+        return KerasCheckpoint(self.checkpoints_dir, {}, {}).latest
+
+    def legacy_tensorflow_checkpoint(self):
+        """Path prefix of the newest `tf.train.Checkpoint` a TensorFlow run wrote before the one
+        checkpoint format (CheckpointManager's index), or None."""
         index = self.checkpoints_dir / "checkpoint"
         if not index.is_file():
             return None
         match = re.search(r'^model_checkpoint_path: "([^"]+)"', index.read_text(), re.M)
         return str(self.checkpoints_dir / match.group(1)) if match else None
 
-    def latest_keras_checkpoint(self):
-        """Folder of the newest complete `keras_checkpoint` checkpoint, or None."""
-        return KerasCheckpoint(self.checkpoints_dir, {}, {}).latest
+    def has_checkpoints(self):
+        """Whether the run has a checkpoint to resume from, in either format."""
+        return (self.latest_checkpoint() is not None
+                or self.legacy_tensorflow_checkpoint() is not None)
 
-    def checkpoint_backends(self):
-        """The backends whose checkpoints the folder holds (a subset of BACKENDS)."""
-        found = {"tensorflow": (self.checkpoints_dir / "checkpoint").is_file(),
-                 "jax": self.latest_keras_checkpoint() is not None}
-        return [backend for backend in BACKENDS if found[backend]]
-
-    def refuse_other_backend(self, backend):
-        """SetupError when the folder holds only the other backend's checkpoints.
-
-        The two backends keep their full state in different formats; starting over silently would
-        overwrite the run's generator.weights.h5 with an untrained one.
-        """
-        found = self.checkpoint_backends()
-        other = "jax" if backend == "tensorflow" else "tensorflow"
-        if backend not in found and other in found:
+    def refuse_legacy_checkpoint(self):
+        """SetupError when the run's only checkpoints are `tf.train.Checkpoint`s (written before the
+        one format), for a backend that cannot read them: starting over would overwrite the run's
+        generator.weights.h5 with an untrained one."""
+        if self.latest_checkpoint() is None and self.legacy_tensorflow_checkpoint() is not None:
             raise SetupError(
-                f"{self.root} holds checkpoints of the {other} backend, which the {backend} "
-                f"backend cannot resume: run again with KERAS_BACKEND={other}, or start a new "
-                f"--model_dir (its {self.generator_path} loads under either backend).")
+                f"{self.root} holds TensorFlow checkpoints of an older version, which only "
+                "KERAS_BACKEND=tensorflow resumes (it then saves in the format both backends "
+                f"read); or start a new --model_dir with --init_from={self.root} (its "
+                f"{self.generator_path.name}, warm-up skipped)")
 
     def training_progress(self):
-        """{"epoch", "step", "checkpoint"} of the latest checkpoint (either backend), or None.
+        """{"epoch", "step", "checkpoint"} of the latest checkpoint (either format), or None.
 
         A counter that cannot be read (TensorFlow absent, a damaged file) is None; the path stays.
         """
-        latest = self.latest_tensorflow_checkpoint()
+        latest = self.latest_checkpoint()
         if latest is not None:
-            progress = {"checkpoint": str(pathlib.Path(latest).resolve()), "epoch": None,
-                        "step": None}
             try:
-                import tensorflow as tf
-            except ImportError:  # the counters live in the TensorFlow checkpoint
-                return progress
-            try:
-                reader = tf.train.load_checkpoint(latest)
-                for name in ("epoch", "step"):
-                    progress[name] = int(reader.get_tensor(f"{name}/.ATTRIBUTES/VARIABLE_VALUE"))
-            except (ValueError, tf.errors.OpError):  # unreadable: the path is still recorded
-                pass
-            return progress
-        latest = self.latest_keras_checkpoint()
+                epoch, step = KerasCheckpoint.counters(latest)
+            except (OSError, ValueError, KeyError):  # unreadable: the path is still recorded
+                epoch = step = None
+            return {"checkpoint": str(pathlib.Path(latest).resolve()), "epoch": epoch, "step": step}
+        latest = self.legacy_tensorflow_checkpoint()
         if latest is None:
             return None
+        progress = {"checkpoint": str(pathlib.Path(latest).resolve()), "epoch": None, "step": None}
         try:
-            epoch, step = KerasCheckpoint.counters(latest)
-        except (OSError, ValueError, KeyError):  # unreadable: the path is still recorded
-            epoch = step = None
-        return {"checkpoint": str(pathlib.Path(latest).resolve()), "epoch": epoch, "step": step}
+            import tensorflow as tf
+        except ImportError:  # the counters live in the TensorFlow checkpoint
+            return progress
+        try:
+            reader = tf.train.load_checkpoint(latest)
+            for name in ("epoch", "step"):
+                progress[name] = int(reader.get_tensor(f"{name}/.ATTRIBUTES/VARIABLE_VALUE"))
+        except (ValueError, tf.errors.OpError):  # unreadable: the path is still recorded
+            pass
+        return progress
 
     # the generator file
 

@@ -10,14 +10,15 @@ import tempfile
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from animegan_face.data.pipeline import make_dataset
 from animegan_face.loss import diagnostics
 from animegan_face.training import custom_loop
-from animegan_face.training.callbacks import EpochCheckpoint, TensorBoardLogger
+from animegan_face.training.callbacks import Counters, EpochCheckpoint, TensorBoardLogger
 from animegan_face.training.components import build_networks, make_optimizers, set_precision_policy
 from animegan_face.training.devices import tf_strategy
+from animegan_face.training.keras_checkpoint import training_checkpoint
+from animegan_face.training.legacy_checkpoint import restore_legacy_checkpoint
 from animegan_face.training.run_checks import check_batch_split
 from animegan_face.training.run_folder import RunFolder
 from animegan_face.training.run_log import RunLog
@@ -51,7 +52,6 @@ def train(config, verbose=1):
     """Runs (or resumes) warm-up then GAN training as `config` says under TensorFlow. Returns the
     epochs done. (`animegan_face.training.train` picks this or the JAX path.)"""
     run = RunFolder(config.train.model_dir)
-    run.refuse_other_backend("tensorflow")
     run.write_config(config)
     keras.utils.set_random_seed(config.train.seed)
     set_precision_policy(config)
@@ -79,55 +79,55 @@ def _train_in(config, strategy, files, steps, total_epochs, run, output, verbose
     """
     with strategy.scope():
         warmup, gan = build_trainers(config)
-        epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-        step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        checkpoint = tf.train.Checkpoint(
-            generator=gan.generator, discriminator=gan.discriminator,
-            init_optimizer=warmup.optimizer, g_optimizer=gan.g_optimizer,
-            d_optimizer=gan.d_optimizer, epoch=epoch, step=step)
-    manager = tf.train.CheckpointManager(checkpoint, output.checkpoints_dir, max_to_keep=3)
-    latest = tf.train.latest_checkpoint(run.checkpoints_dir)
-    if latest:
-        checkpoint.restore(latest).assert_existing_objects_matched()
-        print(f"Resuming from {latest}: {int(epoch.numpy())} of {total_epochs} "
-              f"epochs done, step {int(step.numpy())}")
+    state = (gan.generator, gan.discriminator, warmup.optimizer, gan.g_optimizer, gan.d_optimizer)
+    checkpoint = training_checkpoint(output.checkpoints_dir, *state)
+    counters = Counters()
+    latest = run.latest_checkpoint()
+    if latest is not None:
+        counters.epoch, counters.step = checkpoint.restore(latest)
+    elif run.legacy_tensorflow_checkpoint() is not None:
+        latest = run.legacy_tensorflow_checkpoint()
+        counters.epoch, counters.step = restore_legacy_checkpoint(latest, *state)
+    if latest is not None:
+        print(f"Resuming from {latest}: {counters.epoch} of {total_epochs} epochs done, "
+              f"step {counters.step}")
         # A kill between the checkpoint and the generator file leaves the latter an epoch behind.
         output.save_generator(gan.generator)
     else:
-        started = warm_start(config, gan.generator, gan.discriminator, steps)
-        epoch.assign(started[0])
-        step.assign(started[1])
+        counters.epoch, counters.step = warm_start(config, gan.generator, gan.discriminator, steps)
     multi_worker = config.train.strategy == "multi_worker"
     if multi_worker:
-        custom_loop.check_workers_agree(strategy, epoch, step, gan.generator, "after restoring")
+        custom_loop.check_workers_agree(strategy, counters.epoch, counters.step, gan.generator,
+                                        "after restoring")
 
     dataset = as_fit_input(make_dataset(files, config.data.image_size, config.data.batch_size,
-                                        seed=config.train.seed + int(epoch.numpy())))
+                                        seed=config.train.seed + counters.epoch))
     saved_variables = (gan.generator.weights + gan.discriminator.weights + warmup.optimizer.variables
                        + gan.g_optimizer.variables + gan.d_optimizer.variables)
     run_log = RunLog(output, {"init": warmup.optimizer, "generator": gan.g_optimizer,
                               "discriminator": gan.d_optimizer},
                      sample_photos(files, config.data.image_size))
     callbacks = [
-        EpochCheckpoint(manager, epoch, step, gan.generator, output.generator_path, saved_variables),
-        TensorBoardLogger(run_log, step, gan.generator,
+        EpochCheckpoint(checkpoint, counters, output, saved_variables, latest),
+        TensorBoardLogger(run_log, counters, gan.generator,
                           gradient_norms=_gan_gradient_norms(gan, files, config)),
     ]
     try:
-        done = int(epoch.numpy())
+        done = counters.epoch
         if done < config.train.init_epochs:
             _fit(warmup, strategy, config, x=dataset, initial_epoch=done,
                  epochs=config.train.init_epochs, steps_per_epoch=steps, callbacks=callbacks,
                  verbose=verbose)
-        done = int(epoch.numpy())
+        done = counters.epoch
         if done < total_epochs:
             _fit(gan, strategy, config, x=dataset, initial_epoch=max(done, config.train.init_epochs),
                  epochs=total_epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=verbose)
     finally:
         run_log.close()
     if multi_worker:
-        custom_loop.check_workers_agree(strategy, epoch, step, gan.generator, "at the end")
-    return int(epoch.numpy())
+        custom_loop.check_workers_agree(strategy, counters.epoch, counters.step, gan.generator,
+                                        "at the end")
+    return counters.epoch
 
 
 def _gan_gradient_norms(gan, files, config):
