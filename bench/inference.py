@@ -6,8 +6,10 @@
 Times one image per call (batch 1, the phone case), median of --runs calls after a warm-up, the
 runtimes interleaved round by round. For each of our generators (--generators: AnimeGAN v1, the
 thesis', and the lighter AnimeGANv2): Keras (tf.function), SavedModel, TFLite float32 / float16 /
-dynamic int8 with free input size, TFLite full int8 and float16 exported at each fixed size
-(--exports picks among them); each row's ratio to the same generator's Keras time is printed too.
+dynamic int8 with free input size, TFLite full int8 and float16 exported at each fixed size, ONNX
+float32 in onnxruntime as `load_stylizer` runs it and, as `onnx_spinning`, with its idle threads
+spinning (onnxruntime's own default) (--exports picks among them); each row's ratio to the same
+generator's Keras time is printed too.
 Beside them the peer: the AnimeGANv2 generator in PyTorch, as the community runs it (bryandlee's
 architecture, `animeganv2_torch.py`; needs `pip install torch==2.13.0`). Our v2 generator gets
 the PyTorch peer's (random) weights through the converter, and the largest difference of their
@@ -36,7 +38,7 @@ from absl import app, flags  # noqa: E402
 from animegan_face import export  # noqa: E402
 from animegan_face.animeganv2_weights import load_state_dict  # noqa: E402
 from animegan_face.config import GENERATORS  # noqa: E402
-from animegan_face.inference import KerasStylizer, load_stylizer  # noqa: E402
+from animegan_face.inference import KerasStylizer, OnnxStylizer, load_stylizer  # noqa: E402
 from animegan_face.networks import build_generator, generator_architecture  # noqa: E402
 
 flags.DEFINE_list("sizes", ["256", "512"], "Square input sizes.")
@@ -45,7 +47,8 @@ flags.DEFINE_integer("runs", 5, "Timed calls per runtime, size and round.")
 flags.DEFINE_integer("rounds", 2, "Interleaved rounds.")
 flags.DEFINE_string("model", "", "A trained generator (model_dir or .weights.h5) instead of "
                     "random ones (--generators is then ignored).")
-_EXPORTS = ("saved_model", "float32", "float16", "dynamic_int8", "float16_fixed", "int8_fixed")
+_EXPORTS = ("saved_model", "float32", "float16", "dynamic_int8", "float16_fixed", "int8_fixed",
+            "onnx", "onnx_spinning")
 flags.DEFINE_list("exports", list(_EXPORTS), f"Exports to time beside Keras, of {_EXPORTS} "
                   "(*_fixed: exported at each --sizes); empty: Keras only.")
 flags.DEFINE_bool("torch_peer", True, "Time the PyTorch AnimeGANv2 generator too (needs "
@@ -136,11 +139,18 @@ def runners(generators, size, folder, peer):
                                                           size),
             "int8_fixed": lambda: export.export_tflite(generator, where, "int8", photos, size,
                                                        photos),
+            "onnx": lambda: export.export_onnx(generator, where, photos),
+            "onnx_spinning": lambda: export.export_onnx(generator, where, photos),
         }
         for kind in FLAGS.exports:
             result = exporters[kind]()
-            name = f"{short} {result.path.name}"
-            found[name], results[name] = load_stylizer(result.path), result
+            if kind == "onnx_spinning":
+                name = f"{short} {result.path.name}, threads spinning"
+                found[name] = OnnxStylizer(result.path, allow_spinning=True)
+            else:
+                name = f"{short} {result.path.name}"
+                found[name] = load_stylizer(result.path)
+            results[name] = result
         timed.update({name: (lambda s=stylizer: s(image)) for name, stylizer in found.items()})
     if peer is not None:
         timed[_PEER] = torch_runner(peer, image)
