@@ -20,12 +20,14 @@ def _table_rows(stdout):
             if line.startswith("| ") and "---" not in line and "| runtime |" not in line]
 
 
-def test_inference_bench_times_onnx_beside_keras():
+def test_inference_bench_times_onnx_beside_keras_on_the_threads_asked():
     result = subprocess.run(
         [sys.executable, "bench/inference.py", "--sizes=32", "--generators=animegan_v2",
-         "--exports=onnx,onnx_spinning", "--torch_peer=false", "--runs=1", "--rounds=1"],
+         "--exports=onnx,onnx_spinning", "--torch_peer=false", "--runs=1", "--rounds=1",
+         "--threads=1"],
         cwd=REPO, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "each runtime on 1 thread(s)" in result.stdout
     rows = {row[0].lstrip("| "): row for row in _table_rows(result.stdout)}
     assert list(rows) == ["v2 keras", "v2 generator.onnx", "v2 generator.onnx, threads spinning"]
     for name in ("v2 generator.onnx", "v2 generator.onnx, threads spinning"):
