@@ -6,8 +6,10 @@
 Times one image per call (batch 1, the phone case), median of --runs calls after a warm-up, the
 runtimes interleaved round by round. For each of our generators (--generators: AnimeGAN v1, the
 thesis', and the lighter AnimeGANv2): Keras (tf.function), SavedModel, TFLite float32 / float16 /
-dynamic int8 with free input size, TFLite full int8 and float16 exported at each fixed size
-(--exports picks among them); each row's ratio to the same generator's Keras time is printed too.
+dynamic int8 with free input size, TFLite full int8 and float16 exported at each fixed size, ONNX
+float32 in onnxruntime as `load_stylizer` runs it and, as `onnx_spinning`, with its idle threads
+spinning (onnxruntime's own default) (--exports picks among them); each row's ratio to the same
+generator's Keras time is printed too.
 Beside them the peer: the AnimeGANv2 generator in PyTorch, as the community runs it (bryandlee's
 architecture, `animeganv2_torch.py`; needs `pip install torch==2.13.0`). Our v2 generator gets
 the PyTorch peer's (random) weights through the converter, and the largest difference of their
@@ -35,7 +37,8 @@ from absl import app, flags  # noqa: E402
 
 from animegan_face.config import GENERATORS  # noqa: E402
 from animegan_face.deployment import export  # noqa: E402
-from animegan_face.deployment.inference import KerasStylizer, load_stylizer  # noqa: E402
+from animegan_face.deployment.inference import (  # noqa: E402
+    KerasStylizer, OnnxStylizer, TFLiteStylizer, load_stylizer)
 from animegan_face.models.animeganv2_weights import load_state_dict  # noqa: E402
 from animegan_face.models.networks import build_generator, generator_architecture  # noqa: E402
 
@@ -45,11 +48,15 @@ flags.DEFINE_integer("runs", 5, "Timed calls per runtime, size and round.")
 flags.DEFINE_integer("rounds", 2, "Interleaved rounds.")
 flags.DEFINE_string("model", "", "A trained generator (model_dir or .weights.h5) instead of "
                     "random ones (--generators is then ignored).")
-_EXPORTS = ("saved_model", "float32", "float16", "dynamic_int8", "float16_fixed", "int8_fixed")
+_EXPORTS = ("saved_model", "float32", "float16", "dynamic_int8", "float16_fixed", "int8_fixed",
+            "onnx", "onnx_spinning")
 flags.DEFINE_list("exports", list(_EXPORTS), f"Exports to time beside Keras, of {_EXPORTS} "
                   "(*_fixed: exported at each --sizes); empty: Keras only.")
 flags.DEFINE_bool("torch_peer", True, "Time the PyTorch AnimeGANv2 generator too (needs "
                   "`pip install torch==2.13.0`; skipped with a note when torch is missing).")
+flags.DEFINE_integer("threads", 0, "Threads of every runtime (TensorFlow's intra-op pool, LiteRT, "
+                     "onnxruntime, PyTorch); 0: each its default, every core. 1 compares the "
+                     "runtimes' own arithmetic on a machine whose cores other jobs keep busy.")
 FLAGS = flags.FLAGS
 _SHORT = {"animegan_v1": "v1", "animegan_v2": "v2"}
 _PEER = "pytorch AnimeGANv2 (peer)"
@@ -94,7 +101,7 @@ def torch_peer():
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from animeganv2_torch import AnimeGANv2Generator
 
-    torch.set_num_threads(os.cpu_count())
+    torch.set_num_threads(FLAGS.threads or os.cpu_count())
     torch.manual_seed(0)
     return AnimeGANv2Generator().eval()
 
@@ -113,6 +120,16 @@ def torch_runner(model, image):
 def same_weights_difference(peer, keras_v2, image):
     """Largest |PyTorch - Keras| output of the v2 network given the same weights and image."""
     return float(np.abs(torch_runner(peer, image)() - np.asarray(keras_v2(image))).max())
+
+
+def _stylizer(path, spinning=False):
+    """The exported file as load_stylizer runs it, on --threads threads where given."""
+    threads = FLAGS.threads or None
+    if path.suffix == ".tflite":
+        return TFLiteStylizer(path, num_threads=threads)
+    if path.suffix == ".onnx":
+        return OnnxStylizer(path, num_threads=threads, allow_spinning=spinning)
+    return load_stylizer(path)
 
 
 def runners(generators, size, folder, peer):
@@ -136,11 +153,14 @@ def runners(generators, size, folder, peer):
                                                           size),
             "int8_fixed": lambda: export.export_tflite(generator, where, "int8", photos, size,
                                                        photos),
+            "onnx": lambda: export.export_onnx(generator, where, photos),
+            "onnx_spinning": lambda: export.export_onnx(generator, where, photos),
         }
         for kind in FLAGS.exports:
             result = exporters[kind]()
-            name = f"{short} {result.path.name}"
-            found[name], results[name] = load_stylizer(result.path), result
+            spinning = kind == "onnx_spinning"
+            name = f"{short} {result.path.name}" + (", threads spinning" if spinning else "")
+            found[name], results[name] = _stylizer(result.path, spinning), result
         timed.update({name: (lambda s=stylizer: s(image)) for name, stylizer in found.items()})
     if peer is not None:
         timed[_PEER] = torch_runner(peer, image)
@@ -155,6 +175,9 @@ def main(argv):
     unknown = set(FLAGS.exports) - set(_EXPORTS)
     if unknown:
         raise app.UsageError(f"--exports: unknown {sorted(unknown)}, known: {_EXPORTS}")
+    if FLAGS.threads:  # before TensorFlow's runtime starts; inter-op 1: one op at a time
+        tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
     if FLAGS.torch_peer and importlib.util.find_spec("torch") is None:
         print("PyTorch is not installed: the AnimeGANv2 peer row is skipped "
               "(pip install torch==2.13.0 to time it).", flush=True)
@@ -172,8 +195,9 @@ def main(argv):
         print(f"v2 given the PyTorch peer's weights ({tensors} tensors): largest output difference "
               f"{same_weights_difference(peer, generators['animegan_v2'], image):.1e} (64x64, [-1, 1])")
     peak = peak_flops()
-    print(f"{os.cpu_count()} CPUs, TensorFlow {tf.__version__}; measured float32 peak "
-          f"(2048^3 matmul): {peak / 1e9:.0f} GFLOP/s")
+    threads = f"{FLAGS.threads} thread(s)" if FLAGS.threads else "all cores"
+    print(f"{os.cpu_count()} CPUs, each runtime on {threads}, TensorFlow {tf.__version__}; "
+          f"measured float32 peak (2048^3 matmul, same threads): {peak / 1e9:.0f} GFLOP/s")
     for size in (int(s) for s in FLAGS.sizes):
         flops = {name: conv_flops(name, size) for name in generators}
         flops_of = {_SHORT[name]: work for name, work in flops.items()}

@@ -14,6 +14,7 @@ import pytest
 from animegan_face.deployment import export
 from animegan_face.deployment.inference import ModelLoadError, OnnxStylizer, load_stylizer
 from animegan_face.deployment.onnx_converter import UnsupportedLayerError, generator_to_onnx
+from animegan_face.deployment.tflite_graph import tflite_graph
 from animegan_face.models.layers import ReflectionPad2D, Resize2D
 from animegan_face.models.networks import build_generator
 
@@ -100,6 +101,41 @@ def test_generators_match_keras_at_two_sizes_and_batch_sizes(generator, rng):
         assert got.shape == shape
         assert difference.max() <= MAX_DIFFERENCE and difference.mean() <= MEAN_DIFFERENCE, (
             shape, difference.max(), difference.mean())
+
+
+def test_generator_converts_after_its_tflite_graph_was_built(generator, rng):
+    """export.py --formats=tflite,onnx: the TFLite graph calls the generator's own layers again,
+    and the converter must still translate the generator's calls (it refused them as shared)."""
+    tflite_graph(generator)
+    images = rng.uniform(-1, 1, (1, 32, 32, 3)).astype(np.float32)
+    difference = np.abs(_run(generator_to_onnx(generator), images)
+                        - np.asarray(generator(images, training=False)))
+    assert difference.max() <= MAX_DIFFERENCE and difference.mean() <= MEAN_DIFFERENCE
+
+
+def test_generators_use_the_cheap_forms_of_norms_and_halvings(generator):
+    """What made the ONNX files faster in onnxruntime (bench/RESULTS.md): a layer norm's scale and
+    shift as one BatchNormalization instead of Mul and Add, a halving as AveragePool."""
+    ops = [node.op_type for node in generator_to_onnx(generator).graph.node]
+    norms = [layer for layer in generator.layers if isinstance(layer, keras.layers.GroupNormalization)]
+    layer_norms = sum(layer.groups == 1 for layer in norms)
+    halvings = sum(isinstance(layer, Resize2D) and layer.scale == 0.5 for layer in generator.layers)
+    assert ops.count("InstanceNormalization") == len(norms)
+    assert ops.count("BatchNormalization") == layer_norms and "Mul" not in ops
+    assert ops.count("AveragePool") == halvings
+    assert ops.count("Resize") == sum(isinstance(layer, Resize2D) for layer in generator.layers) - halvings
+
+
+def test_onnx_stylizer_threads_sleep_unless_asked_to_spin(tmp_path):
+    model = generator_to_onnx(_single_layer_model(keras.layers.Conv2D(3, 1), channels=3))
+    (tmp_path / "conv.onnx").write_bytes(model.SerializeToString())
+    entry = "session.intra_op.allow_spinning"
+    default = load_stylizer(tmp_path / "conv.onnx")._session.get_session_options()
+    assert default.get_session_config_entry(entry) == "0"
+    assert default.intra_op_num_threads == os.cpu_count()
+    spinning = OnnxStylizer(tmp_path / "conv.onnx", num_threads=1, allow_spinning=True)
+    options = spinning._session.get_session_options()
+    assert options.get_session_config_entry(entry) == "1" and options.intra_op_num_threads == 1
 
 
 def test_unknown_layers_and_settings_are_refused_by_name():

@@ -120,14 +120,21 @@ class TFLiteStylizer:
 
 
 class OnnxStylizer:
-    """A .onnx file from export.py, run with onnxruntime's CPU execution provider."""
+    """A .onnx file from export.py, run with onnxruntime's CPU execution provider on `num_threads`
+    (default: every core), its idle threads spinning only if `allow_spinning`."""
 
-    def __init__(self, path, num_threads=None):
+    def __init__(self, path, num_threads=None, allow_spinning=False):
         import onnxruntime
         from onnxruntime.capi import onnxruntime_pybind11_state as errors
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = num_threads or os.cpu_count()
+        # Idle pool threads sleep instead of spinning between ops. Where other processes share the
+        # cores (a phone, a desktop, the development machine) a spinning thread burns the time
+        # slice its partner needs: v2 at 256 px took 1.23x Keras' time without spinning, 1.57x
+        # with it, interleaved on a loaded 2-core machine (bench/RESULTS.md).
+        options.add_session_config_entry("session.intra_op.allow_spinning",
+                                         "1" if allow_spinning else "0")
         try:
             self._session = onnxruntime.InferenceSession(str(path), options,
                                                          providers=["CPUExecutionProvider"])

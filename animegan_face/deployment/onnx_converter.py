@@ -7,9 +7,11 @@ the layer types the two generators use (`networks.py`, `generator_v2.py`):
     Conv2D, DepthwiseConv2D, SeparableConv2D (padding "valid": the generators pad explicitly)
                                    -> Conv (depthwise: group = channels)
     ReflectionPad2D               -> Pad mode "reflect"
-    Resize2D                      -> Resize "linear", half_pixel or align_corners, no antialias
+    Resize2D                      -> Resize "linear", half_pixel or align_corners, no antialias;
+                                     halving (0.5, half_pixel) -> AveragePool 2x2, stride 2
     GroupNormalization            -> InstanceNormalization (one group per channel); other group
                                      counts reshape to (N, groups, -1) first, then scale and shift
+                                     (BatchNormalization of mean 0, variance 1)
     LeakyReLU, Add, Activation    -> LeakyRelu, Add, Tanh
 
 Any other layer, or one of these with a setting not listed (say a dilated conv), raises
@@ -131,8 +133,13 @@ def _convert_group_normalization(graph, layer, x):
                             epsilon=layer.epsilon)
     shape = graph.node("Shape", [x], f"{name}/shape")
     x = graph.node("Reshape", [normalised, shape], f"{name}/ungrouped")
-    x = graph.node("Mul", [x, graph.weight(f"{name}/gamma", gamma.reshape(-1, 1, 1))], f"{name}/scaled")
-    return graph.node("Add", [x, graph.weight(f"{name}/beta", beta.reshape(-1, 1, 1))], name)
+    # The per-channel scale and shift as a BatchNormalization of mean 0, variance 1, epsilon 0:
+    # x * gamma + beta exactly, in one pass over x where Mul and Add take two (onnxruntime:
+    # 0.74 against 1.43 ms at 32 x 256 x 256; bench/RESULTS.md).
+    affine = [graph.weight(f"{name}/gamma", gamma), graph.weight(f"{name}/beta", beta),
+              graph.weight(f"{name}/mean_0", np.zeros(channels)),
+              graph.weight(f"{name}/variance_1", np.ones(channels))]
+    return graph.node("BatchNormalization", [x, *affine], name, epsilon=0.0)
 
 
 def _convert_leaky_relu(graph, layer, x):
@@ -160,6 +167,16 @@ def _convert_reflection_pad(graph, layer, x):
 
 
 def _convert_resize(graph, layer, x):
+    if layer.scale == 0.5 and not layer.align_corners:
+        # Half-pixel halving of an even size (the generators' sizes are multiples of 4) samples
+        # input position 2i + 0.5: the mean of each 2x2 block, which AveragePool computes in
+        # onnxruntime's blocked (NCHWc) layout beside the convolutions, where Resize is a
+        # general kernel in the plain layout (tflite_graph.py rewrites it the same way).
+        return graph.node("AveragePool", [x], layer.name, kernel_shape=[2, 2], strides=[2, 2])
+    return _resize(graph, layer, x)
+
+
+def _resize(graph, layer, x):
     """Output size floor(H * scale) x floor(W * scale), as Resize2D's. Half-pixel: input position
     (i + 0.5) / scale - 0.5, which is tf.image.resize's (i + 0.5) * in / out - 0.5 for the even
     sizes the generators resize (H and W multiples of 4): upscaling by 2 blends the two nearest
@@ -182,6 +199,18 @@ _CONVERTERS = {
     ReflectionPad2D: _convert_reflection_pad,
     Resize2D: _convert_resize,
 }
+
+
+def _calls_in(model):
+    """ids of the layer calls (Keras nodes) between the model's inputs and outputs."""
+    found, pending = set(), list(model.outputs)
+    while pending:
+        operation, node_index, _ = pending.pop()._keras_history
+        node = operation._inbound_nodes[node_index]
+        if id(node) not in found:
+            found.add(id(node))
+            pending.extend(node.input_tensors)
+    return found
 
 
 def _io_shapes(generator, input_size):
@@ -213,6 +242,7 @@ def generator_to_onnx(generator, input_size=None):
     # Keras tensor -> ONNX value name; the graph is NCHW from here on.
     nchw = graph.node("Transpose", [INPUT_NAME], "to_nchw", perm=[0, 3, 1, 2])
     names = {id(generator.inputs[0]): nchw}
+    own_calls = _calls_in(generator)
     for layer in generator.layers:  # topological order
         if isinstance(layer, keras.layers.InputLayer):
             continue
@@ -220,12 +250,15 @@ def generator_to_onnx(generator, input_size=None):
         if converter is None:
             raise UnsupportedLayerError(f"layer {layer.name!r}: no ONNX translation for "
                                         f"{type(layer).__name__} layers")
-        # (layer.input would silently give a shared layer's first call)
-        if len(layer._inbound_nodes) != 1:
-            raise UnsupportedLayerError(f"layer {layer.name!r}: called {len(layer._inbound_nodes)} "
-                                        "times; a shared layer is not translated")
-        inputs = layer.input if isinstance(layer.input, (list, tuple)) else [layer.input]
-        names[id(layer.output)] = converter(graph, layer, *[names[id(tensor)] for tensor in inputs])
+        # The layer's calls inside this model only: layer.input would give its first call anywhere,
+        # and export.py's TFLite graph (tflite_graph.py) calls the same layer objects again.
+        calls = [node for node in layer._inbound_nodes if id(node) in own_calls]
+        if len(calls) != 1:
+            raise UnsupportedLayerError(f"layer {layer.name!r}: called {len(calls)} times in "
+                                        f"{generator.name}; a shared layer is not translated")
+        [output] = calls[0].output_tensors
+        names[id(output)] = converter(
+            graph, layer, *[names[id(tensor)] for tensor in calls[0].input_tensors])
     graph.node("Transpose", [names[id(generator.outputs[0])]], OUTPUT_NAME, perm=[0, 2, 3, 1])
 
     input_shape, output_shape = _io_shapes(generator, input_size)

@@ -1,0 +1,65 @@
+"""bench/inference.py's ONNX rows and bench/video.py, end to end on tiny inputs: the scripts whose
+tables bench/RESULTS.md and the README quote."""
+
+import os
+import re
+import subprocess
+import sys
+
+import keras
+import pytest
+
+from animegan_face.models.networks import build_generator
+
+pytestmark = pytest.mark.slow  # each starts TensorFlow and builds a generator
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _table_rows(stdout):
+    return [line.split(" | ") for line in stdout.splitlines()
+            if line.startswith("| ") and "---" not in line and "| runtime |" not in line]
+
+
+def test_inference_bench_times_onnx_beside_keras_on_the_threads_asked():
+    result = subprocess.run(
+        [sys.executable, "bench/inference.py", "--sizes=32", "--generators=animegan_v2",
+         "--exports=onnx,onnx_spinning", "--torch_peer=false", "--runs=1", "--rounds=1",
+         "--threads=1"],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "each runtime on 1 thread(s)" in result.stdout
+    rows = {row[0].lstrip("| "): row for row in _table_rows(result.stdout)}
+    assert list(rows) == ["v2 keras", "v2 generator.onnx", "v2 generator.onnx, threads spinning"]
+    for name in ("v2 generator.onnx", "v2 generator.onnx, threads spinning"):
+        max_difference = float(rows[name][2].split(" / ")[0])
+        assert max_difference < 1e-3  # float32, the same network
+        assert float(rows[name][5]) > 0  # ratio to its own Keras
+    assert rows["v2 keras"][5] == "1.00"
+
+
+def test_video_bench_prints_frames_per_second_of_each_runtime(tmp_path):
+    keras.utils.set_random_seed(3)
+    weights = tmp_path / "generator.weights.h5"
+    build_generator("animegan_v2").save_weights(weights)
+    result = subprocess.run(
+        [sys.executable, "bench/video.py", f"--model={weights}", "--exports=onnx,float16",
+         "--size=32", "--frames=3", "--rounds=2"],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "3 frames of 32x32" in result.stdout
+    rows = _table_rows(result.stdout)
+    assert [row[0].lstrip("| ") for row in rows] == [
+        str(weights), "generator.onnx (exported)", "generator_float16.tflite (exported)"]
+    for row in rows:
+        rate, milliseconds = float(row[1]), float(row[2])
+        assert rate > 0 and milliseconds == pytest.approx(1000 / rate, abs=1)
+    assert rows[0][3].rstrip(" |") == "1.00"
+
+
+def test_video_bench_refuses_exports_without_a_keras_model(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "bench/video.py", "--model=checkpoints/selfie2anime_v2/generator_float16.tflite",
+         "--exports=onnx", "--size=32", "--frames=1", "--rounds=1"],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert re.search(r"--exports needs a Keras --model", result.stdout + result.stderr)
