@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 
 from animegan_face.models.networks import build_discriminator, build_generator  # noqa: E402
 from animegan_face.training.callbacks import Counters, EpochCheckpoint  # noqa: E402
-from animegan_face.training.custom_loop import weights_fingerprint  # noqa: E402
+from animegan_face.training.cluster import weights_fingerprint  # noqa: E402
 from animegan_face.training.keras_checkpoint import training_checkpoint  # noqa: E402
 from animegan_face.training.run_folder import RunFolder  # noqa: E402
 

@@ -3,8 +3,8 @@ at the end of one batch, for the test to kill -9 it there.
 
     python tests/stop_in_epoch.py EPOCH BATCH train.py FLAGS...   # EPOCH, BATCH counted from 0
 
-Every `keras.Model.fit` of the run gets one more callback, which stops the process after batch
-BATCH of epoch EPOCH. A kill timed on the progress bar instead raced the epoch's remaining steps:
+The training loop (`animegan_face.training.loop.run_epochs`, both backends) gets one more callback,
+which stops the process after batch BATCH of epoch EPOCH. A kill timed on the progress bar instead raced the epoch's remaining steps:
 a fast enough CPU would finish the epoch, and save its checkpoint, before the kill arrived.
 """
 
@@ -33,14 +33,19 @@ class _StopAfterBatch(keras.callbacks.Callback):
 
 def main():
     epoch, batch, script = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-    fit = keras.Model.fit
-
-    def fit_then_stop(self, *args, callbacks=None, **kwargs):
-        return fit(self, *args, callbacks=[*(callbacks or []), _StopAfterBatch(epoch, batch)], **kwargs)
-
-    keras.Model.fit = fit_then_stop
-    sys.argv = sys.argv[3:]
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
+    from animegan_face.training import loop
+
+    run_epochs = loop.run_epochs
+
+    def run_epochs_then_stop(phases, batches, counters, total_epochs, steps_per_epoch, callbacks,
+                             *args, **kwargs):
+        return run_epochs(phases, batches, counters, total_epochs, steps_per_epoch,
+                          [*callbacks, _StopAfterBatch(epoch, batch)], *args, **kwargs)
+
+    # Before train.py imports the backend's training module, which binds `run_epochs` by name.
+    loop.run_epochs = run_epochs_then_stop
+    sys.argv = sys.argv[3:]
     runpy.run_path(script, run_name="__main__")
 
 

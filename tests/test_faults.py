@@ -18,7 +18,7 @@ from animegan_face.config import ModelConfig
 from animegan_face.models.networks import build_discriminator, build_generator
 from animegan_face.training import tf_training
 from animegan_face.training.callbacks import Counters, EpochCheckpoint
-from animegan_face.training.custom_loop import weights_fingerprint
+from animegan_face.training.cluster import weights_fingerprint
 from animegan_face.training.keras_checkpoint import KerasCheckpoint
 from animegan_face.training.run_checks import NonFiniteError
 from animegan_face.training.run_folder import RunFolder

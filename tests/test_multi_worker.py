@@ -1,4 +1,4 @@
-"""--strategy=multi_worker: two train.py workers on 127.0.0.1 train in step (custom_loop.py)."""
+"""--strategy=multi_worker: two train.py workers on 127.0.0.1 train in step (training/cluster.py, training/loop.py)."""
 
 import json
 import os
@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from animegan_face.models.networks import build_generator
-from animegan_face.training.custom_loop import weights_fingerprint
+from animegan_face.training.cluster import weights_fingerprint
 from animegan_face.training.keras_checkpoint import KerasCheckpoint
 from animegan_face.training.run_folder import RunFolder
 from tests.helpers import write_prepared_dataset

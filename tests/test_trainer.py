@@ -11,7 +11,7 @@ import pytest
 
 from animegan_face.data.pipeline import load_dataset_files, make_dataset
 from animegan_face.models.networks import generator_architecture
-from animegan_face.training.tf_trainer import GENERATOR_TERMS
+from animegan_face.loss.objectives import GENERATOR_TERMS
 from animegan_face.training.tf_training import build_trainers
 from tests.helpers import tiny_config, write_prepared_dataset
 

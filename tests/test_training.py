@@ -17,7 +17,7 @@ from animegan_face.training import train
 from animegan_face.training.keras_checkpoint import KerasCheckpoint
 from animegan_face.training.run_checks import SetupError
 from animegan_face.training.run_folder import RunFolder
-from animegan_face.training.tf_trainer import GENERATOR_TERMS
+from animegan_face.loss.objectives import GENERATOR_TERMS
 from animegan_face.training.tf_training import build_trainers
 from tests.helpers import scalar_steps, tiny_config, write_prepared_dataset
 

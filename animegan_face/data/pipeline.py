@@ -209,7 +209,7 @@ class NumpyBatches:
 
 
 def make_dataset(files, image_size, batch_size, seed=0):
-    """`NumpyBatches` as an endless tf.data.Dataset, for TensorFlow's fit() and tf.distribute.
+    """`NumpyBatches` as an endless tf.data.Dataset, for TensorFlow's tf.distribute.
 
     The same batches, in the same order, as the JAX path gets for the same seed: tf.data only
     carries them (prefetched, auto-sharded by data for tf.distribute). Every worker of a

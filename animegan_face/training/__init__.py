@@ -1,9 +1,9 @@
 """Stage 2, training: one `Config` in, a trained (or resumed) run folder out.
 
 `train(config)` runs under the Keras backend in use (KERAS_BACKEND): TensorFlow (`tf_training`,
-steps in `tf_trainer`, `custom_loop` for several machines) or JAX (`jax_training`, steps in
-`jax_trainer`; TensorFlow is never imported). What both share: the run folder (`run_folder`), the
-checks that stop a run (`run_checks`), what `--strategy` means (`devices`), the networks and
+steps in `tf_trainer`, `cluster` for several machines) or JAX (`jax_training`, steps in
+`jax_trainer`; TensorFlow is never imported). What both share: the training loop (`loop`) and its
+callbacks (`callbacks`), the run folder (`run_folder`), the checks that stop a run (`run_checks`), what `--strategy` means (`devices`), the networks and
 optimizers (`components`), what is read from the dataset (`training_data`) and the logs
 (`run_log`, `event_log`, `samples`).
 """

@@ -1,12 +1,11 @@
-"""Keras callbacks of a TensorFlow training run: checkpoints with resume counters, NaN checks, and
-the step and epoch ends handed to the run's log."""
+"""The callbacks of a training run, under both backends (`loop.run_epochs` calls them): checkpoints
+with resume counters, NaN checks, and the step and epoch ends handed to the run's log."""
 
 import dataclasses
 
 import keras
 
-from animegan_face.training.run_checks import (
-    NonFiniteError, check_losses_finite, check_variables_finite)
+from animegan_face.training.run_checks import check_losses_finite, check_variables_finite
 
 
 @dataclasses.dataclass
@@ -53,12 +52,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self._current_epoch = 0
 
     def _check(self, check, *args, **kwargs):
-        """Runs a `run_checks` check; on NonFiniteError stops fit() before re-raising."""
-        try:
-            check(*args, latest_checkpoint=self.latest, **kwargs)
-        except NonFiniteError:
-            self.model.stop_training = True
-            raise
+        """Runs a `run_checks` check; its NonFiniteError ends the loop before anything is saved."""
+        check(*args, latest_checkpoint=self.latest, **kwargs)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._current_epoch = epoch
@@ -78,27 +73,28 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
 
 class TensorBoardLogger(keras.callbacks.Callback):
-    """Hands fit()'s step and epoch ends to a `run_log.RunLog` (the JAX path calls it directly).
+    """Hands the loop's step and epoch ends to a `run_log.RunLog`.
 
     Args:
         run_log: the run's `RunLog`.
         counters: the run's `Counters` (restored on resume, so curves continue).
-        generator: the generator whose output for the sample photos is shown each epoch.
-        gradient_norms: optional callable(model) -> {name: norm}, called at each epoch's end with
-            the model being fit and logged as `grad_norm/<name>` (see `diagnostics`).
+        stylise: callable(photos) -> the generator's output in inference mode, shown each epoch
+            beside `run_log.sample_photos`.
+        gradient_norms: optional callable(epoch) -> {name: norm}, called at the end of each epoch
+            (counted from 1) and logged as `grad_norm/<name>` (see `diagnostics`).
     """
 
-    def __init__(self, run_log, counters, generator, gradient_norms=None):
+    def __init__(self, run_log, counters, stylise, gradient_norms=None):
         super().__init__()
         self.run_log = run_log
         self.counters = counters
-        self.generator = generator
+        self.stylise = stylise
         self.gradient_norms = gradient_norms
 
     def on_train_batch_end(self, batch, logs=None):
         self.run_log.step_end(logs, self.counters.step)
 
     def on_epoch_end(self, epoch, logs=None):
-        stylised = self.generator(self.run_log.sample_photos, training=False)
-        norms = self.gradient_norms(self.model) if self.gradient_norms else {}
+        stylised = self.stylise(self.run_log.sample_photos)
+        norms = self.gradient_norms(epoch + 1) if self.gradient_norms else {}
         self.run_log.epoch_end(epoch + 1, self.counters.step, logs, stylised, norms)

@@ -9,20 +9,19 @@ format (`tf.train.Checkpoint`) are refused, naming the ways on. What `strategy` 
 `devices.jax_distribution`.
 """
 
-import dataclasses
 import random
-import time
+import types
 
 import jax
-import keras
 import numpy as np
 
 from animegan_face.data.pipeline import NumpyBatches
+from animegan_face.training.callbacks import Counters, EpochCheckpoint, TensorBoardLogger
 from animegan_face.training.components import build_networks, make_optimizers, set_precision_policy
 from animegan_face.training.devices import jax_distribution, jax_placer
 from animegan_face.training.jax_trainer import JaxAnimeGANTrainer
 from animegan_face.training.keras_checkpoint import KerasCheckpoint, training_checkpoint
-from animegan_face.training.run_checks import check_losses_finite, check_variables_finite
+from animegan_face.training.loop import Steps, run_epochs
 from animegan_face.training.run_folder import RunFolder
 from animegan_face.training.run_log import RunLog
 from animegan_face.training.training_data import resolve_dataset, sample_photos, steps_per_epoch
@@ -54,28 +53,30 @@ def build_jax_trainer(config):
         d_optimizer=optimizers.discriminator, face_crop_size=config.model.face_crop_size)
 
 
-def _state_arrays(state):
-    """(name, array) of every array of a `JaxAnimeGANTrainer` state, e.g. ("g_trainable[3]", ...)."""
-    return [(f"{field.name}[{index}]", value) for field in dataclasses.fields(state)
-            for index, value in enumerate(getattr(state, field.name))]
+class JaxSteps(Steps):
+    """`loop.Steps` of one jitted step of a `JaxAnimeGANTrainer` (`warmup_step` or `gan_step`),
+    over the training state that every `JaxSteps` of the same `holder` shares.
 
+    Args:
+        trainer: the `JaxAnimeGANTrainer`.
+        holder: an object whose `.state` is the current `TrainState` (updated by each step).
+        train_step: `trainer.warmup_step` or `trainer.gan_step`.
+        place: callable(batch) -> the batch on the devices (`devices.jax_placer`).
+    """
 
-class _EpochLogs:
-    """Running means of the step logs over an epoch (what Keras' Mean trackers report)."""
+    def __init__(self, trainer, holder, train_step, place):
+        self.trainer, self.holder, self.train_step, self.place = trainer, holder, train_step, place
 
-    def __init__(self):
-        self.sums, self.count = {}, 0
+    def __call__(self, batch):
+        self.holder.state, logs = self.train_step(self.holder.state, self.place(batch))
+        return logs
 
-    def add(self, logs):
-        """Adds one step's logs (fetched from the device in one transfer); returns them as floats."""
-        self.count += 1
-        values = {name: float(value) for name, value in jax.device_get(logs).items()}
-        for name, value in values.items():
-            self.sums[name] = self.sums.get(name, 0.0) + value
-        return values
+    def fetch(self, logs):
+        # One transfer for all the step's logs.
+        return {name: float(value) for name, value in jax.device_get(logs).items()}
 
-    def means(self):
-        return {name: total / self.count for name, total in self.sums.items()}
+    def sync(self):
+        self.trainer.write_back(self.holder.state)
 
 
 def train(config, verbose=1):
@@ -108,67 +109,32 @@ def _train(config, verbose, run, files, steps, total_epochs, distribution):
             return done
 
     trainer = build_jax_trainer(config)
-    generator = trainer.generator
-    checkpoint = training_checkpoint(run.checkpoints_dir, generator, trainer.discriminator,
-                                     trainer.init_optimizer, trainer.g_optimizer, trainer.d_optimizer)
-    epoch, step = 0, 0
+    generator, discriminator = trainer.generator, trainer.discriminator
+    optimizers = (trainer.init_optimizer, trainer.g_optimizer, trainer.d_optimizer)
+    checkpoint = training_checkpoint(run.checkpoints_dir, generator, discriminator, *optimizers)
+    counters = Counters()
     if checkpoint.latest is not None:
-        epoch, step = checkpoint.restore(checkpoint.latest)
-        print(f"Resuming from {checkpoint.latest}: {epoch} of {total_epochs} epochs done, step {step}")
+        counters.epoch, counters.step = checkpoint.restore(checkpoint.latest)
+        print(f"Resuming from {checkpoint.latest}: {counters.epoch} of {total_epochs} epochs done, "
+              f"step {counters.step}")
     else:
-        epoch, step = warm_start(config, generator, trainer.discriminator, steps)
+        counters.epoch, counters.step = warm_start(config, generator, discriminator, steps)
 
     image_size, batch_size = config.data.image_size, config.data.batch_size
-    run_log = RunLog(run, {"init": trainer.init_optimizer, "generator": trainer.g_optimizer,
-                           "discriminator": trainer.d_optimizer}, sample_photos(files, image_size))
+    run_log = RunLog(run, dict(zip(("init", "generator", "discriminator"), optimizers)),
+                     sample_photos(files, image_size))
+    holder = types.SimpleNamespace(state=trainer.state())
     place = jax_placer(distribution)
-    state = trainer.state()
-
-    with NumpyBatches(files, image_size, batch_size, seed=config.train.seed + epoch) as batches:
+    saved_variables = (generator.weights + discriminator.weights
+                       + [v for optimizer in optimizers for v in optimizer.variables])
+    callbacks = [
+        EpochCheckpoint(checkpoint, counters, run, saved_variables, checkpoint.latest),
+        TensorBoardLogger(run_log, counters, lambda photos: trainer.generate(holder.state, photos)),
+    ]
+    phases = ((JaxSteps(trainer, holder, trainer.warmup_step, place), config.train.init_epochs),
+              (JaxSteps(trainer, holder, trainer.gan_step, place), total_epochs))
+    with NumpyBatches(files, image_size, batch_size, seed=config.train.seed + counters.epoch) as batches:
         try:
-            for epoch_index in range(epoch, total_epochs):
-                warmup = epoch_index < config.train.init_epochs
-                train_step = trainer.warmup_step if warmup else trainer.gan_step
-                if verbose:
-                    print(f"Epoch {epoch_index + 1}/{total_epochs}"
-                          f"{' (warm-up)' if warmup else ''}")
-                progress = keras.utils.Progbar(steps, verbose=verbose) if verbose else None
-                epoch_logs = _EpochLogs()
-                started = time.perf_counter()
-
-                def record(logs, index, at_step):
-                    """Host side of one step: running means, NaN check, TensorBoard, progress bar."""
-                    values = epoch_logs.add(logs)  # waits for that step's results
-                    running = epoch_logs.means()
-                    check_losses_finite(running, f"step {at_step} (epoch {epoch_index + 1}, "
-                                                 f"batch {index + 1})", checkpoint.latest)
-                    run_log.step_end(running, at_step)
-                    if progress is not None:
-                        # Progbar averages what it is given over the epoch: the step's own values.
-                        progress.update(index + 1, list(values.items()), finalize=index + 1 == steps)
-
-                # Step k+1 is dispatched before step k's results are read, so the accelerator
-                # never waits for the host's logging (jax.jit calls return at once).
-                pending = None
-                for index in range(steps):
-                    state, logs = train_step(state, place(next(batches)))
-                    step += 1
-                    if pending is not None:
-                        record(*pending)
-                    pending = (logs, index, step)
-                record(*pending)
-                means = epoch_logs.means()
-                check_variables_finite(_state_arrays(state), f"end of epoch {epoch_index + 1}",
-                                       checkpoint.latest)
-                trainer.write_back(state)
-                saved = checkpoint.save(epoch_index + 1, step)
-                run.copy_generator(saved / "generator.weights.h5")
-
-                run_log.epoch_end(epoch_index + 1, step, means,
-                                  trainer.generate(state, run_log.sample_photos))
-                epoch = epoch_index + 1
-                if verbose:
-                    print(f"epoch {epoch}: {(time.perf_counter() - started) / steps:.3f} s/step")
+            return run_epochs(phases, batches, counters, total_epochs, steps, callbacks, verbose)
         finally:
             run_log.close()
-    return epoch

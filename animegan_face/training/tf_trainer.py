@@ -3,7 +3,8 @@
 Both consume batches `(photo, photo_face_box, anime, anime_gray, smooth_gray)` from
 `animegan_face.data.pipeline` and share one generator. The objectives (which terms, which weights) are
 `animegan_face.loss.objectives`, shared with the JAX train steps of `animegan_face.training.jax_trainer`; this
-module only runs them under a GradientTape and applies the gradients.
+module only runs them under a GradientTape and applies the gradients. Each `train_step` returns
+that step's own values; the training loop (`loop.run_epochs`) keeps the running means.
 
 Replicas: each loss term is a mean over the per-replica batch; the optimizers sum gradients over
 replicas, so the weighted total is divided by `num_replicas_in_sync` exactly once, before the
@@ -15,7 +16,6 @@ import tensorflow as tf
 from keras import ops
 
 from animegan_face.loss import objectives
-from animegan_face.loss.objectives import DISCRIMINATOR_TERMS, GENERATOR_TERMS
 
 
 def _replica_count():
@@ -23,7 +23,7 @@ def _replica_count():
 
 
 def _unpack(data):
-    # fit() hands the 5-tuple over as x (see `as_fit_input`).
+    # The 5-tuple comes as x alone (see `as_fit_input`), as fit() would hand it over.
     batch, _, _ = keras.utils.unpack_x_y_sample_weight(data)
     return batch
 
@@ -47,14 +47,9 @@ class GeneratorWarmup(keras.Model):
         self.generator = generator
         self.content_extractor = content_extractor
         self.loss_config = loss_config
-        self.con_tracker = keras.metrics.Mean(name="init_con")
 
     def compile(self, optimizer, jit_compile=False):
         super().compile(optimizer=optimizer, jit_compile=jit_compile)
-
-    @property
-    def metrics(self):
-        return [self.con_tracker]
 
     def call(self, photo, training=False):
         return self.generator(photo, training=training)
@@ -70,8 +65,7 @@ class GeneratorWarmup(keras.Model):
             scaled = self.optimizer.scale_loss(scaled)
         variables = self.generator.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
-        self.con_tracker.update_state(con)
-        return {"init_con": self.con_tracker.result()}
+        return {"init_con": con}
 
 
 class AnimeGANTrainer(keras.Model):
@@ -99,17 +93,11 @@ class AnimeGANTrainer(keras.Model):
         self.face_extractor = face_extractor
         self.loss_config = loss_config
         self.face_crop_size = face_crop_size
-        names = DISCRIMINATOR_TERMS + ("g_total",) + GENERATOR_TERMS
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
 
     def compile(self, g_optimizer, d_optimizer, jit_compile=False):
         super().compile(jit_compile=jit_compile)
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
 
     def call(self, photo, training=False):
         return self.generator(photo, training=training)
@@ -155,7 +143,4 @@ class AnimeGANTrainer(keras.Model):
         g_variables = self.generator.trainable_variables
         self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_scaled, g_variables), g_variables))
 
-        values = {**d_terms, "g_total": g_total, **terms}
-        for name, value in values.items():
-            self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        return {**d_terms, "g_total": g_total, **terms}

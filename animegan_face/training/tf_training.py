@@ -1,8 +1,8 @@
 """The library side of train.py under TensorFlow: one `Config` in, a trained (or resumed) run in
 `model_dir` out (its layout: `run_folder`).
 
-Keras' `fit()` runs the train steps of `tf_trainer`, except under MultiWorkerMirroredStrategy, where
-`custom_loop.fit` runs the same steps and callbacks.
+The one loop (`loop.run_epochs`) runs the train steps of `tf_trainer` on every replica of the
+tf.distribute strategy (`StrategySteps`), one machine or several (`cluster`).
 """
 
 import shutil
@@ -10,15 +10,17 @@ import tempfile
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from animegan_face.data.pipeline import make_dataset
 from animegan_face.loss import diagnostics
-from animegan_face.training import custom_loop
+from animegan_face.training import cluster
 from animegan_face.training.callbacks import Counters, EpochCheckpoint, TensorBoardLogger
 from animegan_face.training.components import build_networks, make_optimizers, set_precision_policy
 from animegan_face.training.devices import tf_strategy
 from animegan_face.training.keras_checkpoint import training_checkpoint
 from animegan_face.training.legacy_checkpoint import restore_legacy_checkpoint
+from animegan_face.training.loop import Steps, run_epochs
 from animegan_face.training.run_checks import check_batch_split
 from animegan_face.training.run_folder import RunFolder
 from animegan_face.training.run_log import RunLog
@@ -37,8 +39,8 @@ def build_trainers(config):
     gan = AnimeGANTrainer(generator, discriminator, content, face, config.loss,
                           face_crop_size=config.model.face_crop_size, name="animegan")
     gan.compile(optimizers.generator, optimizers.discriminator, jit_compile=config.train.jit_compile)
-    # Marks both as built: under a distribution strategy fit() would otherwise trace call() on
-    # the whole 5-tuple batch and fail.
+    # Marks both as built: fit() on them (which a user may call; the run uses `loop`) would
+    # otherwise trace call() on the whole 5-tuple batch under a distribution strategy and fail.
     for model in (warmup, gan):
         model(np.zeros((1, 16, 16, 3), np.float32))
     for optimizer, variables in ((warmup.optimizer, generator.trainable_variables),
@@ -62,7 +64,7 @@ def train(config, verbose=1):
     check_batch_split(config.data.batch_size, strategy.num_replicas_in_sync, "replicas")
     # Every worker saves (saving may need collectives), but only the chief owns model_dir; the
     # others write the same files to a folder of their own, deleted at the end.
-    chief = custom_loop.is_chief(strategy)
+    chief = cluster.is_chief(strategy)
     output = run if chief else RunFolder(tempfile.mkdtemp(prefix="animegan_worker_"))
     try:
         return _train_in(config, strategy, files, steps, total_epochs, run, output, verbose)
@@ -97,8 +99,8 @@ def _train_in(config, strategy, files, steps, total_epochs, run, output, verbose
         counters.epoch, counters.step = warm_start(config, gan.generator, gan.discriminator, steps)
     multi_worker = config.train.strategy == "multi_worker"
     if multi_worker:
-        custom_loop.check_workers_agree(strategy, counters.epoch, counters.step, gan.generator,
-                                        "after restoring")
+        cluster.check_workers_agree(strategy, counters.epoch, counters.step, gan.generator,
+                                    "after restoring")
 
     dataset = as_fit_input(make_dataset(files, config.data.image_size, config.data.batch_size,
                                         seed=config.train.seed + counters.epoch))
@@ -109,34 +111,30 @@ def _train_in(config, strategy, files, steps, total_epochs, run, output, verbose
                      sample_photos(files, config.data.image_size))
     callbacks = [
         EpochCheckpoint(checkpoint, counters, output, saved_variables, latest),
-        TensorBoardLogger(run_log, counters, gan.generator,
+        TensorBoardLogger(run_log, counters, lambda photos: gan.generator(photos, training=False),
                           gradient_norms=_gan_gradient_norms(gan, files, config)),
     ]
+    jit_compile = config.train.jit_compile
+    phases = ((StrategySteps(warmup, strategy, jit_compile), config.train.init_epochs),
+              (StrategySteps(gan, strategy, jit_compile), total_epochs))
     try:
-        done = counters.epoch
-        if done < config.train.init_epochs:
-            _fit(warmup, strategy, config, x=dataset, initial_epoch=done,
-                 epochs=config.train.init_epochs, steps_per_epoch=steps, callbacks=callbacks,
-                 verbose=verbose)
-        done = counters.epoch
-        if done < total_epochs:
-            _fit(gan, strategy, config, x=dataset, initial_epoch=max(done, config.train.init_epochs),
-                 epochs=total_epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=verbose)
+        run_epochs(phases, iter(strategy.experimental_distribute_dataset(dataset)), counters,
+                   total_epochs, steps, callbacks, verbose)
     finally:
         run_log.close()
     if multi_worker:
-        custom_loop.check_workers_agree(strategy, counters.epoch, counters.step, gan.generator,
-                                        "at the end")
+        cluster.check_workers_agree(strategy, counters.epoch, counters.step, gan.generator,
+                                    "at the end")
     return counters.epoch
 
 
 def _gan_gradient_norms(gan, files, config):
-    """callable(model) -> each weighted term's gradient norms on a fixed real batch, for the GAN
+    """callable(epoch) -> each weighted term's gradient norms on a fixed real batch, after the GAN
     epochs (the warm-up has one term)."""
     batch = diagnostic_batch(files, config.data.image_size)
 
-    def measure(model):
-        if model is not gan:
+    def measure(epoch):
+        if epoch <= config.train.init_epochs:
             return {}
         return diagnostics.term_gradient_norms(
             gan.generator, gan.discriminator, gan.content_extractor, gan.face_extractor, batch,
@@ -144,9 +142,23 @@ def _gan_gradient_norms(gan, files, config):
     return measure
 
 
-def _fit(model, strategy, config, **kwargs):
-    """model.fit(); under multi_worker the same train steps and callbacks in custom_loop.fit,
-    because Keras 3.15's fit() fails under MultiWorkerMirroredStrategy."""
-    if config.train.strategy == "multi_worker":
-        return custom_loop.fit(model, strategy, jit_compile=config.train.jit_compile, **kwargs)
-    return model.fit(shuffle=False, **kwargs)
+class StrategySteps(Steps):
+    """`loop.Steps` of a `tf_trainer` model: its `train_step` on every replica of `strategy`
+    (strategy.run inside one tf.function, the replicas' logs averaged), for any tf.distribute
+    strategy, MultiWorkerMirroredStrategy included; `jit_compile` compiles the step with XLA."""
+
+    def __init__(self, model, strategy, jit_compile=False):
+        replica_step = tf.function(model.train_step, jit_compile=True) if jit_compile else model.train_step
+
+        @tf.function
+        def step(batch):
+            logs = strategy.run(replica_step, args=(batch,))
+            return {name: strategy.reduce("MEAN", value, axis=None) for name, value in logs.items()}
+
+        self._step = step
+
+    def __call__(self, batch):
+        return self._step(batch)
+
+    def fetch(self, logs):
+        return {name: float(value) for name, value in logs.items()}

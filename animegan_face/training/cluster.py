@@ -1,14 +1,12 @@
-"""Training across machines: the loop MultiWorkerMirroredStrategy (`devices.tf_strategy`) needs
-instead of fit(), which process is the chief, and the check that the workers agree.
+"""Training across machines (MultiWorkerMirroredStrategy, `devices.tf_strategy`): which process
+is the chief, and the check that the workers agree. The steps themselves run in the one loop
+(`loop.run_epochs`) through `tf_training`'s strategy step, as on one machine.
 
 Keras 3.15's `fit()` fails under MultiWorkerMirroredStrategy (checked with this project's
 trainers): its symbolic build reduces a whole input batch with `strategy.reduce`, which the
 collective implementation rejects ("Attempt to convert a value (PerReplica...)"), and with that
-step bypassed its per-step log reduction takes a mean along axis 0 of scalars. `fit()` below is
-the part of Keras' loop this project uses, over public APIs only: the same `train_step` of
-`GeneratorWarmup` / `AnimeGANTrainer` through `strategy.run`, a dataset distributed by
-`strategy.experimental_distribute_dataset`, and the same callbacks called at the same points, so
-checkpoints, resume, NaN checks and logs are those of a `fit()` run.
+step bypassed its per-step log reduction takes a mean along axis 0 of scalars; this is one reason
+why the project runs its own loop rather than fit().
 
 Batch and learning rates: `batch_size` is the global batch. Each step, every replica (a device of
 a worker) takes batch_size / replicas examples; the train steps divide each replica's mean loss by
@@ -75,50 +73,3 @@ def check_workers_agree(strategy, epoch, step, model, when):
     print(f"{resolver.task_type} {resolver.task_id}: {when}, epoch {int(states[0, 0])}, step "
           f"{int(states[0, 1])}, generator weights fingerprint {weights_fingerprint(model)}",
           flush=True)
-
-
-def _distributed_step(model, strategy, jit_compile):
-    """One global step: `model.train_step` on every replica; the logs averaged over replicas."""
-    replica_step = tf.function(model.train_step, jit_compile=True) if jit_compile else model.train_step
-
-    @tf.function
-    def step(data):
-        logs = strategy.run(replica_step, args=(data,))
-        return {name: strategy.reduce("MEAN", value, axis=None) for name, value in logs.items()}
-
-    return step
-
-
-def fit(model, strategy, x, initial_epoch, epochs, steps_per_epoch, callbacks, verbose=1,
-        jit_compile=False):
-    """Keras' fit() loop for one of this project's trainers, under any tf.distribute strategy.
-
-    Args:
-        model: a compiled, built `GeneratorWarmup` or `AnimeGANTrainer` (its variables created in
-            `strategy.scope()`).
-        x: tf.data.Dataset of global batches, as fit() would take it (see `trainer.as_fit_input`).
-        initial_epoch, epochs, steps_per_epoch, callbacks, verbose: as in `keras.Model.fit`.
-    """
-    if initial_epoch >= epochs:
-        return
-    callbacks = keras.callbacks.CallbackList(
-        callbacks, add_progbar=verbose != 0, verbose=verbose, epochs=epochs,
-        steps=steps_per_epoch, model=model)
-    step = _distributed_step(model, strategy, jit_compile)
-    iterator = iter(strategy.experimental_distribute_dataset(x))
-    model.stop_training = False
-    callbacks.on_train_begin()
-    logs = {}
-    for epoch in range(initial_epoch, epochs):
-        model.reset_metrics()
-        callbacks.on_epoch_begin(epoch)
-        for batch in range(steps_per_epoch):
-            callbacks.on_train_batch_begin(batch)
-            logs = {name: float(value) for name, value in step(next(iterator)).items()}
-            callbacks.on_train_batch_end(batch, logs)
-            if model.stop_training:
-                break
-        callbacks.on_epoch_end(epoch, logs)
-        if model.stop_training:
-            break
-    callbacks.on_train_end(logs)
