@@ -165,7 +165,7 @@ def _models_from(work, config):
 
     models = (build_generator(), build_discriminator(),
               build_content_extractor("vgg19", "none"),
-              build_face_extractor("resnet101", "none", config.model.face_crop_size))
+              build_face_extractor("vgg16", "none", config.model.face_crop_size))
     for model, name in zip(models, ("generator", "discriminator", "content", "face")):
         model.load_weights(work / f"{name}.weights.h5")
     return models
