@@ -4,8 +4,8 @@
         --anime_dir=../shared/data/selfie2anime/anime --count=300
 
 Prepares `count` photos and anime images into a temporary folder (timed: images/s), then times
-the input pipeline's batches as each backend gets them (`NumpyBatches` directly under JAX, through
-tf.data's `make_dataset` under TensorFlow) and, on the same batch size, the generator's forward
+the input pipeline's batches as the train steps get them (`NumpyBatches` directly under JAX and
+under TensorFlow on one replica, through tf.data's `make_dataset` for several replicas) and, on the same batch size, the generator's forward
 pass alone (a train step costs several times more). A ratio above 1 means the pipeline outruns
 even inference.
 """
@@ -81,8 +81,9 @@ def main(argv):
     print("| what | figure |")
     print("| --- | --- |")
     print(f"| dataset preparation (read, detect faces, smooth, write) | {prepare_rate:.1f} images/s |")
-    for name, rate in (("input pipeline, numpy batches (JAX)", numpy_rate),
-                       ("input pipeline through tf.data (TensorFlow)", pipeline_rate)):
+    for name, rate in (("input pipeline, numpy batches (JAX; TensorFlow on one replica)", numpy_rate),
+                       ("input pipeline through tf.data (TensorFlow, several replicas)",
+                        pipeline_rate)):
         print(f"| {name} | {rate:.2f} batches/s = {rate * FLAGS.batch_size * 2:.0f} "
               "images/s (photo + anime) |")
     print(f"| generator forward alone | {generator_rate:.2f} batches/s |")

@@ -12,7 +12,6 @@ import time
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from animegan_face.config import ModelConfig
 from animegan_face.models.networks import build_discriminator, build_generator
@@ -150,17 +149,19 @@ def test_kill_while_writing_the_generator_file_leaves_the_previous_one(tmp_path)
 
 
 def _poison_batch(index):
-    """tf_training.make_dataset, with NaN photos in batch `index` only."""
-    real_make_dataset = tf_training.make_dataset
+    """tf_training's NumpyBatches, with NaN photos in batch `index` (counted from 0) only."""
 
-    def make_dataset(*args, **kwargs):
-        def poison(position, batch):
-            photo = tf.where(position == index, tf.fill(tf.shape(batch[0]), np.nan), batch[0])
-            return (photo,) + tuple(batch[1:])
+    class PoisonedBatches(tf_training.NumpyBatches):
+        position = 0
 
-        return real_make_dataset(*args, **kwargs).enumerate().map(poison)
+        def __next__(self):
+            batch = super().__next__()
+            self.position += 1
+            if self.position - 1 == index:
+                batch = (np.full_like(batch[0], np.nan),) + tuple(batch[1:])
+            return batch
 
-    return make_dataset
+    return PoisonedBatches
 
 
 def test_nan_loss_stops_at_its_step_and_saves_nothing_non_finite(tmp_path, monkeypatch):
@@ -169,7 +170,7 @@ def test_nan_loss_stops_at_its_step_and_saves_nothing_non_finite(tmp_path, monke
     config = tiny_config(dataset, model_dir, init_epochs=0, epochs=3, steps_per_epoch=3)
     config = dataclasses.replace(config, model=ModelConfig(
         extractor="mobilenet", extractor_weights="none", face_extractor="none"))
-    monkeypatch.setattr(tf_training, "make_dataset", _poison_batch(4))  # epoch 2 (batches 3, 4, 5)
+    monkeypatch.setattr(tf_training, "NumpyBatches", _poison_batch(4))  # epoch 2 (batches 3, 4, 5)
 
     with pytest.raises(NonFiniteError, match=r"step \d+ \(epoch 2, batch \d\): loss terms not "
                                              r"finite \{.*'g_total': nan") as raised:
