@@ -213,6 +213,23 @@ def _load_keras_generator(path, architecture=None):
     raise ModelLoadError(path, f"weights do not fit the AnimeGAN generator ({'; '.join(failures)})")
 
 
+def load_keras_generator(path):
+    """The Keras generator of a training model_dir, a `.weights.h5` or a `.keras` file;
+    FileNotFoundError or ModelLoadError (naming the path) when there is none."""
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"model not found: {path}")
+    if path.is_dir():
+        run = RunFolder(path)
+        if not run.generator_path.is_file():
+            raise ModelLoadError(path, "folder holds no generator.weights.h5 (not a training run)")
+        # no readable config.json: _load_keras_generator tries each architecture
+        return _load_keras_generator(run.generator_path, run.generator_architecture())
+    if path.name.endswith(".weights.h5") or path.suffix == ".keras":
+        return _load_keras_generator(path)
+    raise ModelLoadError(path, "expected a training model_dir, a .weights.h5 or a .keras file")
+
+
 def load_stylizer(path):
     """The right stylizer for `path` (see the module docstring); ModelLoadError if it is not one."""
     path = pathlib.Path(path)
@@ -221,11 +238,8 @@ def load_stylizer(path):
     if path.is_dir():
         if (path / "saved_model.pb").is_file():
             return SavedModelStylizer(path)
-        run = RunFolder(path)
-        if run.generator_path.is_file():
-            # no readable config.json: _load_keras_generator tries each architecture
-            return KerasStylizer(_load_keras_generator(run.generator_path,
-                                                       run.generator_architecture()))
+        if RunFolder(path).generator_path.is_file():
+            return KerasStylizer(load_keras_generator(path))
         raise ModelLoadError(path, "folder holds neither generator.weights.h5 (a training run) "
                                    "nor saved_model.pb (an export)")
     if path.suffix == ".tflite":
@@ -233,6 +247,6 @@ def load_stylizer(path):
     if path.suffix == ".onnx":
         return OnnxStylizer(path)
     if path.name.endswith(".weights.h5") or path.suffix == ".keras":
-        return KerasStylizer(_load_keras_generator(path))
+        return KerasStylizer(load_keras_generator(path))
     raise ModelLoadError(path, "unknown model format (expected a model_dir, SavedModel folder, "
                                ".tflite, .onnx, .keras or .weights.h5)")

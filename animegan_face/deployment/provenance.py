@@ -4,7 +4,8 @@
         source     the generator weights exported (path, sha256), the training run's config.json,
                    how far it trained (epoch, step), the prepared dataset's fingerprint, and what
                    the frozen extractors' weights were (ImageNet, random, or a file and its sha256);
-                   for weights converted by convert_weights.py, the file they came from
+                   for weights converted by convert_weights.py, the file they came from; for
+                   weights blended by interpolate.py, alpha and both sources' records
         software   the animegan-face commit, Python, TensorFlow and Keras versions
         exports    each exported file: its kind, sha256, size, and its measured difference from
                    the Keras generator with the tolerance it passed
@@ -67,9 +68,11 @@ def source_record(model_path):
     record = {"generator": {"file": str(weights.resolve()), "sha256": sha256(weights)}}
     if not path.is_dir():
         record["training_run"] = None  # a bare file carries no record of how it was trained
-        converted = _read_json(conversion_record_path(weights))
-        if converted is not None:
-            record["converted_from"] = converted
+        made = _read_json(conversion_record_path(weights))
+        if isinstance(made, dict) and "interpolation" in made:
+            record["interpolated_from"] = made
+        elif made is not None:
+            record["converted_from"] = made
         return record
     config = run.read_config()
     record["training_run"] = {"model_dir": str(path.resolve()), "config": config,
@@ -108,6 +111,16 @@ def write_conversion_record(weights_path, source_path, architecture, tensors):
     record = {"file": str(pathlib.Path(source_path).resolve()), "sha256": sha256(source_path),
               "architecture": architecture, "tensors": tensors,
               "converted_to_sha256": sha256(weights_path), "software": software_record()}
+    write_file_atomic(conversion_record_path(weights_path),
+                      (json.dumps(record, indent=1) + "\n").encode("utf-8"))
+
+
+def write_interpolation_record(weights_path, path_a, path_b, alpha):
+    """Writes the record of a weights file blended from two generators (interpolate.py): alpha
+    and both sources' own records (their training runs' configs and progress included)."""
+    record = {"interpolation": {"formula": "(1 - alpha) * a + alpha * b", "alpha": float(alpha),
+                                "a": source_record(path_a), "b": source_record(path_b)},
+              "interpolated_to_sha256": sha256(weights_path), "software": software_record()}
     write_file_atomic(conversion_record_path(weights_path),
                       (json.dumps(record, indent=1) + "\n").encode("utf-8"))
 
