@@ -4,8 +4,9 @@
 
 Finds every face in the photos of --input (default: the public-domain photo in assets/), stylises
 each with the shipped model (checkpoints/selfie2anime_v2, float16 TFLite, run by LiteRT: no
-TensorFlow start-up) at the size it was trained at, pastes it back, and writes
-OUTPUT_DIR/side_by_side.png (each photo beside its stylisation) and OUTPUT_DIR/<photo>.png.
+TensorFlow start-up) at the size it was trained at (its export_manifest.json says), pastes it
+back, and writes OUTPUT_DIR/side_by_side.png (each photo beside its stylisation) and
+OUTPUT_DIR/<photo>.png.
 Give --model more than once to compare models: one column per model, in the order given, and
 OUTPUT_DIR/<photo>_<k>.png for the k-th (from 1).
 To train a model yourself, see demo_train.py (`make train-demo`) and the README.
@@ -27,13 +28,16 @@ flags.DEFINE_multi_string("model", [str(SHIPPED / "generator_float16.tflite")],
 flags.DEFINE_string("input", str(REPO / "assets"), "A photo or a folder of photos.")
 flags.DEFINE_string("output_dir", "runs/demo", "Where the pictures go.")
 flags.DEFINE_integer("image_size", 0, "Face crop size fed to the model; 0: the shipped model's "
-                     "training size (its config.json).")
+                     "training size (its export_manifest.json).")
 FLAGS = flags.FLAGS
 
 
 def _training_size():
-    config = SHIPPED / "config.json"
-    return json.loads(config.read_text())["data"]["image_size"] if config.is_file() else 256
+    from animegan_face.deployment.provenance import MANIFEST, trained_image_size
+
+    manifest = SHIPPED / MANIFEST
+    source = json.loads(manifest.read_text())["source"] if manifest.is_file() else {}
+    return trained_image_size(source) or 256
 
 
 def main(argv):

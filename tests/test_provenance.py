@@ -87,6 +87,19 @@ def test_source_of_a_run_and_of_a_bare_file(tmp_path):
     assert provenance.random_extractor_warning(bare) is None
 
 
+def test_trained_image_size_of_a_run_a_blend_and_a_bare_file(tmp_path):
+    model_dir, config = _run_dir(tmp_path, "imagenet")
+    run = provenance.source_record(model_dir)
+    assert provenance.trained_image_size(run) == config.data.image_size
+    bare = provenance.source_record(model_dir / "generator.weights.h5")
+    assert provenance.trained_image_size(bare) is None
+    # A blend answers with its first end's size (interpolate.py's record, as in a manifest).
+    blend = {"training_run": None, "interpolated_from": {"interpolation": {
+        "alpha": 0.5, "a": {**run, "training_run": {**run["training_run"], "config": {
+            **run["training_run"]["config"], "data": {"image_size": 96}}}}, "b": bare}}}
+    assert provenance.trained_image_size(blend) == 96
+
+
 def test_software_record_names_the_versions():
     software = provenance.software_record()
     assert software["tensorflow"] and software["keras"] and software["python"]

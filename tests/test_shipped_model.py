@@ -1,5 +1,6 @@
 """The shipped face model (checkpoints/selfie2anime_v2) on the shipped photo: its files are the
-ones its manifest lists, the float16 TFLite file and the Keras weights agree, and it stylises."""
+ones its manifest lists, its generator is the recorded blend of the two committed models beside
+it, the float16 TFLite file and the Keras weights agree, and it stylises."""
 
 import hashlib
 import json
@@ -12,34 +13,66 @@ import pytest
 
 from animegan_face.data.image_files import read_image
 from animegan_face.deployment import stylize
-from animegan_face.deployment.inference import load_stylizer
+from animegan_face.deployment.inference import load_keras_generator, load_stylizer
+from animegan_face.deployment.provenance import trained_image_size
+from animegan_face.models.interpolation import interpolate_weights
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-SHIPPED = REPO / "checkpoints" / "selfie2anime_v2"
+CHECKPOINTS = REPO / "checkpoints"
+SHIPPED = CHECKPOINTS / "selfie2anime_v2"
+ENDS = {"a": CHECKPOINTS / "selfie2anime_v2_faithful", "b": CHECKPOINTS / "selfie2anime_v2_stylised"}
 PHOTO = REPO / "assets" / "astronaut.jpg"
+
+
+def _sha256(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _manifest():
     return json.loads((SHIPPED / "export_manifest.json").read_text())
 
 
+def _blend_record():
+    return _manifest()["source"]["interpolated_from"]["interpolation"]
+
+
 def test_the_files_are_the_ones_the_manifest_lists():
     manifest = _manifest()
     tflite = next(entry for entry in manifest["exports"] if entry["file"] == "generator_float16.tflite")
-    assert hashlib.sha256((SHIPPED / tflite["file"]).read_bytes()).hexdigest() == tflite["sha256"]
+    assert _sha256(SHIPPED / tflite["file"]) == tflite["sha256"]
     weights = SHIPPED / "generator.weights.h5"
-    assert hashlib.sha256(weights.read_bytes()).hexdigest() == manifest["source"]["generator"]["sha256"]
-    config = json.loads((SHIPPED / "config.json").read_text())
-    assert config["model"]["generator"] == "animegan_v2"
-    assert config["model"]["extractor_weights"] == "imagenet"  # a model, not a pipeline check
+    assert _sha256(weights) == manifest["source"]["generator"]["sha256"]
+    assert manifest["source"]["interpolated_from"]["interpolated_to_sha256"] == _sha256(weights)
     held_out = [line for line in (SHIPPED / "holdout_photos.txt").read_text().splitlines()
                 if line and not line.startswith("#")]
     assert len(held_out) == len(set(held_out)) == 200
 
 
+def test_the_shipped_generator_is_the_recorded_blend_of_the_committed_ends():
+    record = _blend_record()
+    for end, folder in ENDS.items():
+        # Each end is a real model trained on ImageNet features (not a pipeline check), and the
+        # file committed is the one that was blended.
+        assert _sha256(folder / "generator.weights.h5") == record[end]["generator"]["sha256"]
+        config = json.loads((folder / "config.json").read_text())
+        assert config["model"]["generator"] == "animegan_v2"
+        assert config["model"]["extractor_weights"] == "imagenet"
+        assert (folder / "discriminator.weights.h5").is_file()  # what --init_from trains on with
+    ends = [load_keras_generator(ENDS[end]).get_weights() for end in ("a", "b")]
+    shipped = load_keras_generator(SHIPPED / "generator.weights.h5").get_weights()
+    blended = interpolate_weights(*ends, record["alpha"])
+    assert 0.0 < record["alpha"] < 1.0 and len(blended) == len(shipped) == 77
+    # Exact: the blend is computed in float64 and rounded once to float32, with IEEE arithmetic
+    # that gives the same bits on any CPU.
+    for got, want in zip(blended, shipped):
+        np.testing.assert_array_equal(got, want)
+    assert not np.array_equal(ends[0][0], ends[1][0])  # two different models were blended
+
+
 @pytest.mark.slow
 def test_tflite_and_keras_weights_agree_and_the_face_is_stylised():
-    size = json.loads((SHIPPED / "config.json").read_text())["data"]["image_size"]
+    size = trained_image_size(_manifest()["source"])
+    assert size == 256  # the size both ends trained at last (what demo.py feeds it)
     photo = read_image(PHOTO)
     options = stylize.StylizeOptions(mode="face", image_size=size)
     tflite = stylize.stylize_image(load_stylizer(SHIPPED / "generator_float16.tflite"), photo, options)

@@ -100,6 +100,19 @@ def source_record(model_path):
     return record
 
 
+def trained_image_size(source):
+    """The image size the generator of a source record (`source_record`, or a manifest's
+    "source") was trained at: its run's config, or for a blend its first end's; None if no
+    record says."""
+    run = source.get("training_run")
+    if run and run.get("config"):
+        return run["config"].get("data", {}).get("image_size")
+    blend = source.get("interpolated_from")
+    if blend:
+        return trained_image_size(blend["interpolation"]["a"])
+    return None
+
+
 def conversion_record_path(weights_path):
     """Where convert_weights.py records what a converted weights file was made from."""
     weights_path = pathlib.Path(weights_path)
