@@ -92,6 +92,30 @@ def _first_kernel_cosine(network, other):
     return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
 
 
+def test_init_from_a_folder_without_discriminator_loads_the_generator_only(tmp_path, capsys):
+    # The shipped model's folder holds a blended generator and no discriminator: fine-tuning from
+    # it loads G and leaves the run's own freshly drawn D as it was.
+    from animegan_face.training.warm_start import warm_start
+
+    keras.utils.set_random_seed(7)
+    build_generator().save_weights(tmp_path / "generator.weights.h5")
+    keras.utils.set_random_seed(0)
+    generator, discriminator = build_generator(), build_discriminator()
+    fresh_discriminator = [np.array(w) for w in discriminator.weights]
+    config = tiny_config("unused", tmp_path / "run", init_epochs=2, init_from=str(tmp_path))
+
+    assert warm_start(config, generator, discriminator, steps=5) == (2, 10)
+    source = build_generator()
+    source.load_weights(tmp_path / "generator.weights.h5")
+    for got, want in zip(generator.weights, source.weights):
+        np.testing.assert_array_equal(np.array(got), np.array(want))
+    for got, want in zip(discriminator.weights, fresh_discriminator):
+        np.testing.assert_array_equal(np.array(got), want)
+    printed = capsys.readouterr().out
+    assert "no discriminator.weights.h5" in printed and "starts anew" in printed
+    assert "warm-up skipped" in printed
+
+
 def test_init_from_names_a_missing_generator_file(tmp_path):
     config = tiny_config(write_prepared_dataset(tmp_path / "data"), tmp_path / "run",
                          init_from=str(tmp_path))
