@@ -12,7 +12,6 @@ OUTPUT_DIR/<photo>_<k>.png for the k-th (from 1).
 To train a model yourself, see demo_train.py (`make train-demo`) and the README.
 """
 
-import json
 import os
 import pathlib
 import sys
@@ -33,11 +32,9 @@ FLAGS = flags.FLAGS
 
 
 def _training_size():
-    from animegan_face.deployment.provenance import MANIFEST, trained_image_size
+    from animegan_face.deployment.provenance import model_image_size
 
-    manifest = SHIPPED / MANIFEST
-    source = json.loads(manifest.read_text())["source"] if manifest.is_file() else {}
-    return trained_image_size(source) or 256
+    return model_image_size(SHIPPED)
 
 
 def main(argv):

@@ -25,7 +25,7 @@ flags.DEFINE_string("output", None, "Output file (or folder when --input is a fo
 flags.DEFINE_enum("mode", "", ["", "face", "full", "both"],
                   "face / full / both; default: face for photos, full for videos.")
 flags.DEFINE_integer("image_size", 0, "Face crop size fed to the model; 0: the model's training "
-                     "size (its config.json), else 256.")
+                     "size (its run's config.json or its export manifest), else 256.")
 flags.DEFINE_float("margin", 0.6, "Face crop margin on each side, as a fraction of the face size.")
 flags.DEFINE_integer("upsample", 1, "Face detector upsamplings (finds smaller faces, slower).")
 flags.DEFINE_integer("max_side", 1024, "Full-frame mode shrinks larger frames to this side (0: never).")
@@ -50,7 +50,7 @@ def main(argv):
     from animegan_face.data.image_files import (
         ImageReadError, check_writable_folder, list_images, read_image, write_image)
     from animegan_face.deployment.inference import ModelLoadError, load_stylizer
-    from animegan_face.training.run_folder import RunFolder
+    from animegan_face.deployment.provenance import model_image_size
 
     try:  # before loading the model and stylising anything
         check_writable_folder(target if source.is_dir() else target.parent)
@@ -59,7 +59,7 @@ def main(argv):
     is_video = source.is_file() and source.suffix.lower() in stylize.VIDEO_EXTENSIONS
     options = stylize.StylizeOptions(
         mode=FLAGS.mode or ("full" if is_video else "face"),
-        image_size=FLAGS.image_size or RunFolder(FLAGS.model).image_size(default=256),
+        image_size=FLAGS.image_size or model_image_size(FLAGS.model),
         margin=FLAGS.margin, upsample=FLAGS.upsample, max_side=FLAGS.max_side)
     try:
         stylizer = load_stylizer(FLAGS.model)

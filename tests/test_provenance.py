@@ -99,6 +99,17 @@ def test_trained_image_size_of_a_run_a_blend_and_a_bare_file(tmp_path):
             **run["training_run"]["config"], "data": {"image_size": 96}}}}, "b": bare}}}
     assert provenance.trained_image_size(blend) == 96
 
+    # By path, what stylize.py and demo.py feed a model: a run folder or a file in it reads
+    # config.json; an export folder or a file in it, its manifest (a blend's: the first end's).
+    assert provenance.model_image_size(model_dir) == config.data.image_size
+    assert provenance.model_image_size(model_dir / "generator.weights.h5") == config.data.image_size
+    exported = tmp_path / "export"
+    exported.mkdir()
+    (exported / provenance.MANIFEST).write_text(json.dumps({"source": blend, "exports": []}))
+    assert provenance.model_image_size(exported / "generator_float16.tflite") == 96
+    assert provenance.model_image_size(exported) == 96
+    assert provenance.model_image_size(tmp_path / "bare.tflite", default=128) == 128
+
 
 def test_software_record_names_the_versions():
     software = provenance.software_record()

@@ -2,7 +2,6 @@
 ones its manifest lists, its generator is the recorded blend of the two committed models beside
 it, the float16 TFLite file and the Keras weights agree, and it stylises."""
 
-import hashlib
 import json
 import pathlib
 import subprocess
@@ -14,7 +13,7 @@ import pytest
 from animegan_face.data.image_files import read_image
 from animegan_face.deployment import stylize
 from animegan_face.deployment.inference import load_keras_generator, load_stylizer
-from animegan_face.deployment.provenance import trained_image_size
+from animegan_face.deployment.provenance import sha256, trained_image_size
 from animegan_face.models.interpolation import interpolate_weights
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -22,10 +21,6 @@ CHECKPOINTS = REPO / "checkpoints"
 SHIPPED = CHECKPOINTS / "selfie2anime_v2"
 ENDS = {"a": CHECKPOINTS / "selfie2anime_v2_faithful", "b": CHECKPOINTS / "selfie2anime_v2_stylised"}
 PHOTO = REPO / "assets" / "astronaut.jpg"
-
-
-def _sha256(path):
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _manifest():
@@ -39,10 +34,10 @@ def _blend_record():
 def test_the_files_are_the_ones_the_manifest_lists():
     manifest = _manifest()
     tflite = next(entry for entry in manifest["exports"] if entry["file"] == "generator_float16.tflite")
-    assert _sha256(SHIPPED / tflite["file"]) == tflite["sha256"]
+    assert sha256(SHIPPED / tflite["file"]) == tflite["sha256"]
     weights = SHIPPED / "generator.weights.h5"
-    assert _sha256(weights) == manifest["source"]["generator"]["sha256"]
-    assert manifest["source"]["interpolated_from"]["interpolated_to_sha256"] == _sha256(weights)
+    assert sha256(weights) == manifest["source"]["generator"]["sha256"]
+    assert manifest["source"]["interpolated_from"]["interpolated_to_sha256"] == sha256(weights)
     held_out = [line for line in (SHIPPED / "holdout_photos.txt").read_text().splitlines()
                 if line and not line.startswith("#")]
     assert len(held_out) == len(set(held_out)) == 200
@@ -53,7 +48,7 @@ def test_the_shipped_generator_is_the_recorded_blend_of_the_committed_ends():
     for end, folder in ENDS.items():
         # Each end is a real model trained on ImageNet features (not a pipeline check), and the
         # file committed is the one that was blended.
-        assert _sha256(folder / "generator.weights.h5") == record[end]["generator"]["sha256"]
+        assert sha256(folder / "generator.weights.h5") == record[end]["generator"]["sha256"]
         config = json.loads((folder / "config.json").read_text())
         assert config["model"]["generator"] == "animegan_v2"
         assert config["model"]["extractor_weights"] == "imagenet"

@@ -113,6 +113,21 @@ def trained_image_size(source):
     return None
 
 
+def model_image_size(model_path, default=256):
+    """The size the model at `model_path` was trained at, what stylising feeds it: the config.json
+    of its run folder (a model_dir, or a file in one), else the export manifest of its folder (an
+    exported or shipped file, or that folder), else `default`."""
+    path = pathlib.Path(model_path)
+    folder = path if path.is_dir() else path.parent
+    config = RunFolder(folder).read_config()
+    if config:
+        return config["data"]["image_size"]
+    manifest = _read_json(folder / MANIFEST)
+    size = trained_image_size(manifest["source"]) if isinstance(manifest, dict) and isinstance(
+        manifest.get("source"), dict) else None
+    return size or default
+
+
 def conversion_record_path(weights_path):
     """Where convert_weights.py records what a converted weights file was made from."""
     weights_path = pathlib.Path(weights_path)

@@ -69,11 +69,6 @@ class RunFolder:
         config = self.read_config()
         return None if config is None else run_generator(config)
 
-    def image_size(self, default=256):
-        """The training image size config.json records, else `default`."""
-        config = self.read_config()
-        return config["data"]["image_size"] if config else default
-
     def write_config(self, config):
         """Writes config.json, noting when it replaces different settings of an earlier run.
 
