@@ -3,7 +3,8 @@
     python diagnose.py --model_dir=runs/mine                       # the run's own settings
     python diagnose.py --model_dir=runs/mine --color_scales=1,255  # compare colour-term scales
 
-For the run's latest checkpoint (networks and extractors as config.json says) and a fixed batch of
+For the run's latest checkpoint, or the weights it starts from (--init_from) before its first
+one (networks and extractors as config.json says), and a fixed batch of
 its dataset, prints per term ||d(weight * term)/d G(p)|| and ||d(weight * term)/d theta_G|| (see
 animegan_face/loss/diagnostics.py), averaged over --batches batches. Training logs the same norms to
 TensorBoard each GAN epoch (`grad_norm/...`). Nothing in the run folder is changed.
@@ -42,6 +43,7 @@ def main(argv):
     from animegan_face.training.run_folder import RunFolder
     from animegan_face.training.tf_training import build_trainers
     from animegan_face.training.training_data import diagnostic_batch, resolve_dataset
+    from animegan_face.training.warm_start import warm_start
 
     run = RunFolder(FLAGS.model_dir)
     try:
@@ -66,8 +68,14 @@ def main(argv):
     elif run.legacy_tensorflow_checkpoint() is not None:
         latest = run.legacy_tensorflow_checkpoint()
         restore_legacy_checkpoint(latest, *state)
+    elif config.train.init_from:  # a run that has not saved yet: the weights it starts from
+        try:
+            warm_start(config, gan.generator, gan.discriminator, steps=0)
+        except SetupError as error:
+            sys.exit(f"diagnose.py: {error}")
+        latest = config.train.init_from
     else:
-        sys.exit(f"diagnose.py: no checkpoint in {run.checkpoints_dir}")
+        sys.exit(f"diagnose.py: no checkpoint in {run.checkpoints_dir}, and no --init_from")
     size = config.data.image_size
     batches = [diagnostic_batch(_subset(files, k), size) for k in range(FLAGS.batches)]
     variants = [(scale, distance)

@@ -11,6 +11,7 @@ baseline rows: the photo itself and a blurred copy) of the metrics in animegan_f
 
 import pathlib
 
+import numpy as np
 from absl import app
 from absl import flags
 
@@ -42,6 +43,15 @@ _GRID = flags.DEFINE_string(
     "grid", None, "Also write a PNG: one row per photo (the first --grid_count), the photo then "
     "output left to right: the --outputs folders, then the --model runs, each in the order given.")
 _GRID_COUNT = flags.DEFINE_integer("grid_count", 6, "Photos in the --grid picture.", lower_bound=1)
+_KID = flags.DEFINE_bool(
+    "kid", True, "Also score KID (animegan_face/evaluation/kid.py) of each row against the anime "
+    "set, on ImageNet VGG16 features (`fetch_weights.py vgg16` provides them offline).")
+_KID_WEIGHTS = flags.DEFINE_string(
+    "kid_weights", "imagenet", "VGG16 weights of the KID features: imagenet, none (random: a "
+    "smoke test, not a measurement) or a file path.")
+_KID_ANIME_COUNT = flags.DEFINE_integer(
+    "kid_anime_count", 1000, "Anime images the KID reference uses (evenly spaced by name; 0 = "
+    "all): VGG16 features cost about 0.1 s an image here.", lower_bound=0)
 
 flags.mark_flags_as_required(["photo_dir", "anime_dir"])
 flags.register_validator("image_size", lambda size: size % 4 == 0,
@@ -68,6 +78,19 @@ def _stylize(model_path, photos, batch_size):
     return outputs
 
 
+def _add_kid(results, outputs_by_row, anime):
+    """Adds "kid" and "kid_std" to each row of `results`: its images against the anime set."""
+    from animegan_face.evaluation import kid  # pylint: disable=import-outside-toplevel
+
+    count = _KID_ANIME_COUNT.value or len(anime)
+    reference = [anime[int(i)] for i in np.linspace(0, len(anime) - 1, min(count, len(anime)))]
+    features = kid.FeatureExtractor(_KID_WEIGHTS.value)
+    anime_features = features(reference)
+    for name, images in outputs_by_row.items():
+        results[name]["kid"], results[name]["kid_std"] = kid.kernel_inception_distance(
+            features(images), anime_features)
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -90,7 +113,10 @@ def main(argv):
         outputs.update({name: _stylize(path, photos, _BATCH_SIZE.value)
                         for name, path in models.items()})
         results = metrics.evaluate_models(photos, outputs, anime, baselines=_BASELINES.value)
-    except (ValueError, OSError) as error:
+        if _KID.value:
+            rows = dict(metrics.baseline_outputs(photos)) if _BASELINES.value else {}
+            _add_kid(results, {**rows, **outputs}, anime)
+    except (ValueError, OSError, RuntimeError) as error:
         raise SystemExit(f"evaluate.py: {error}") from error
     table = metrics.markdown_table(results)
     first = next(iter(results.values()))

@@ -46,6 +46,14 @@ flags.DEFINE_enum("distance", _defaults.loss.distance, DISTANCES, "Distance insi
 flags.DEFINE_float("color_scale", _defaults.loss.color_scale,
                    "YUV of [0, 1] images is multiplied by this in the colour and skin terms "
                    "(1: AnimeGAN's reference scale; see README 'Loss scales').")
+# flatness candidates (issue 24): off by default until a fixed-budget comparison chooses
+for _term, _help in (("surface", "surface adversarial (D also judges guided-filtered images)"),
+                     ("distill", "self-distillation onto G's own edge-preserving-smoothed output"),
+                     ("region", "pull towards G's output with its k-means colour regions averaged")):
+    flags.DEFINE_float(f"{_term}_weight", getattr(_defaults.loss, _term), f"Weight of the {_help} loss.")
+flags.DEFINE_string("diffaugment", _defaults.loss.diffaugment,
+                    "DiffAugment for everything the discriminator sees: '' (off) or a comma list "
+                    "of color, translation, cutout.")
 # networks
 flags.DEFINE_enum("generator", _defaults.model.generator, GENERATORS,
                   "Generator: animegan_v1 (the thesis', 3.96 M parameters) or animegan_v2 "
@@ -92,8 +100,10 @@ def config_from_flags():
         face_crop_size=FLAGS.face_crop_size)
     loss = LossConfig(distance=_value("distance", preset.loss.distance),
                       color_scale=_value("color_scale", preset.loss.color_scale),
+                      diffaugment=_value("diffaugment", preset.loss.diffaugment),
                       **{t: _value(f"{t}_weight", getattr(preset.loss, t))
-                         for t in ("adv", "con", "gra", "col", "skin", "face")})
+                         for t in ("adv", "con", "gra", "col", "skin", "face", "surface", "distill",
+                                   "region")})
     train = TrainConfig(
         model_dir=FLAGS.model_dir, epochs=FLAGS.epochs, init_epochs=FLAGS.init_epochs,
         steps_per_epoch=FLAGS.steps_per_epoch or None, g_lr=FLAGS.g_lr, d_lr=FLAGS.d_lr,

@@ -18,6 +18,7 @@ STRATEGIES = ("auto", "mirrored", "one_device", "multi_worker")
 # statistics stay float32). bfloat16: CPUs with AVX-512-BF16 or AMX, TPUs, recent GPUs; float16:
 # GPUs, with loss scaling.
 PRECISIONS = ("off", "bfloat16", "float16")
+DIFFAUGMENT_PARTS = ("color", "translation", "cutout")
 # YUV of [0, 1] images times this in the colour and skin terms (LossConfig.color_scale): the
 # 0..255 scale of the pixels the VGG extractors see. With it, each term's gradient on the
 # generator's variables stands to the content term's about as the thesis' weights do (colour
@@ -105,6 +106,17 @@ class LossConfig:
     The discriminator loss is weighted by `adv` too, as in AnimeGAN v1. `color_scale` multiplies
     the YUV values of the colour and skin terms before the distance (see `losses.color_loss`):
     the thesis fixes their formula and weights, not the value range of YUV.
+
+    Flatness candidates (issue 24; all off by default until a fixed-budget ablation chooses):
+        surface: weight of the surface adversarial term (White-box Cartoonization): the
+            discriminator also judges guided-filtered anime (real) against guided-filtered
+            G(p) (fake); G is pulled by the same weight, D's side is weighted by it too.
+        distill: weight of self-distillation onto an edge-preserving (guided-filter) smoothed copy
+            of G's own output (AnimeGANv3's cleaned-target head, one head).
+        region: weight of the pull towards G's output with its colour regions averaged (k-means
+            colours of the smoothed output: flat shading; White-box's structure term, simplified).
+        diffaugment: DiffAugment policy for everything D sees, in D and G updates:
+            "" (off) or a comma list of "color", "translation", "cutout".
     """
 
     adv: float = 300.0
@@ -115,12 +127,19 @@ class LossConfig:
     face: float = 2.0
     distance: str = "huber"
     color_scale: float = COLOR_SCALE
+    surface: float = 0.0
+    distill: float = 0.0
+    region: float = 0.0
+    diffaugment: str = ""
 
     def __post_init__(self):
         _require(self.distance in DISTANCES, "distance",
                  f"must be one of {DISTANCES}, got {self.distance!r}")
         _require(self.color_scale > 0, "color_scale", f"must be positive, got {self.color_scale}")
-        for field in ("adv", "con", "gra", "col", "skin", "face"):
+        parts = [p.strip() for p in self.diffaugment.split(",")] if self.diffaugment else []
+        _require(all(p in DIFFAUGMENT_PARTS for p in parts), "diffaugment",
+                 f"must be empty or a comma list of {DIFFAUGMENT_PARTS}, got {self.diffaugment!r}")
+        for field in ("adv", "con", "gra", "col", "skin", "face", "surface", "distill", "region"):
             _require(getattr(self, field) >= 0, f"{field}_weight", "must not be negative")
 
 

@@ -234,3 +234,23 @@ def test_gradients_finite_and_nonzero(rng, distance):
                  + losses.style_loss(fake, photo, distance))
     grad = np.asarray(tape.gradient(total, fake))
     assert np.all(np.isfinite(grad)) and np.any(grad != 0)
+
+
+def test_surface_discriminator_golden():
+    anime = np.array([[1.5, 0.5]], np.float32)  # (1.5-1)^2, (0.5-1)^2 -> mean 0.25
+    fake = np.array([[0.2, -0.4, 0.0, 0.6]], np.float32)  # 0.04 + 0.16 + 0 + 0.36 -> mean 0.14
+    assert float(losses.surface_discriminator_loss(anime, fake)) == pytest.approx(0.39, rel=1e-6)
+
+
+def test_flatness_loss_golden_and_pulls_only_the_images():
+    import tensorflow as tf
+
+    images = tf.constant([[0.5, -0.5], [0.0, 1.0]])
+    smoothed = tf.constant([[0.25, -0.25], [0.5, 1.0]])
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([images, smoothed])
+        value = losses.flatness_loss(images, smoothed)
+    assert float(value) == pytest.approx((0.25 + 0.25 + 0.5 + 0.0) / 4, rel=1e-6)
+    np.testing.assert_allclose(tape.gradient(value, images).numpy(), [[0.25, -0.25], [-0.25, 0.0]])
+    assert tape.gradient(value, smoothed) is None  # the target does not move towards the images
+    assert float(losses.flatness_loss(images, images)) == 0.0

@@ -43,10 +43,14 @@ def _terms(loss_config):
     return values, total, {name: net.images for name, net in nets.items()}
 
 
+CANDIDATES = ("surface", "distill", "region")
+
+
 def test_all_terms_on_call_each_network_once():
     values, total, calls = _terms(LossConfig())
     assert set(values) == set(objectives.GENERATOR_TERMS)
-    assert all(value > 0 for value in values.values()), values
+    assert all(values[name] > 0 for name in values if name not in CANDIDATES), values
+    assert all(values[name] == 0 for name in CANDIDATES)  # off by default
     # D on the fake batch; the extractor on photo+gray (no gradient), then on fake alone; faces on
     # both crops in one pass.
     assert calls == {"discriminate": [BATCH], "extract": [2 * BATCH, BATCH],
@@ -84,3 +88,47 @@ def test_all_weights_zero_gives_a_float_zero_total():
     values, total, calls = _terms(config)
     assert total == 0.0 and all(v == 0.0 for v in values.values())
     assert calls == {"discriminate": [], "extract": [], "extract_faces": []}
+
+
+def test_flatness_candidates_add_their_terms_and_share_one_discriminator_pass():
+    config = LossConfig(surface=1.0, distill=2.0, region=3.0)
+    values, total, calls = _terms(config)
+    assert all(values[name] > 0 for name in CANDIDATES), values
+    # The surface view rides in the same D call as the plain fake batch.
+    assert calls["discriminate"] == [2 * BATCH]
+    weights = objectives.generator_weights(config)
+    assert total == pytest.approx(sum(weights[n] * values[n] for n in values), rel=1e-5)
+    # The thesis terms are not changed by switching the candidates on.
+    plain, _, _ = _terms(LossConfig())
+    for name in ("g_adv", "con", "gra", "col", "skin", "face"):
+        assert values[name] == pytest.approx(plain[name], rel=1e-6)
+
+
+def _d_terms(config, seed=0):
+    rng = np.random.default_rng(1)
+    anime, fake, gray, smooth = (rng.uniform(-1, 1, (BATCH, SIZE, SIZE, 3)).astype(np.float32)
+                                 for _ in range(4))
+    discriminate = Recorder(lambda x: x[..., :1] * 0.5 + 0.1)
+    terms = objectives.discriminator_terms(anime, fake, gray, smooth, discriminate, config, seed)
+    return {name: float(np.asarray(value)) for name, value in terms.items()}, discriminate.images
+
+
+def test_discriminator_surface_term_adds_to_the_total_in_the_same_pass():
+    plain, plain_calls = _d_terms(LossConfig())
+    assert plain["d_surface"] == 0 and plain_calls == [4 * BATCH]
+    assert plain["d_total"] == pytest.approx(300 * plain["d_adv"], rel=1e-6)
+    with_surface, calls = _d_terms(LossConfig(surface=50.0))
+    assert calls == [6 * BATCH]
+    assert with_surface["d_adv"] == pytest.approx(plain["d_adv"], rel=1e-6)
+    assert with_surface["d_surface"] > 0
+    assert with_surface["d_total"] == pytest.approx(
+        300 * with_surface["d_adv"] + 50 * with_surface["d_surface"], rel=1e-6)
+
+
+def test_diffaugment_changes_what_d_sees_reproducibly_by_seed():
+    config = LossConfig(diffaugment="color,translation,cutout")
+    plain, _ = _d_terms(LossConfig())
+    first, _ = _d_terms(config, seed=3)
+    assert first["d_adv"] != pytest.approx(plain["d_adv"], rel=1e-3)
+    assert _d_terms(config, seed=3)[0] == first
+    assert _d_terms(config, seed=4)[0]["d_adv"] != pytest.approx(first["d_adv"], rel=1e-6)

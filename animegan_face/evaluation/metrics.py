@@ -411,12 +411,16 @@ def evaluate_models(photos, outputs_by_model, anime_images, baselines=True):
 
 
 def markdown_table(results):
-    """A Markdown table of several models: ``results`` maps model name -> evaluate_pairs() dict."""
+    """A Markdown table of several models: ``results`` maps model name -> evaluate_pairs() dict,
+    with a KID column (mean ± standard deviation over subsets) when the rows carry "kid"."""
+    with_kid = all("kid" in result for result in results.values())
     header = ["model", "images", "faces"] + [title for _, title in METRIC_COLUMNS]
+    header += ["KID ↓"] if with_kid else []
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for name, result in results.items():
         cells = [name, str(result["images"]), str(result["faces"])]
         cells += ["n/a" if result[key] is None else f"{result[key]:.3f}" for key, _ in METRIC_COLUMNS]
+        cells += [f"{result['kid']:.4g} ± {result['kid_std']:.2g}"] if with_kid else []
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

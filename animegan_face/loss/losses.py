@@ -135,3 +135,24 @@ def face_feature_loss(photo_face_features, fake_face_features, face_boxes, dista
     per_element = pointwise_distance(photo_face_features, fake_face_features, distance)
     per_image = ops.mean(ops.reshape(per_element, (ops.shape(per_element)[0], -1)), axis=1)
     return ops.mean(per_image * image_ops.face_present(face_boxes, per_image.dtype))
+
+
+def surface_discriminator_loss(anime_scores, fake_scores):
+    """LSGAN discriminator loss of the surface view: mean((D(S(a)) - 1)^2) + mean(D(S(G(p)))^2),
+    S the guided filter (`smoothing.guided_filter`) of White-box Cartoonization's surface
+    representation; the generator's side is `generator_adversarial_loss` of D(S(G(p)))."""
+    anime_scores, fake_scores = _wide(anime_scores, fake_scores)
+    return ops.mean(ops.square(anime_scores - 1.0)) + ops.mean(ops.square(fake_scores))
+
+
+def flatness_loss(images, smoothed):
+    """mean |images - stop_gradient(smoothed)|: pulls images towards a smoothed copy of themselves.
+
+    `smoothed` is a target made from the images (an edge-preserving filter of the generator's own
+    output: self-distillation onto a cleaned copy, as AnimeGANv3's second head does, or its colour
+    regions averaged); its gradient is stopped, so the images move towards the target and the
+    target does not move towards them. L1, as AnimeGANv3's, because differences in [-1, 1] sit in
+    Huber's quadratic zone where their pull would vanish as they shrink.
+    """
+    images, smoothed = _wide(images, smoothed)
+    return ops.mean(ops.abs(images - ops.stop_gradient(smoothed)))

@@ -16,10 +16,48 @@ batch under JAX); the replica division, where there is one, stays in the train s
 
 from keras import ops
 
-from animegan_face.loss import image_ops, losses
+from animegan_face.loss import augment, image_ops, losses, smoothing
 
-GENERATOR_TERMS = ("g_adv", "con", "gra", "col", "skin", "face")
-DISCRIMINATOR_TERMS = ("d_total", "d_adv")
+GENERATOR_TERMS = ("g_adv", "con", "gra", "col", "skin", "face", "surface", "distill", "region")
+DISCRIMINATOR_TERMS = ("d_total", "d_adv", "d_surface")
+
+# Guided-filter settings at 256 px (radii scale with the image side). Surface: White-box
+# Cartoonization's (radius 5, epsilon 0.2 on [-1, 1]): only strong edges survive. Smoothing
+# target of the distill and region terms: radius 4, epsilon 0.04 flattens differences of about
+# 25 grey levels (skin texture, pores, shading noise) and keeps outlines.
+SURFACE_FILTER = (5, 0.2)
+SMOOTH_FILTER = (4, 0.04)
+REGION_COLOURS = 8  # k-means colours per image of the region term's flat-shaded target
+
+
+def _radius(radius_at_256, images):
+    return max(1, round(radius_at_256 * images.shape[1] / 256))
+
+
+def surface(images):
+    """White-box's surface representation: the self-guided filter at SURFACE_FILTER."""
+    radius, epsilon = SURFACE_FILTER
+    filtered = smoothing.guided_filter(images, images, _radius(radius, images), epsilon)
+    return ops.cast(filtered, images.dtype)  # concatenated with the images it is compared with
+
+
+def smoothed_target(images):
+    """The edge-preserving smoothed copy that the distill term pulls G(p) towards."""
+    radius, epsilon = SMOOTH_FILTER
+    return smoothing.guided_filter(images, images, _radius(radius, images), epsilon)
+
+
+def region_target(images):
+    """The flat-shaded copy of the region term: the smoothed copy's k-means colour regions averaged."""
+    return smoothing.colour_region_average(smoothed_target(images), REGION_COLOURS)
+
+
+def augmented(discriminate, loss_config, seed):
+    """`discriminate` behind DiffAugment (LossConfig.diffaugment), or unchanged when it is off."""
+    parts = augment.policy_parts(loss_config.diffaugment)
+    if not parts:
+        return discriminate
+    return lambda images: discriminate(augment.diff_augment(images, seed, parts))
 
 
 def warmup_content_loss(photo, fake, extract, loss_config):
@@ -29,40 +67,64 @@ def warmup_content_loss(photo, fake, extract, loss_config):
     return losses.content_loss(photo_features, extract(fake), loss_config.distance)
 
 
-def discriminator_terms(anime, fake, anime_gray, smooth_gray, discriminate, loss_config):
-    """{"d_adv": unweighted v1 D loss, "d_total": adv * d_adv}; `fake` should carry no gradient.
+def discriminator_terms(anime, fake, anime_gray, smooth_gray, discriminate, loss_config, seed=0):
+    """{"d_adv": unweighted v1 D loss, "d_surface": unweighted surface D loss (0 when off),
+    "d_total": adv * d_adv + surface * d_surface}; `fake` should carry no gradient.
 
     One discriminator pass over the four kinds of image together (real anime is 1; generated,
-    grayscale and smoothed grayscale anime are 0).
+    grayscale and smoothed grayscale anime are 0), plus the surface views of anime and generated
+    images when the surface term is on. `seed` (the step) draws DiffAugment's randomness.
     """
-    scores = discriminate(ops.concatenate([anime, fake, anime_gray, smooth_gray], 0))
-    anime_s, fake_s, gray_s, smooth_s = ops.split(scores, 4, axis=0)
-    d_adv = losses.discriminator_adversarial_loss(anime_s, fake_s, gray_s, smooth_s)
-    return {"d_total": loss_config.adv * d_adv, "d_adv": d_adv}
+    images = [anime, fake, anime_gray, smooth_gray]
+    if loss_config.surface != 0:
+        images += [surface(anime), surface(fake)]
+    scores = augmented(discriminate, loss_config, 2 * seed)(ops.concatenate(images, 0))
+    scores = ops.split(scores, len(images), axis=0)
+    d_adv = losses.discriminator_adversarial_loss(*scores[:4])
+    d_total = loss_config.adv * d_adv
+    d_surface = ops.zeros((), d_adv.dtype)
+    if loss_config.surface != 0:
+        d_surface = losses.surface_discriminator_loss(scores[4], scores[5])
+        d_total = d_total + loss_config.surface * d_surface
+    return {"d_total": d_total, "d_adv": d_adv, "d_surface": d_surface}
 
 
 def generator_weights(loss_config):
     """{term: weight} of the generator loss, in `GENERATOR_TERMS` order."""
     return {"g_adv": loss_config.adv, "con": loss_config.con, "gra": loss_config.gra,
-            "col": loss_config.col, "skin": loss_config.skin, "face": loss_config.face}
+            "col": loss_config.col, "skin": loss_config.skin, "face": loss_config.face,
+            "surface": loss_config.surface, "distill": loss_config.distill,
+            "region": loss_config.region}
 
 
 def generator_terms(photo, face_boxes, anime_gray, fake, discriminate, extract, extract_faces,
-                    loss_config, face_crop_size):
-    """The six unweighted generator terms (`GENERATOR_TERMS`) for a batch and its stylisation `fake`.
+                    loss_config, face_crop_size, seed=0):
+    """The unweighted generator terms (`GENERATOR_TERMS`) for a batch and its stylisation `fake`.
 
     A term whose weight is 0 is not computed and reads 0 (switching a term off saves its cost: no
     extractor pass when content and Gram are both off, no face crops when the face term is off).
     Face term: both images are cropped to each photo's face box at `face_crop_size` and compared
-    through `extract_faces`; 0 when `extract_faces` is None.
+    through `extract_faces`; 0 when `extract_faces` is None. `seed` (the step) draws DiffAugment's
+    randomness, other draws than the discriminator update's.
     """
     distance = loss_config.distance
     on = {name: weight != 0 for name, weight in generator_weights(loss_config).items()}
     batch = ops.shape(photo)[0]
     # A term that is off reads 0 in the dtype the terms are computed in (float64 in a float64 step).
     terms = {name: ops.zeros((), image_ops.float_dtype(fake)) for name in GENERATOR_TERMS}
-    if on["g_adv"]:
+    discriminate = augmented(discriminate, loss_config, 2 * seed + 1)
+    if on["g_adv"] and on["surface"]:  # one discriminator pass for both views
+        scores = ops.split(discriminate(ops.concatenate([fake, surface(fake)], 0)), 2, axis=0)
+        terms["g_adv"] = losses.generator_adversarial_loss(scores[0])
+        terms["surface"] = losses.generator_adversarial_loss(scores[1])
+    elif on["g_adv"]:
         terms["g_adv"] = losses.generator_adversarial_loss(discriminate(fake))
+    elif on["surface"]:
+        terms["surface"] = losses.generator_adversarial_loss(discriminate(surface(fake)))
+    if on["distill"]:
+        terms["distill"] = losses.flatness_loss(fake, smoothed_target(fake))
+    if on["region"]:
+        terms["region"] = losses.flatness_loss(fake, region_target(fake))
     if on["con"] or on["gra"]:
         # Two extractor passes: the targets the terms need ([photo,] [grayscale anime]) without
         # gradient, then `fake` alone. One pass over all three carried the extractor's backward
@@ -92,7 +154,8 @@ def generator_terms(photo, face_boxes, anime_gray, fake, discriminate, extract, 
 
 
 def weighted_generator_loss(terms, loss_config):
-    """adv*g_adv + con*con + gra*gra + col*col + skin*skin + face*face (thesis eq. 6 and 7)."""
+    """adv*g_adv + con*con + gra*gra + col*col + skin*skin + face*face (thesis eq. 6 and 7), plus
+    the flatness candidates' weighted terms where they are on."""
     weights = generator_weights(loss_config)
     return sum((weights[name] * terms[name] for name in GENERATOR_TERMS if weights[name] != 0),
                ops.zeros((), image_ops.float_dtype(*terms.values())))

@@ -153,3 +153,15 @@ def build_loss_extractors(model_config, loss_config):
         face = build_face_extractor(model_config.face_extractor, model_config.face_extractor_weights,
                                     model_config.face_crop_size)
     return content, face
+
+
+def build_pooled_vgg16(layer="block5_conv3", weights="imagenet"):
+    """Frozen VGG16 up to `layer` (after its ReLU), averaged over space: [-1, 1] images
+    (B, H, W, 3) -> (B, channels). The feature map of the evaluation's KID
+    (`animegan_face.evaluation.kid`)."""
+    vgg = _load_application(keras.applications.VGG16, "VGG16", weights, offline_name="vgg16",
+                            input_shape=(None, None, 3))
+    image = keras.Input(shape=(None, None, 3), name="image")
+    trunk = keras.Model(vgg.input, vgg.get_layer(layer).output, name=f"vgg16_{layer}")
+    pooled = layers.GlobalAveragePooling2D(name="spatial_mean")(trunk(CaffePreprocess(name="caffe")(image)))
+    return _freeze(keras.Model(image, pooled, name=f"vgg16_{layer}_pooled"))

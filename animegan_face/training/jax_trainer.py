@@ -89,6 +89,10 @@ class JaxAnimeGANTrainer:
                                  (d_optimizer, discriminator)):
             optimizer.build(model.trainable_variables)
         self._frozen = self._frozen_values()
+        # Where D's step counter sits in its optimizer's values: it seeds DiffAugment, as in the
+        # TensorFlow step, so both backends draw the same augmentations at the same step.
+        self._d_step_index = next(i for i, v in enumerate(d_optimizer.variables)
+                                  if v is d_optimizer.iterations)
         self._warmup_step = jax.jit(self._warmup_step_fn)
         self._gan_step = jax.jit(self._gan_step_fn)
         self._generate = jax.jit(self._generate_fn)
@@ -182,6 +186,7 @@ class JaxAnimeGANTrainer:
     def _gan_step_fn(self, state, frozen, batch):
         photo, face_boxes, anime, anime_gray, smooth_gray = batch
         extract, extract_faces = self._extractors(frozen)
+        seed = ops.cast(state.d_optimizer[self._d_step_index], "int32")
 
         # One generator forward serves both updates; its VJP gives the G gradients at the end.
         def forward(g_trainable):
@@ -197,7 +202,7 @@ class JaxAnimeGANTrainer:
         def d_loss(d_trainable):
             terms = objectives.discriminator_terms(
                 anime, ops.stop_gradient(fake), anime_gray, smooth_gray,
-                self._discriminate(d_trainable, d_non_trainable), self.loss_config)
+                self._discriminate(d_trainable, d_non_trainable), self.loss_config, seed)
             return _scaled(self.d_optimizer, state.d_optimizer, terms["d_total"]), terms
 
         (_, d_terms), d_grads = jax.value_and_grad(d_loss, has_aux=True)(d_trainable)
@@ -212,7 +217,7 @@ class JaxAnimeGANTrainer:
                 photo, face_boxes, anime_gray, fake,
                 discriminate=self._discriminate(d_trainable, d_non_trainable), extract=extract,
                 extract_faces=extract_faces, loss_config=self.loss_config,
-                face_crop_size=self.face_crop_size)
+                face_crop_size=self.face_crop_size, seed=seed)
             total = objectives.weighted_generator_loss(terms, self.loss_config)
             return _scaled(self.g_optimizer, state.g_optimizer, total), (total, terms)
 

@@ -102,7 +102,7 @@ class AnimeGANTrainer(keras.Model):
     def call(self, photo, training=False):
         return self.generator(photo, training=training)
 
-    def generator_terms(self, photo, face_boxes, anime_gray, fake):
+    def generator_terms(self, photo, face_boxes, anime_gray, fake, seed=0):
         """The unweighted generator loss terms for a batch and its stylisation `fake`."""
         extract_faces = None
         if self.face_extractor is not None:
@@ -112,7 +112,7 @@ class AnimeGANTrainer(keras.Model):
             discriminate=lambda images: self.discriminator(images, training=True),
             extract=lambda images: self.content_extractor(images, training=False),
             extract_faces=extract_faces, loss_config=self.loss_config,
-            face_crop_size=self.face_crop_size)
+            face_crop_size=self.face_crop_size, seed=seed)
 
     def weighted_generator_loss(self, terms):
         return objectives.weighted_generator_loss(terms, self.loss_config)
@@ -120,6 +120,8 @@ class AnimeGANTrainer(keras.Model):
     def train_step(self, data):
         photo, face_boxes, anime, anime_gray, smooth_gray = _unpack(data)
         replicas = _replica_count()
+        # The step number seeds DiffAugment (when on): the same draws on a resumed run.
+        seed = ops.cast(self.d_optimizer.iterations, "int32")
 
         # One generator forward serves both updates: G is unchanged by the D update, so its output
         # is the same one v1 recomputes. The D update sees it through stop_gradient.
@@ -130,14 +132,15 @@ class AnimeGANTrainer(keras.Model):
             with tf.GradientTape() as d_tape:
                 d_terms = objectives.discriminator_terms(
                     anime, ops.stop_gradient(fake), anime_gray, smooth_gray,
-                    lambda images: self.discriminator(images, training=True), self.loss_config)
+                    lambda images: self.discriminator(images, training=True), self.loss_config,
+                    seed)
                 # Divided once by the replica count: the optimizer sums gradients over replicas.
                 d_scaled = self.d_optimizer.scale_loss(d_terms["d_total"] / replicas)
             d_variables = self.discriminator.trainable_variables
             self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_scaled, d_variables), d_variables))
 
             # Generator update against the updated discriminator.
-            terms = self.generator_terms(photo, face_boxes, anime_gray, fake)
+            terms = self.generator_terms(photo, face_boxes, anime_gray, fake, seed)
             g_total = self.weighted_generator_loss(terms)
             g_scaled = self.g_optimizer.scale_loss(g_total / replicas)
         g_variables = self.generator.trainable_variables
