@@ -100,3 +100,35 @@ def test_diagnose_cli_prints_a_table_per_colour_scale(tmp_path):
     missing = subprocess.run([sys.executable, "diagnose.py", f"--model_dir={tmp_path / 'nothing'}"],
                              cwd=repo, capture_output=True, text=True, timeout=600)
     assert missing.returncode != 0 and "nothing" in missing.stderr
+
+
+def test_diagnose_measures_a_new_run_from_its_init_from_weights(tmp_path):
+    """Before its first checkpoint a run is measured on the weights it starts from, so the weight
+    of a new term can be chosen from its gradient norm before training with it."""
+    import json
+    import subprocess
+    import sys
+
+    from animegan_face.training import train
+
+    config = tiny_config(write_prepared_dataset(tmp_path / "data"), tmp_path / "trained", epochs=0)
+    train(config, verbose=0)
+    fresh = dataclasses.replace(
+        config, loss=dataclasses.replace(config.loss, surface=1.0, distill=1.0),
+        train=dataclasses.replace(config.train, model_dir=str(tmp_path / "fresh"),
+                                  init_from=str(tmp_path / "trained")))
+    (tmp_path / "fresh").mkdir()
+    (tmp_path / "fresh" / "config.json").write_text(fresh.to_json())
+    repo = __import__("pathlib").Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "diagnose.py", f"--model_dir={tmp_path / 'fresh'}",
+                           "--batches=1"], cwd=repo, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"{tmp_path / 'trained'}, 1 batches" in done.stdout
+    rows = {line.split()[0] for line in done.stdout.splitlines()[-12:] if line.strip()}
+    assert {"surface", "distill", "con"} <= rows and "region" not in rows
+    no_start = json.loads(fresh.to_json())
+    no_start["train"]["init_from"] = ""
+    (tmp_path / "fresh" / "config.json").write_text(json.dumps(no_start))
+    missing = subprocess.run([sys.executable, "diagnose.py", f"--model_dir={tmp_path / 'fresh'}"],
+                             cwd=repo, capture_output=True, text=True, timeout=600)
+    assert missing.returncode != 0 and "no --init_from" in missing.stderr

@@ -27,7 +27,8 @@ DISCRIMINATOR_TERMS = ("d_total", "d_adv", "d_surface")
 # 25 grey levels (skin texture, pores, shading noise) and keeps outlines.
 SURFACE_FILTER = (5, 0.2)
 SMOOTH_FILTER = (4, 0.04)
-REGION_COLOURS = 8  # k-means colours per image of the region term's flat-shaded target
+REGION_COLOURS = 12  # k-means colours per image of the region term's flat-shaded target (8 put
+# blue patches on skin where the background shared a cluster, seen on held-out faces)
 
 
 def _radius(radius_at_256, images):
