@@ -2,6 +2,8 @@
 the networks with their frozen extractors, and the three Adam optimizers."""
 
 import collections
+import pathlib
+import sys
 
 import keras
 
@@ -22,6 +24,26 @@ def set_precision_policy(config):
     """
     policy = {"off": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
     keras.mixed_precision.set_global_policy(policy[config.train.mixed_precision])
+    if config.train.mixed_precision == "bfloat16" and cpu_has_native_bfloat16() is False \
+            and not keras.distribution.list_devices("gpu"):
+        print("Warning: --mixed_precision=bfloat16 on a CPU without AVX512_BF16 or AMX "
+              "instructions (no avx512_bf16/amx_bf16 in /proc/cpuinfo): bfloat16 is emulated there "
+              "and trains many times slower than float32; use --mixed_precision=off on this "
+              "machine.", file=sys.stderr)
+
+
+def cpu_has_native_bfloat16(cpuinfo="/proc/cpuinfo"):
+    """True if the CPU flags list avx512_bf16 or amx_bf16 (bfloat16 arithmetic in hardware),
+    False if they do not, None where there is no readable /proc/cpuinfo (not Linux)."""
+    try:
+        text = pathlib.Path(cpuinfo).read_text(errors="replace")
+    except OSError:
+        return None
+    flags = set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags.update(line.split(":", 1)[-1].split())
+    return bool(flags & {"avx512_bf16", "amx_bf16"}) if flags else None
 
 
 def make_adam(learning_rate, config):
