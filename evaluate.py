@@ -17,7 +17,6 @@ from absl import flags
 from animegan_face.data import image_files
 from animegan_face.evaluation import metrics
 from animegan_face.flag_values import named_paths
-from animegan_face.training import samples
 
 _MODEL = flags.DEFINE_multi_string(
     "model", [], "NAME=PATH of a generator to run (model_dir, SavedModel folder, .tflite, .onnx, ...).")
@@ -102,7 +101,7 @@ def main(argv):
     if _GRID.value:
         count = _GRID_COUNT.value
         columns = [photos[:count]] + [outputs[name][:count] for name in outputs]
-        image_files.write_image(_GRID.value, samples.image_grid(columns))
+        image_files.write_image(_GRID.value, image_files.image_grid(columns))
         print(f"Wrote {_GRID.value}: photo | {' | '.join(outputs)}, {len(columns[0])} rows")
 
 
