@@ -29,7 +29,9 @@ train-demo: $(VENV)/.installed
 # Tests run in TEST_WORKERS pytest-xdist processes: two on the 2-core CI machine, where much of a
 # test's time is single-threaded (tf.function tracing, XLA compiles, child processes); each worker
 # holds TensorFlow and its networks (a few GiB), so raise it with care. TEST_WORKERS=0 runs serially.
+# --dist loadgroup: tests marked with one xdist_group run on one worker (the two float64 JAX checks
+# share one JAX process); the others are shared out as usual.
 # pytest exits 5 when it collects no test: that fails here like any other non-zero exit.
 TEST_WORKERS ?= 2
 test: $(VENV)/.installed /usr/bin/chromium /usr/bin/chromedriver
-	$(PYTHON) -m pytest -q -n $(TEST_WORKERS)
+	$(PYTHON) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup

@@ -43,10 +43,10 @@ def main(argv):
     started = time.time()
     import numpy as np
 
-    from animegan_face.data.image_files import ImageReadError, list_images, read_image, write_image
+    from animegan_face.data.image_files import (ImageReadError, image_grid, list_images, read_image,
+                                                write_image)
     from animegan_face.deployment import stylize
     from animegan_face.deployment.inference import ModelLoadError, load_stylizer
-    from animegan_face.training.samples import image_grid
 
     source = pathlib.Path(FLAGS.input)
     paths = list_images(source) if source.is_dir() else [source]

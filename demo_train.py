@@ -35,11 +35,10 @@ def main(argv):
 
     from animegan_face.config import Config, DataConfig, ModelConfig, TrainConfig
     from animegan_face.data.demo_data import write_demo_anime, write_demo_photos
-    from animegan_face.data.image_files import write_image
+    from animegan_face.data.image_files import side_by_side, write_image
     from animegan_face.data.pipeline import load_photo
     from animegan_face.training import train
     from animegan_face.training.run_folder import RunFolder
-    from animegan_face.training.samples import side_by_side
     from animegan_face.training.training_data import resolve_dataset
 
     started = time.time()

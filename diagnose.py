@@ -15,6 +15,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 flags.DEFINE_string("model_dir", None, "A training run folder (config.json, checkpoints/).")
@@ -31,8 +32,6 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     import dataclasses
     import json
-
-    import numpy as np
 
     from animegan_face.config import Config
     from animegan_face.loss import diagnostics
@@ -106,6 +105,4 @@ def _subset(files, k, count=8):
 
 
 if __name__ == "__main__":
-    import numpy as np
-
     app.run(main)

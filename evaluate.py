@@ -18,7 +18,6 @@ from absl import flags
 from animegan_face.data import image_files
 from animegan_face.evaluation import metrics
 from animegan_face.flag_values import named_paths
-from animegan_face.training import samples
 
 _MODEL = flags.DEFINE_multi_string(
     "model", [], "NAME=PATH of a generator to run (model_dir, SavedModel folder, .tflite, .onnx, ...).")
@@ -67,7 +66,6 @@ def _pairs(values, flag):
 
 def _stylize(model_path, photos, batch_size):
     # Imported here: TensorFlow is only needed when a model has to run.
-    import numpy as np  # pylint: disable=import-outside-toplevel
     from animegan_face.deployment import inference  # pylint: disable=import-outside-toplevel
 
     stylizer = inference.load_stylizer(model_path)
@@ -128,7 +126,7 @@ def main(argv):
     if _GRID.value:
         count = _GRID_COUNT.value
         columns = [photos[:count]] + [outputs[name][:count] for name in outputs]
-        image_files.write_image(_GRID.value, samples.image_grid(columns))
+        image_files.write_image(_GRID.value, image_files.image_grid(columns))
         print(f"Wrote {_GRID.value}: photo | {' | '.join(outputs)}, {len(columns[0])} rows")
 
 

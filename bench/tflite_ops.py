@@ -54,11 +54,11 @@ _NAMES = {value: name for name, value in vars(schema.BuiltinOperator).items()
 
 
 def _interpreter(content, threads=None, delegates=True, preserve=False):
-    from animegan_face.deployment.inference import _native_stderr_only_on_error
+    from animegan_face.deployment.inference import native_stderr_only_on_error
 
     resolver = (OpResolverType.AUTO if delegates
                 else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    with _native_stderr_only_on_error():
+    with native_stderr_only_on_error():
         return Interpreter(model_content=content, num_threads=threads or os.cpu_count(),
                            experimental_op_resolver_type=resolver,
                            experimental_preserve_all_tensors=preserve)

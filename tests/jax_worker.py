@@ -24,7 +24,6 @@ class _RefuseTensorFlow:
 
 sys.meta_path.insert(0, _RefuseTensorFlow())
 
-import contextlib  # noqa: E402
 import dataclasses  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
@@ -129,34 +128,67 @@ def _float64_under_jax():
 
 
 def _float64_dtypes(trainer, logs):
-    """The dtypes a float64 step really ran in: G and D variables, and every logged value."""
+    """The dtypes a float64 step really ran in: G and D variables, G's and D's outputs, and every
+    logged value.
+
+    The outputs' dtypes come from tracing the calls (`jax.eval_shape`), which gives what running
+    them gives without compiling each op of two networks eagerly (some 300 compiles, ~25 s here).
+    """
+    import jax
+
     variables = trainer.generator.weights + trainer.discriminator.weights
-    photo = np.zeros((1, 16, 16, 3))
-    outputs = [trainer.generator(photo), trainer.discriminator(photo)]
+    photo = jax.ShapeDtypeStruct((1, 16, 16, 3), "float64")
+    outputs = jax.eval_shape(lambda x: [trainer.generator(x), trainer.discriminator(x)], photo)
     return sorted({keras.backend.standardize_dtype(v.dtype) for v in variables + outputs}
                   | {keras.backend.standardize_dtype(v.dtype) for v in logs.values()})
 
 
-def equivalence_task(work):
-    """Two SGD GAN steps in float64 (JAX_ENABLE_X64=1) from the weights the test saved under
-    TensorFlow; G and D saved after each step."""
+def float64_task(work):
+    """Both float64 checks (JAX_ENABLE_X64=1, two host devices) in one process, so that its
+    start-up, float64 initialisers and op compiles are paid once; the single-device step of the
+    first is the reference of the second: {"equivalence": ..., "data_parallel": ...}."""
     _float64_under_jax()
     with float64_policy():
-        config = tiny_config("unused", "unused")
-        trainer = JaxAnimeGANTrainer(
-            *_models_from(work, config), config.loss,
-            init_optimizer=keras.optimizers.SGD(1e-5), g_optimizer=keras.optimizers.SGD(1e-5),
-            d_optimizer=keras.optimizers.SGD(1e-5), face_crop_size=config.model.face_crop_size)
-        batch = tuple(np.load(work / "batch.npz")[f"arr_{k}"] for k in range(5))
-        state = trainer.state()
-        logs = []
-        for step in (1, 2):
-            state, step_logs = trainer.gan_step(state, batch)
-            logs.append({k: float(v) for k, v in step_logs.items()})
-            trainer.write_back(state)
-            trainer.generator.save_weights(work / f"jax_generator_{step}.weights.h5")
-            trainer.discriminator.save_weights(work / f"jax_discriminator_{step}.weights.h5")
-        return {"step_logs": logs, "dtypes": _float64_dtypes(trainer, step_logs)}
+        equivalence, single_device_update = _equivalence(work)
+        return {"equivalence": equivalence,
+                "data_parallel": _data_parallel(work, single_device_update)}
+
+
+def _sgd_trainer(work):
+    """A JAX trainer of the networks the test saved under TensorFlow, with SGD (1e-5)."""
+    config = tiny_config("unused", "unused")
+    return JaxAnimeGANTrainer(
+        *_models_from(work, config), config.loss,
+        init_optimizer=keras.optimizers.SGD(1e-5), g_optimizer=keras.optimizers.SGD(1e-5),
+        d_optimizer=keras.optimizers.SGD(1e-5), face_crop_size=config.model.face_crop_size)
+
+
+def _batch(work):
+    return tuple(np.load(work / "batch.npz")[f"arr_{k}"] for k in range(5))
+
+
+def _updates(networks, before):
+    return {key: [np.array(v) - b for v, b in zip(net.trainable_variables, before[key])]
+            for key, net in networks.items()}
+
+
+def _equivalence(work):
+    """Two SGD GAN steps from the weights the test saved under TensorFlow, on one device; G and D
+    saved after each step. Also returns G's and D's update of step 1."""
+    trainer = _sgd_trainer(work)
+    networks = {"generator": trainer.generator, "discriminator": trainer.discriminator}
+    before = {key: _arrays(net.trainable_variables) for key, net in networks.items()}
+    state = trainer.state()
+    logs = []
+    for step in (1, 2):
+        state, step_logs = trainer.gan_step(state, _batch(work))
+        logs.append({k: float(v) for k, v in step_logs.items()})
+        trainer.write_back(state)
+        if step == 1:
+            first_update = _updates(networks, before)
+        trainer.generator.save_weights(work / f"jax_generator_{step}.weights.h5")
+        trainer.discriminator.save_weights(work / f"jax_discriminator_{step}.weights.h5")
+    return {"step_logs": logs, "dtypes": _float64_dtypes(trainer, step_logs)}, first_update
 
 
 def _models_from(work, config):
@@ -171,60 +203,36 @@ def _models_from(work, config):
     return models
 
 
-def data_parallel_task(work):
-    """One SGD GAN step on 1 device and, from the same weights, on 2 devices with DataParallel,
-    in float64 (JAX_ENABLE_X64=1; see `tests.helpers.float64_policy`)."""
-    _float64_under_jax()
-    with float64_policy():
-        return _data_parallel(work)
-
-
-def _data_parallel(work):
-    config = tiny_config("unused", "unused")
-    batch = tuple(part.astype(np.float64) for part in _fixed_batch(batch=4))
+def _data_parallel(work, single_device_update):
+    """The same first SGD GAN step (weights, batch of 2) on 2 devices with DataParallel, against
+    `single_device_update`, that step's update on one device."""
+    batch = _batch(work)
     result = {"devices": keras.distribution.list_devices()}
-    distribution = devices.jax_distribution("auto", 4)
+    distribution = devices.jax_distribution("auto", len(batch[0]))
     result["auto_is_data_parallel"] = isinstance(distribution, keras.distribution.DataParallel)
     try:
         devices.jax_distribution("auto", 3)
     except SetupError as error:
         result["odd_batch_error"] = str(error)
 
-    updates = {}
-    for name, dist in (("single", None), ("data_parallel", distribution)):
-        with dist.scope() if dist is not None else contextlib.nullcontext():
-            jax_training.set_random_seed(0)
-            trainer = JaxAnimeGANTrainer(
-                *_fresh_models(), config.loss, keras.optimizers.SGD(1e-5),
-                keras.optimizers.SGD(1e-5), keras.optimizers.SGD(1e-5), face_crop_size=32)
-            networks = {"generator": trainer.generator, "discriminator": trainer.discriminator}
-            before = {key: _arrays(net.trainable_variables) for key, net in networks.items()}
-            state = trainer.state()
-            state, logs = trainer.gan_step(state, devices.jax_placer(dist)(batch))
-            result["dtypes"] = _float64_dtypes(trainer, logs)
-            trainer.write_back(state)
-            updates[name] = {key: [np.array(v) - b for v, b in zip(net.trainable_variables, before[key])]
-                             for key, net in networks.items()}
-            if dist is not None:
-                result["batch_sharding"] = str(
-                    devices.jax_placer(dist)(batch)[0].sharding.spec)
-                result["weight_devices"] = len(state.g_trainable[0].sharding.device_set)
+    with distribution.scope():
+        trainer = _sgd_trainer(work)
+        networks = {"generator": trainer.generator, "discriminator": trainer.discriminator}
+        before = {key: _arrays(net.trainable_variables) for key, net in networks.items()}
+        placed = devices.jax_placer(distribution)(batch)
+        state, logs = trainer.gan_step(trainer.state(), placed)
+        result["dtypes"] = _float64_dtypes(trainer, logs)
+        trainer.write_back(state)
+        update = _updates(networks, before)
+        result["batch_sharding"] = str(placed[0].sharding.spec)
+        result["weight_devices"] = len(state.g_trainable[0].sharding.device_set)
     # Per network: D's update is mostly the spectral-norm rewrite of its kernels, which would hide
     # an error in G's in a sum over both.
     result["relative_difference"] = {
-        key: sum(float(np.sum(np.abs(a - b)))
-                 for a, b in zip(updates["single"][key], updates["data_parallel"][key]))
-        / sum(float(np.sum(np.abs(a))) for a in updates["single"][key])
+        key: sum(float(np.sum(np.abs(a - b))) for a, b in zip(single_device_update[key], update[key]))
+        / sum(float(np.sum(np.abs(a))) for a in single_device_update[key])
         for key in ("generator", "discriminator")}
     return result
-
-
-def _fresh_models():
-    """The light extractor and no face extractor: this check is about devices, not terms."""
-    from animegan_face.models.extractors import build_content_extractor
-    from animegan_face.models.networks import build_discriminator
-
-    return build_generator(), build_discriminator(), build_content_extractor("mobilenet", "none"), None
 
 
 def _run_train_py(*flags):
@@ -264,7 +272,7 @@ def train_py_task(work):
     return {"exit_code": _run_train_py(*json.loads((work / "flags.json").read_text()))}
 
 
-TASKS = {"train": train_task, "cli": cli_task, "train_py": train_py_task, "equivalence": equivalence_task, "data_parallel": data_parallel_task}
+TASKS = {"train": train_task, "cli": cli_task, "train_py": train_py_task, "float64": float64_task}
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The two demos: stylising the shipped photo (the README's main job), and the picture grids."""
+"""The two demos: stylising the shipped photo (the README's main job), and training on generated data."""
 
 import pathlib
 import subprocess
@@ -8,26 +8,8 @@ import numpy as np
 import pytest
 
 from animegan_face.data import image_files
-from animegan_face.training.samples import image_grid, side_by_side
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-
-
-def test_image_grid_places_each_column_and_row():
-    red = np.zeros((2, 3, 5, 3), np.uint8)
-    red[..., 0] = 200
-    blue = np.zeros((2, 3, 5, 3), np.uint8)
-    blue[..., 2] = 100
-    grid = image_grid([red, blue, red], gap=2)
-    assert grid.shape == (2 * 3 + 2, 3 * 5 + 2 * 2, 3)
-    np.testing.assert_array_equal(grid[3:5], 255)  # gap between rows
-    np.testing.assert_array_equal(grid[:, 5:7], 255)  # gap between columns
-    np.testing.assert_array_equal(grid[5:8, 7:12], blue[1])
-    np.testing.assert_array_equal(grid[5:8, 14:19], red[1])
-    with pytest.raises(ValueError, match="differ in shape"):
-        image_grid([red, blue[:1]])
-    photos = np.full((1, 2, 2, 3), -1.0, np.float32)
-    np.testing.assert_array_equal(side_by_side(photos, -photos, gap=1)[:, 3:], 255)
 
 
 @pytest.mark.slow

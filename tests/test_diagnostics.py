@@ -132,3 +132,28 @@ def test_diagnose_measures_a_new_run_from_its_init_from_weights(tmp_path):
     missing = subprocess.run([sys.executable, "diagnose.py", f"--model_dir={tmp_path / 'fresh'}"],
                              cwd=repo, capture_output=True, text=True, timeout=600)
     assert missing.returncode != 0 and "no --init_from" in missing.stderr
+
+
+def test_diagnose_batches_shift_through_the_files_when_imported():
+    """diagnose.py's `_subset` on its own, as another module imports it (numpy was bound only when
+    the script ran as __main__); a subprocess, so that diagnose.py's flags stay out of this one."""
+    import subprocess
+    import sys
+
+    code = """
+import numpy as np
+import diagnose
+from animegan_face.data.pipeline import DatasetFiles
+files = DatasetFiles(photos=tuple(f"p{i}" for i in range(40)),
+                     photo_boxes=np.arange(40 * 4, dtype=np.float32).reshape(40, 4),
+                     anime=tuple(f"a{i}" for i in range(40)), smooth=tuple(f"s{i}" for i in range(40)),
+                     photos_without_face=0)
+shifted = diagnose._subset(files, 1, count=2)
+print(shifted.photos[0], shifted.photo_boxes[0, 0], shifted.anime[0], shifted.smooth[-1])
+"""
+    repo = __import__("pathlib").Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # Batch k=1 of 2 starts 1 * 2 * 4 = 8 files on, photos and their boxes alike, wrapping around.
+    assert done.stdout.split() == ["p8", "32.0", "a8", "s7"]

@@ -10,7 +10,6 @@ import pytest
 
 from animegan_face.data import demo_data
 from animegan_face.data import image_files
-from animegan_face.data import preparation
 from animegan_face.data.faces import FaceBox
 from animegan_face.evaluation import metrics
 
@@ -295,8 +294,8 @@ def test_evaluate_script_writes_the_comparison_grid(data, tmp_path):
     assert done.returncode == 0, done.stderr
     picture = image_files.read_image(grid)
     assert picture.shape == (2 * 64 + 4, 2 * 64 + 4, 3)  # 2 rows; photo | cartoon
-    first_photo = preparation.center_crop_resize(photos[0], 64)[0]
+    first_photo = image_files.center_crop_resize(photos[0], 64)[0]
     np.testing.assert_array_equal(picture[:64, :64], first_photo)
-    np.testing.assert_array_equal(picture[:64, 68:], preparation.center_crop_resize(
+    np.testing.assert_array_equal(picture[:64, 68:], image_files.center_crop_resize(
         image_files.read_image(cartoon_dir / "p0.png"), 64)[0])
     assert (picture[64:68] == 255).all()

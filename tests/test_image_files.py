@@ -300,3 +300,37 @@ def test_resize_square_shrinks_by_area_enlarges_by_cubic_and_copies_at_size():
     same = image_files.resize_square(square, 24)
     np.testing.assert_array_equal(same, square)
     assert not np.shares_memory(same, square)
+
+
+def test_center_crop_resize_windows_and_interpolation():
+    wide = _smooth_rgb(30, 50, seed=0)
+    image, window = image_files.center_crop_resize(wide, 15)
+    assert window == (0, 10, 30, 30)
+    np.testing.assert_array_equal(
+        image, cv2.resize(wide[:, 10:40], (15, 15), interpolation=cv2.INTER_AREA))
+    tall = _smooth_rgb(51, 20, seed=1)
+    image, window = image_files.center_crop_resize(tall, 40)
+    assert window == (15, 0, 20, 20)
+    np.testing.assert_array_equal(
+        image, cv2.resize(tall[15:35], (40, 40), interpolation=cv2.INTER_CUBIC))
+    square = _smooth_rgb(16, 16, seed=2)
+    image, window = image_files.center_crop_resize(square, 16)
+    assert window == (0, 0, 16, 16) and image is not square
+    np.testing.assert_array_equal(image, square)
+
+
+def test_image_grid_places_each_column_and_row():
+    red = np.zeros((2, 3, 5, 3), np.uint8)
+    red[..., 0] = 200
+    blue = np.zeros((2, 3, 5, 3), np.uint8)
+    blue[..., 2] = 100
+    grid = image_files.image_grid([red, blue, red], gap=2)
+    assert grid.shape == (2 * 3 + 2, 3 * 5 + 2 * 2, 3)
+    np.testing.assert_array_equal(grid[3:5], 255)  # gap between rows
+    np.testing.assert_array_equal(grid[:, 5:7], 255)  # gap between columns
+    np.testing.assert_array_equal(grid[5:8, 7:12], blue[1])
+    np.testing.assert_array_equal(grid[5:8, 14:19], red[1])
+    with pytest.raises(ValueError, match="differ in shape"):
+        image_files.image_grid([red, blue[:1]])
+    photos = np.full((1, 2, 2, 3), -1.0, np.float32)
+    np.testing.assert_array_equal(image_files.side_by_side(photos, -photos, gap=1)[:, 3:], 255)

@@ -130,3 +130,14 @@ def test_float64_resize_is_tensorflows_resize_and_stays_float64(rng, scale):
     # float32 rounding of the reference: each output is a convex combination of 4 inputs in [-1, 1].
     np.testing.assert_allclose(np.asarray(resized), expected, atol=1e-6)
     np.testing.assert_allclose(np.asarray(_resize_bilinear(images, size, False)), expected, atol=1e-6)
+
+
+def test_float_dtype_widens_half_precision_and_keeps_float64():
+    from animegan_face.models.layers import float_dtype
+
+    half, single, double = (np.zeros(2, dtype) for dtype in ("float16", "float32", "float64"))
+    assert float_dtype(half) == "float32"  # mixed precision: positions and means in float32
+    assert float_dtype(single) == "float32"
+    assert float_dtype(double) == "float64"
+    assert float_dtype(half, double) == "float64"  # one float64 input: all of it in float64
+    assert float_dtype(keras.ops.zeros(2, "bfloat16")) == "float32"

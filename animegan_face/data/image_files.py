@@ -1,4 +1,5 @@
-"""Reading, writing and listing image files with OpenCV; the pixel conversions around them.
+"""Reading, writing and listing image files with OpenCV; the pixel conversions, the square resize
+rule and the picture grids around them.
 
 Every image leaves this module as a uint8 ``H x W x 3`` **RGB** array, whatever the file held:
 grayscale is replicated to three channels, alpha is composited over white, 16-bit and float
@@ -186,6 +187,46 @@ def resize_square(rgb, size):
         return np.ascontiguousarray(rgb).copy()
     interpolation = cv2.INTER_AREA if max(rgb.shape[:2]) > size else cv2.INTER_CUBIC
     return cv2.resize(rgb, (size, size), interpolation=interpolation)
+
+
+def center_crop_resize(rgb, size):
+    """The largest centred square of ``rgb``, resized to ``size x size`` (`resize_square`): the
+    resize rule of training data, exports' sample photos and evaluation alike.
+
+    Returns:
+        ``(image, (y0, x0, h, w))``: the uint8 ``size x size x 3`` image and the crop window in
+        source pixels (``h == w == min(H, W)``), to map source coordinates into the image:
+        ``y_out = (y - y0) * size / h``.
+    """
+    height, width = rgb.shape[:2]
+    side = min(height, width)
+    y0, x0 = (height - side) // 2, (width - side) // 2
+    square = rgb[y0:y0 + side, x0:x0 + side]
+    return resize_square(square, size), (y0, x0, side, side)
+
+
+def image_grid(columns, gap=4):
+    """One uint8 RGB grid: row k holds image k of every column, left to right, white gaps between.
+
+    columns: a list of (K, H, W, 3) uint8 arrays (or lists of (H, W, 3) arrays), all alike in shape.
+    """
+    columns = [np.asarray(column, np.uint8) for column in columns]
+    count, height, width, _ = columns[0].shape
+    if any(column.shape != columns[0].shape for column in columns):
+        raise ValueError(f"columns differ in shape: {[column.shape for column in columns]}")
+    grid = np.full((count * height + (count - 1) * gap,
+                    len(columns) * width + (len(columns) - 1) * gap, 3), 255, np.uint8)
+    for k in range(count):
+        top = k * (height + gap)
+        for c, column in enumerate(columns):
+            left = c * (width + gap)
+            grid[top:top + height, left:left + width] = column[k]
+    return grid
+
+
+def side_by_side(photos, stylised, gap=4):
+    """One uint8 RGB grid: row k is photo k, a white gap, stylised k. Inputs (K, H, W, 3) in [-1, 1]."""
+    return image_grid([to_uint8(photos), to_uint8(stylised)], gap)
 
 
 def check_writable_folder(folder):

@@ -25,8 +25,7 @@ import pathlib
 import cv2
 import numpy as np
 
-from animegan_face.data.image_files import from_uint8, list_images, read_image
-from animegan_face.data.preparation import center_crop_resize
+from animegan_face.data.image_files import center_crop_resize, from_uint8, list_images, read_image
 
 _NO_FACE = (0.0, 0.0, 0.0, 0.0)
 

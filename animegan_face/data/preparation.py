@@ -82,21 +82,6 @@ class PrepareReport:
         return "\n".join(lines)
 
 
-def center_crop_resize(rgb, size):
-    """The largest centred square of ``rgb``, resized to ``size x size`` (`image_files.resize_square`).
-
-    Returns:
-        ``(image, (y0, x0, h, w))``: the uint8 ``size x size x 3`` image and the crop window in
-        source pixels (``h == w == min(H, W)``), to map source coordinates into the image:
-        ``y_out = (y - y0) * size / h``.
-    """
-    height, width = rgb.shape[:2]
-    side = min(height, width)
-    y0, x0 = (height - side) // 2, (width - side) // 2
-    square = rgb[y0:y0 + side, x0:x0 + side]
-    return image_files.resize_square(square, size), (y0, x0, side, side)
-
-
 def edge_smooth(rgb):
     """AnimeGAN / CartoonGAN edge smoothing of a uint8 RGB image (already training size).
 
@@ -269,7 +254,7 @@ def _prepare_photo(task, rgb):
                 folder / name, face_crop(rgb, box, task.image_size, task.face_margin), JPEG_QUALITY)
             written[name] = _box_in_output(box, window, task.image_size)
     else:
-        image, window = center_crop_resize(rgb, task.image_size)
+        image, window = image_files.center_crop_resize(rgb, task.image_size)
         name = task.name + ".jpg"
         image_files.write_image(folder / name, image, JPEG_QUALITY)
         inside = (_box_in_output(box, window, task.image_size) for box in boxes)
@@ -279,7 +264,7 @@ def _prepare_photo(task, rgb):
 
 
 def _prepare_anime(task, rgb):
-    image, _ = center_crop_resize(rgb, task.image_size)
+    image, _ = image_files.center_crop_resize(rgb, task.image_size)
     name = task.name + ".jpg"
     image_files.write_image(task.output_dir / ANIME_FOLDER / name, image, JPEG_QUALITY)
     image_files.write_image(task.output_dir / SMOOTH_FOLDER / name, edge_smooth(image), JPEG_QUALITY)

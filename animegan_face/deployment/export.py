@@ -24,8 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from animegan_face.data.demo_data import demo_photos
-from animegan_face.data.image_files import from_uint8, list_images, read_image
-from animegan_face.data.preparation import center_crop_resize
+from animegan_face.data.image_files import center_crop_resize, from_uint8, list_images, read_image
 from animegan_face.deployment.inference import load_stylizer
 from animegan_face.deployment.onnx_converter import generator_to_onnx
 from animegan_face.deployment.tflite_graph import tflite_graph

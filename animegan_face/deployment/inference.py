@@ -86,7 +86,7 @@ class TFLiteStylizer:
         from ai_edge_litert.interpreter import Interpreter
 
         try:
-            with _native_stderr_only_on_error():
+            with native_stderr_only_on_error():
                 self._interpreter = Interpreter(model_path=str(path),
                                                 num_threads=num_threads or os.cpu_count())
         except (ValueError, RuntimeError) as error:
@@ -110,7 +110,7 @@ class TFLiteStylizer:
             shape = (1,) + image.shape
             if shape != self._allocated_shape:
                 self._interpreter.resize_tensor_input(self._input["index"], shape)
-                with _native_stderr_only_on_error():  # the XNNPACK delegate is made here
+                with native_stderr_only_on_error():  # the XNNPACK delegate is made here
                     self._interpreter.allocate_tensors()
                 self._allocated_shape = shape
             self._interpreter.set_tensor(self._input["index"], image[None])
@@ -158,7 +158,7 @@ class OnnxStylizer:
 
 
 @contextlib.contextmanager
-def _native_stderr_only_on_error():
+def native_stderr_only_on_error():
     """Holds back what native code writes to stderr (LiteRT's "INFO: Created TensorFlow Lite
     XNNPACK delegate" on every load) and lets it through only if the block raises."""
     import sys

@@ -18,7 +18,6 @@ import numpy as np
 
 from animegan_face.data import faces
 from animegan_face.data import image_files
-from animegan_face.data import preparation
 
 # Skin region inside the dlib HOG box, as fractions of the box (rows from its top, columns from its
 # left). There is no landmark model to place eyes and mouth, so fixed proportions are used; they
@@ -454,7 +453,7 @@ def load_folder(folder, size, limit=0, only=None):
             skipped.append((str(path), error.reason))
             continue
         names.append(path.name)
-        images.append(preparation.center_crop_resize(rgb, size)[0])
+        images.append(image_files.center_crop_resize(rgb, size)[0])
     return names, images, skipped
 
 
@@ -470,7 +469,7 @@ def load_matching(folder, names, size):
     if missing:
         shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
         raise FileNotFoundError(f"{folder}: no output for {len(missing)} photo(s): {shown}")
-    return [preparation.center_crop_resize(image_files.read_image(by_stem[stem]), size)[0]
+    return [image_files.center_crop_resize(image_files.read_image(by_stem[stem]), size)[0]
             for stem in stems]
 
 

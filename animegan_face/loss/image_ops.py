@@ -4,8 +4,9 @@ Images are float (B, H, W, 3) in [-1, 1]. Face boxes are float (B, 4) rows `(y0,
 normalised to [0, 1] (the `tf.image.crop_and_resize` convention); an all-zero row means "no face".
 """
 
-import keras
 from keras import ops
+
+from animegan_face.models.layers import float_dtype  # noqa: F401 - the losses' dtype rule, re-exported
 
 # RGB -> YUV (the matrix of tf.image.rgb_to_yuv, used by AnimeGAN's colour loss).
 _RGB_TO_YUV = (
@@ -13,18 +14,6 @@ _RGB_TO_YUV = (
     (0.587, -0.28886916, -0.51496512),
     (0.114, 0.43601035, -0.10001026),
 )
-
-
-def float_dtype(*tensors):
-    """The dtype the losses and image operations compute in for these inputs: "float64" if any is
-    float64, else "float32".
-
-    float16 and bfloat16 (mixed precision) are widened to float32, whose range and precision the
-    means and Gram matrices need; float64 stays float64, so a whole train step can run in float64
-    (the tests comparing two backends do, where float32 rounding would hide a real difference).
-    """
-    dtypes = {keras.backend.standardize_dtype(tensor.dtype) for tensor in tensors}
-    return "float64" if "float64" in dtypes else "float32"
 
 
 def rgb_to_yuv(images):

@@ -1,6 +1,6 @@
 """The training objectives: how the loss terms of `losses` are composed, once, for every backend.
 
-`keras.ops` only, no TensorFlow: the TensorFlow train steps (`trainer`, under a GradientTape) and
+`keras.ops` only, no TensorFlow: the TensorFlow train steps (`tf_trainer`, under a GradientTape) and
 the JAX ones (`jax_trainer`, stateless and jitted) both call these functions. The networks come in
 as callables, because each backend calls them its own way (a Keras model call, or
 `stateless_call` with explicit variables):

@@ -24,7 +24,7 @@ import os
 import keras
 from keras import layers, ops
 
-from animegan_face.loss import image_ops
+from animegan_face.models.layers import float_dtype
 
 # keras.applications "caffe" preprocessing: BGR means of ImageNet, on 0..255 values.
 _CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
@@ -39,7 +39,7 @@ class CaffePreprocess(layers.Layer):
     """[-1, 1] RGB -> keras.applications "caffe" input: 0..255, BGR, ImageNet mean subtracted."""
 
     def call(self, inputs):
-        dtype = image_ops.float_dtype(inputs)  # float32 under mixed precision, float64 kept
+        dtype = float_dtype(inputs)  # float32 under mixed precision, float64 kept
         pixels = (ops.cast(inputs, dtype) + 1.0) * 127.5
         bgr = ops.flip(pixels, axis=-1)
         return bgr - ops.convert_to_tensor(_CAFFE_BGR_MEAN, dtype=dtype)

@@ -9,14 +9,25 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from animegan_face.loss.image_ops import float_dtype
-
 # The LeakyReLU slope of both AnimeGAN generators and the discriminator: 0.2, written as the float32
 # nearest to it (0.20000000298...). TensorFlow's LeakyRelu op holds its slope in a float32
 # attribute, so this is the slope TensorFlow uses even in float64; JAX, given plain 0.2, used
 # another one in float64 (a 1.5e-8 relative difference that instance norm's backward pass amplified
 # to 1e-6 in the backend-equivalence test). In float32 and below the two are the same number.
 LEAKY_SLOPE = float(np.float32(0.2))
+
+
+def float_dtype(*tensors):
+    """The dtype to compute in for these inputs: "float64" if any is float64, else "float32".
+
+    float16 and bfloat16 (mixed precision) are widened to float32, whose range and precision
+    resizing positions, means and Gram matrices need; float64 stays float64, so that a whole train
+    step can run in float64 (the tests comparing two backends do, where float32 rounding would hide
+    a real difference). Here, in the earliest stage that needs it (the resize positions below, the
+    extractors' input scaling); later stages import it from here.
+    """
+    dtypes = {keras.backend.standardize_dtype(tensor.dtype) for tensor in tensors}
+    return "float64" if "float64" in dtypes else "float32"
 
 
 def output_dtype():

@@ -5,7 +5,7 @@ steps in `tf_trainer`, `cluster` for several machines) or JAX (`jax_training`, s
 `jax_trainer`; TensorFlow is never imported). What both share: the training loop (`loop`) and its
 callbacks (`callbacks`), the run folder (`run_folder`), the checks that stop a run (`run_checks`), what `--strategy` means (`devices`), the networks and
 optimizers (`components`), what is read from the dataset (`training_data`) and the logs
-(`run_log`, `event_log`, `samples`).
+(`run_log`, `event_log`).
 """
 
 

@@ -1,6 +1,6 @@
 """The warm-up and GAN train steps for the JAX backend: stateless functions compiled by jax.jit.
 
-The same algorithm as `trainer` (TensorFlow), composed by the same `objectives`: warm-up trains G
+The same algorithm as `tf_trainer` (TensorFlow), composed by the same `objectives`: warm-up trains G
 alone on `con * content`; a GAN step makes one D update, then one G update against the updated D,
 from one G forward pass (its VJP is kept for the G update, as TensorFlow's tape keeps it).
 

@@ -9,9 +9,8 @@ Tags: `train/<term>` (running means since the epoch began, every `every_steps` g
 
 import numpy as np
 
-from animegan_face.data.image_files import write_image
+from animegan_face.data.image_files import side_by_side, write_image
 from animegan_face.training.event_log import EventWriter
-from animegan_face.training.samples import side_by_side
 
 LOG_EVERY_STEPS = 10
 
