@@ -150,7 +150,7 @@ def test_layout(prepared):
         for name in files:
             assert image_files.read_image(output_dir / folder / name).shape == (64, 64, 3)
     assert sorted(p.name for p in output_dir.iterdir() if p.is_file()) == [
-        "faces.json", "prepare_report.json"]
+        "faces.json", "prepare_manifest.json", "prepare_report.json"]
 
 
 def test_smooth_is_edge_smooth_of_the_anime_image(prepared):
@@ -176,7 +176,7 @@ def test_report(prepared):
     assert (report.photos_read, report.photos_written, report.anime_read) == (3, 3, 3)
     assert len(report.skipped) == 1
     path, reason = report.skipped[0]
-    assert path == str(photo_dir / "corrupt.jpg") and "cannot decode" in reason
+    assert path == str(photo_dir / "corrupt.jpg") and "truncated or corrupt" in reason
     assert report.photos_without_face == ("noise1.png", "noise2.jpg")
     summary = report.summary()
     assert "corrupt.jpg" in summary and reason in summary and "noise1.png" in summary
