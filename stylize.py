@@ -106,17 +106,19 @@ def main(argv):
         raise app.UsageError(f"--input: not found: {source}")
     from animegan_face.deployment import outputs, stylize
     from animegan_face.data.image_files import check_writable_folder, printable
-    from animegan_face.deployment.inference import ModelLoadError, load_stylizer
-    from animegan_face.deployment.provenance import model_image_size
 
-    try:  # before loading the model and stylising anything
+    try:  # before loading the model (and TensorFlow) and stylising anything
         check_writable_folder(target if source.is_dir() else target.parent)
         if source.is_dir():
             plan = outputs.plan_folder(source, target)
         else:
             outputs.check_not_an_input(source, target)
-    except (OSError, outputs.OutputError) as error:
+    except OSError as error:
         sys.exit(f"stylize.py: --output: {printable(str(error))}")
+    except outputs.OutputError as error:
+        sys.exit(f"stylize.py: {printable(str(error))}")
+    from animegan_face.deployment.inference import ModelLoadError, load_stylizer
+    from animegan_face.deployment.provenance import model_image_size
     is_video = source.is_file() and source.suffix.lower() in stylize.VIDEO_EXTENSIONS
     options = stylize.StylizeOptions(
         mode=FLAGS.mode or ("full" if is_video else "face"),

@@ -63,6 +63,7 @@ def write_hostile_folder(folder):
     skipped with the reason given (its start), and must not stop the rest of the folder.
     """
     folder = os.fsencode(folder)
+    os.makedirs(folder, exist_ok=True)
     jpeg, png = good_image(".jpg"), good_image(".png")
     files = {  # name: (bytes, reason)
         b"truncated.jpg": (jpeg[:len(jpeg) // 2], "JPEG data OpenCV cannot decode"),
@@ -103,9 +104,26 @@ def write_good_images(folder, count, height=12, width=16):
     """``count`` small random images (a.jpg and a.png share a stem, two names are not UTF-8);
     returns their names as bytes."""
     folder = os.fsencode(folder)
+    os.makedirs(folder, exist_ok=True)
     names = [b"a.jpg", b"a.png", LATIN1_STEM + b".png", LATIN1_STEM + b"_2.jpg"]
     names += [b"good_%03d.png" % index for index in range(count - len(names))]
     for index, name in enumerate(names):
         with open(os.path.join(folder, name), "wb") as file:
             file.write(good_image(os.path.splitext(name)[1].decode(), height, width, seed=index))
     return names
+
+
+def write_batch_folder(folder, good=80):
+    """The 100-file folder of issue 26: ``good`` small images among the 20 hostile entries.
+
+    Returns ``(good names, {hostile name: reason prefix})``, names as bytes. The 2000 x 2000 PNG
+    is refused only under a budget below 4 megapixels (the commands' --max_megapixels=1).
+    """
+    return write_good_images(folder, good), write_hostile_folder(folder)
+
+
+def assert_each_listed_with_its_reason(text, reasons):
+    """Every hostile name in ``text`` (a command's summary) on a line with its reason."""
+    for name, reason in reasons.items():
+        shown = name.decode("utf-8", "backslashreplace")
+        assert any(shown in line and reason in line for line in text.splitlines()), (shown, reason)

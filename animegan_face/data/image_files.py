@@ -57,6 +57,10 @@ DEFAULT_MAX_PIXELS = 50_000_000
 # uncompressed (float RGB PFM: 12); a larger file is refused before it is read into memory.
 _MAX_FILE_BYTES_PER_PIXEL = 16
 
+# The exit status of a command that did all it could but skipped some files (stylize.py,
+# prepare.py); 0 means everything was done, 1 an error.
+EXIT_SOME_SKIPPED = 3
+
 
 class ImageReadError(ValueError):
     """An image file that cannot be read; ``path`` is the file, ``reason`` says why in words."""

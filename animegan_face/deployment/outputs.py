@@ -15,8 +15,7 @@ import pathlib
 import re
 
 from animegan_face.data import image_files
-
-EXIT_SOME_SKIPPED = 3
+from animegan_face.data.image_files import EXIT_SOME_SKIPPED
 
 
 class OutputError(ValueError):
