@@ -50,7 +50,8 @@ _TOO_LARGE = ("image too large: more than OpenCV's limit of 2^30 pixels (set the
 
 # The pixel budget, checked against the size the header declares before anything is decoded.
 # Reading costs up to ~52 bytes a pixel (a 16-bit RGBA PNG: decoded samples, float copies and the
-# alpha composite), so 50 megapixels stay under 3 GB; OpenCV's own limit (2^30) allows 17 times
+# alpha composite; read_image of tests.hostile_files.png_bomb(4000, 4000) grew the peak RSS by
+# 52.3 bytes a pixel), so 50 megapixels stay under 3 GB; OpenCV's own limit (2^30) allows 21 times
 # that. Commands raise it with --max_megapixels.
 DEFAULT_MAX_PIXELS = 50_000_000
 # The largest file read at all, per allowed pixel: 16 bytes is more than any format here stores
