@@ -62,13 +62,18 @@ def _round(context, function, items, indices, num_workers, record):
             initargs=(started,)) as pool:
         futures = {pool.submit(_run_marked, function, index, items[index]): index
                    for index in indices}
-        for future in concurrent.futures.as_completed(futures):
-            index = futures[future]
-            try:
-                record(index, future.result())
-            except concurrent.futures.process.BrokenProcessPool:
-                if started[index]:
-                    lost.append(index)
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                index = futures[future]
+                try:
+                    record(index, future.result())
+                except concurrent.futures.process.BrokenProcessPool:
+                    if started[index]:
+                        lost.append(index)
+        except BaseException:
+            # An item's own error (or Ctrl-C) ends the run: the queued items are not started.
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
     return sorted(lost)
 
 

@@ -95,8 +95,15 @@ def generator_of_weights(path):
     with h5py.File(path, "r") as file:
         file.visititems(lambda _, item: shapes.append(tuple(item.shape))
                         if isinstance(item, h5py.Dataset) else None)
+    return generator_of_shapes(shapes)
+
+
+def generator_of_shapes(shapes):
+    """The architecture of `GENERATORS` whose variables have exactly these shapes (any order), or
+    None: the two generators differ in their layers, so the shapes tell them apart."""
+    shapes = sorted(tuple(shape) for shape in shapes)
     for architecture in GENERATORS:
-        if sorted(tuple(weight.shape) for weight in build_generator(architecture).weights) == sorted(shapes):
+        if sorted(tuple(weight.shape) for weight in build_generator(architecture).weights) == shapes:
             return architecture
     return None
 
