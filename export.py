@@ -80,6 +80,8 @@ def main(argv):
         print(warning, file=sys.stderr, flush=True)
     output_dir = pathlib.Path(FLAGS.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    for name in export.remove_partial_leftovers(output_dir):
+        print(f"removed {name}, left by an export that was killed", file=sys.stderr)
     check_size = FLAGS.input_size or 256
     photos = export.check_photos(FLAGS.representative_dir, check_size, FLAGS.check_images)
     representative = (export.check_photos(FLAGS.representative_dir, check_size, 100)

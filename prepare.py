@@ -3,16 +3,22 @@
     python prepare.py --photo_dir=dataset/selfie/photo --anime_dir=dataset/selfie/anime \
         --output_dir=dataset/selfie_256
 
-See animegan_face/data/preparation.py for the output layout.
+See animegan_face/data/preparation.py for the output layout. prepare.py writes only into
+photo/, anime/ and smooth/ of --output_dir and the three JSON files beside them; it refuses an
+output folder holding files it did not write (its manifest, prepare_manifest.json, lists its own).
+
+Exit status: 0 when every input image was prepared; 3 when some were skipped (each listed with its
+reason); 1 on an error (no readable image, a foreign file in the output folder, ...).
 """
 
 import pathlib
+import sys
 
 from absl import app
 from absl import flags
 
 from animegan_face.data import preparation
-from animegan_face.data.image_files import read_name_list
+from animegan_face.data.image_files import EXIT_SOME_SKIPPED, printable, read_name_list
 
 _PHOTO_DIR = flags.DEFINE_string("photo_dir", None, "Folder of real face photos (any size/format).")
 _ANIME_DIR = flags.DEFINE_string("anime_dir", None, "Folder of anime images (any size/format).")
@@ -29,6 +35,9 @@ _UPSAMPLE = flags.DEFINE_integer(
 _NUM_WORKERS = flags.DEFINE_integer(
     "num_workers", None, "Worker processes (default: number of CPUs).", lower_bound=1)
 _FORCE = flags.DEFINE_bool("force", False, "Redo the work even if the output is up to date.")
+_MAX_MEGAPIXELS = flags.DEFINE_float(
+    "max_megapixels", 50, "Images whose header declares more pixels are skipped before decoding "
+    "(a guard against decompression bombs).", lower_bound=0.001)
 _EXCLUDE_LIST = flags.DEFINE_string(
     "exclude_list", None, "A text file of photo file names (one per line, # comments) to leave "
     "out, e.g. a held-out evaluation set.")
@@ -49,10 +58,12 @@ def main(argv):
             _PHOTO_DIR.value, _ANIME_DIR.value, _OUTPUT_DIR.value,
             image_size=_IMAGE_SIZE.value, crop_faces=_CROP_FACES.value,
             face_margin=_FACE_MARGIN.value, upsample=_UPSAMPLE.value,
-            num_workers=_NUM_WORKERS.value, force=_FORCE.value, exclude_photos=excluded)
+            num_workers=_NUM_WORKERS.value, force=_FORCE.value, exclude_photos=excluded,
+            max_pixels=round(_MAX_MEGAPIXELS.value * 1e6))
     except (ValueError, OSError) as error:
-        raise SystemExit(f"prepare.py: {error}") from error
+        raise SystemExit(f"prepare.py: {printable(str(error))}") from error
     print(report.summary())
+    sys.exit(EXIT_SOME_SKIPPED if report.skipped else 0)
 
 
 if __name__ == "__main__":

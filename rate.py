@@ -63,16 +63,29 @@ def make(model_flags):
 def aggregate(score_paths):
     if _KEY.value is None or not score_paths:
         raise app.UsageError("aggregate needs --key=KEY.json and at least one scores file")
-    key = json.loads(pathlib.Path(_KEY.value).read_text(encoding="utf-8"))
-    score_files = [(str(path), json.loads(pathlib.Path(path).read_text(encoding="utf-8")))
-                   for path in score_paths]
+    key = _read_json(_KEY.value, "--key")
+    score_files = [(str(path), _read_json(path, "scores file")) for path in score_paths]
     try:
+        rating.check_key(key, _KEY.value)
         rows = rating.aggregate(key, score_files)
+        kept, duplicates = rating.unique_raters(key, score_files)
     except rating.ScoresError as error:
         raise SystemExit(f"rate.py: {error}") from error
-    for file_name, rater, scored, total in rating.incomplete_raters(key, score_files):
+    for file_name, why in duplicates:
+        print(f"note: {file_name} counted once: {why}", file=sys.stderr)
+    for file_name, rater, scored, total in rating.incomplete_raters(key, kept):
         print(f"note: {file_name} ({rater}) scored {scored} of {total} images", file=sys.stderr)
     print(rating.markdown_table(rows))
+
+
+def _read_json(path, what):
+    """The parsed JSON file at `path`; SystemExit naming it when it is missing or not JSON."""
+    try:
+        return json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise SystemExit(f"rate.py: {what} {path}: {error.strerror or error}") from None
+    except ValueError as error:
+        raise SystemExit(f"rate.py: {what} {path}: not a JSON file ({error})") from None
 
 
 def _parse_pairs(values):

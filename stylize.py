@@ -8,6 +8,10 @@
 a .onnx file (run with onnxruntime on the CPU).
 Photos default to --mode=face (every face stylised at the training size and pasted back; the
 whole frame if no face is found), videos to --mode=full.
+
+Exit status: 0 when every file was done; 3 when some were skipped or done in part (a truncated
+video), each listed with its reason on stderr; 1 when nothing was done. Inputs are never written
+over, and two inputs never share an output (animegan_face/deployment/outputs.py).
 """
 
 import os
@@ -30,6 +34,8 @@ flags.DEFINE_float("margin", 0.6, "Face crop margin on each side, as a fraction 
 flags.DEFINE_integer("upsample", 1, "Face detector upsamplings (finds smaller faces, slower).")
 flags.DEFINE_integer("max_side", 1024, "Full-frame mode shrinks larger frames to this side (0: never).")
 flags.DEFINE_bool("side_by_side", False, "Write the input beside the output.")
+flags.DEFINE_float("max_megapixels", 50, "Images whose header declares more pixels are skipped "
+                   "before decoding (a guard against decompression bombs).", lower_bound=0.001)
 flags.mark_flags_as_required(["model", "input", "output"])
 FLAGS = flags.FLAGS
 
@@ -39,6 +45,58 @@ def _progress(done, total):
     print(f"\rframes: {done}{total_text}", end="", file=sys.stderr, flush=True)
 
 
+def _finish(report):
+    """Prints what was skipped and exits with the report's status."""
+    if report.skipped or report.warnings:
+        print(report.summary(), file=sys.stderr)
+    sys.exit(report.exit_status())
+
+
+def _video(stylizer, stylize, source, target, options, report):
+    from animegan_face.data.image_files import printable
+
+    started = time.time()
+    try:
+        frames = stylize.stylize_video(stylizer, source, target, options, FLAGS.side_by_side, _progress)
+    except (stylize.VideoError, OSError) as error:
+        sys.exit(f"\nstylize.py: {printable(str(error))}")
+    print(f"\n{frames} frames -> {printable(target)} ({frames / (time.time() - started):.2f} frames/s)")
+    report.done += 1
+    # The container's frame count against what was read and what the new file holds.
+    announced, written = stylize.video_frame_count(source), stylize.video_frame_count(target)
+    if announced > frames:
+        report.warnings.append((source, f"truncated or damaged: its header announces {announced} "
+                                        f"frames, {frames} could be read and were written"))
+    if written and written != frames:
+        report.warnings.append((target, f"holds {written} frames, {frames} were written"))
+
+
+def _photo(stylizer, stylize, path, out_path, options, report, max_pixels):
+    """One photo in, one file out; a problem with it is recorded in `report`, not raised."""
+    from animegan_face.data.image_files import ImageReadError, printable, read_image, write_image
+
+    try:
+        rgb = read_image(path, max_pixels)
+    except ImageReadError as error:
+        report.skip(path, error.reason)
+        return
+    try:
+        result = stylize.stylize_image(stylizer, rgb, options)
+    except Exception as error:  # pylint: disable=broad-except  # one bad image must not end a batch
+        report.skip(path, f"stylising failed: {type(error).__name__}: {str(error).splitlines()[0]}")
+        return
+    image = stylize.side_by_side_pair(rgb, result.image) if FLAGS.side_by_side else result.image
+    try:
+        write_image(out_path, image)
+    except (OSError, ValueError) as error:
+        report.skip(path, f"cannot write {printable(out_path)}: {error}")
+        return
+    report.done += 1
+    note = " (no face found: whole frame stylised)" if result.fell_back_to_full else (
+        f" ({result.faces} face{'s' if result.faces != 1 else ''})" if options.mode != "full" else "")
+    print(f"{printable(path)} -> {printable(out_path)}{note}")
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -46,16 +104,21 @@ def main(argv):
     source, target = pathlib.Path(FLAGS.input), pathlib.Path(FLAGS.output)
     if not source.exists():
         raise app.UsageError(f"--input: not found: {source}")
-    from animegan_face.deployment import stylize
-    from animegan_face.data.image_files import (
-        ImageReadError, check_writable_folder, list_images, read_image, write_image)
+    from animegan_face.deployment import outputs, stylize
+    from animegan_face.data.image_files import check_writable_folder, printable
+
+    try:  # before loading the model (and TensorFlow) and stylising anything
+        check_writable_folder(target if source.is_dir() else target.parent)
+        if source.is_dir():
+            plan = outputs.plan_folder(source, target)
+        else:
+            outputs.check_not_an_input(source, target)
+    except OSError as error:
+        sys.exit(f"stylize.py: --output: {printable(str(error))}")
+    except outputs.OutputError as error:
+        sys.exit(f"stylize.py: {printable(str(error))}")
     from animegan_face.deployment.inference import ModelLoadError, load_stylizer
     from animegan_face.deployment.provenance import model_image_size
-
-    try:  # before loading the model and stylising anything
-        check_writable_folder(target if source.is_dir() else target.parent)
-    except OSError as error:
-        sys.exit(f"stylize.py: --output: {error}")
     is_video = source.is_file() and source.suffix.lower() in stylize.VIDEO_EXTENSIONS
     options = stylize.StylizeOptions(
         mode=FLAGS.mode or ("full" if is_video else "face"),
@@ -66,39 +129,25 @@ def main(argv):
     except (ModelLoadError, FileNotFoundError) as error:
         sys.exit(f"stylize.py: {error}")
 
+    report = outputs.BatchReport()
+    max_pixels = round(FLAGS.max_megapixels * 1e6)
     if is_video:
-        started = time.time()
-        try:
-            frames = stylize.stylize_video(stylizer, source, target, options, FLAGS.side_by_side, _progress)
-        except (stylize.VideoError, OSError) as error:
-            sys.exit(f"\nstylize.py: {error}")
-        print(f"\n{frames} frames -> {target} ({frames / (time.time() - started):.2f} frames/s)")
-        return
-
-    pairs = ([(path, target / (path.stem + ".png")) for path in list_images(source)]
-             if source.is_dir() else [(source, target)])
-    if not pairs:
-        sys.exit(f"stylize.py: {source} holds no images")
-    skipped = []
-    for path, out_path in pairs:
-        try:
-            rgb = read_image(path)
-        except ImageReadError as error:
-            if len(pairs) == 1:
-                sys.exit(f"stylize.py: {error}")
-            skipped.append(str(error))
-            continue
-        result = stylize.stylize_image(stylizer, rgb, options)
-        image = stylize.side_by_side_pair(rgb, result.image) if FLAGS.side_by_side else result.image
-        try:
-            write_image(out_path, image)
-        except (OSError, ValueError) as error:
-            sys.exit(f"stylize.py: cannot write {out_path}: {error}")
-        note = " (no face found: whole frame stylised)" if result.fell_back_to_full else (
-            f" ({result.faces} face{'s' if result.faces != 1 else ''})" if options.mode != "full" else "")
-        print(f"{path} -> {out_path}{note}")
-    if skipped:
-        print(f"skipped {len(skipped)} unreadable file(s):\n  " + "\n  ".join(skipped), file=sys.stderr)
+        _video(stylizer, stylize, source, target, options, report)
+    elif not source.is_dir():
+        _photo(stylizer, stylize, source, target, options, report, max_pixels)
+        if report.skipped:
+            path, reason = report.skipped[0]
+            sys.exit(f"stylize.py: {printable(path)}: {reason}")
+    else:
+        if not plan.pairs and not plan.skipped:
+            sys.exit(f"stylize.py: {printable(source)} holds no images")
+        report.skipped += plan.skipped
+        for path, out_path in plan.pairs:
+            _photo(stylizer, stylize, path, out_path, options, report, max_pixels)
+        for path, out_path in plan.renamed:
+            print(f"note: {printable(path)} -> {printable(out_path.name)}: another input has the "
+                  f"same name stem")
+    _finish(report)
 
 
 if __name__ == "__main__":

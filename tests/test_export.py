@@ -192,3 +192,18 @@ def test_cli_exports_and_records_where_the_files_came_from(tmp_path, generator):
     assert Config.from_dict(manifest["source"]["training_run"]["config"]) == config
     assert manifest["source"]["extractors"]["content"]["weights"] == "none"
     assert manifest["software"]["tensorflow"]
+
+
+def test_leftovers_of_a_killed_export_are_removed_and_nothing_else(tmp_path):
+    # What kill -9 during an export leaves (issue 26), beside files that are not its partials.
+    leftovers = ["generator_float16.partial.tflite", "generator_256.partial.onnx"]
+    for name in leftovers:
+        (tmp_path / name).write_bytes(b"half written")
+    for folder in ("saved_model.partial", "saved_model_256.old"):
+        (tmp_path / folder / "variables").mkdir(parents=True)
+    kept = ["generator_float16.tflite", "notes.partial.tflite", "saved_model", "mine.old"]
+    for name in kept:
+        (tmp_path / name).write_bytes(b"keep")
+    assert export.remove_partial_leftovers(tmp_path) == sorted(
+        leftovers + ["saved_model.partial", "saved_model_256.old"])
+    assert sorted(os.listdir(tmp_path)) == sorted(kept)

@@ -2,7 +2,10 @@
 
 import io
 import os
+import pathlib
 import struct
+import subprocess
+import sys
 import zlib
 
 import cv2
@@ -11,6 +14,9 @@ import pytest
 
 from animegan_face.data import image_files
 from animegan_face.data.image_files import ImageReadError
+from tests import hostile_files
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
 
 # Lossless formats must round-trip exactly; the others only keep the shape.
 _LOSSLESS = {".png", ".bmp", ".dib", ".tif", ".tiff", ".ppm", ".pnm", ".pam", ".sr", ".ras", ".pfm"}
@@ -334,3 +340,75 @@ def test_image_grid_places_each_column_and_row():
         image_files.image_grid([red, blue[:1]])
     photos = np.full((1, 2, 2, 3), -1.0, np.float32)
     np.testing.assert_array_equal(image_files.side_by_side(photos, -photos, gap=1)[:, 3:], 255)
+
+
+# --- hostile files (tests/hostile_files.py) ---------------------------------------------------
+
+
+def test_pixel_budget_is_checked_from_the_header_before_decoding(tmp_path, monkeypatch):
+    bomb = tmp_path / "bomb16.png"  # 2000 x 2000 16-bit RGBA zeros: 14 KB, ~200 MB to decode
+    bomb.write_bytes(hostile_files.png_bomb(2000, 2000))
+    assert image_files.read_image(bomb, max_pixels=4_000_000).shape == (2000, 2000, 3)
+    jpeg = tmp_path / "bomb.jpg"
+    jpeg.write_bytes(hostile_files.jpeg_claiming(60_000, 60_000))  # under OpenCV's 2^30 pixels
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("decoded")
+
+    monkeypatch.setattr(image_files.cv2, "imdecode", refuse)
+    monkeypatch.setattr(image_files.cv2, "imdecodeWithMetadata", refuse)
+    with pytest.raises(ImageReadError, match="its header declares 2000 x 2000 pixels, more than "
+                                             "the limit of 1 megapixels"):
+        image_files.read_image(bomb, max_pixels=1_000_000)
+    with pytest.raises(ImageReadError, match="its header declares 60000 x 60000 pixels"):
+        image_files.read_image(jpeg)
+
+
+def test_a_file_too_large_for_the_budget_is_not_read(tmp_path, monkeypatch):
+    path = tmp_path / "big.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 3_000_000)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the file was read")
+
+    monkeypatch.setattr(image_files.np, "fromfile", refuse)
+    with pytest.raises(ImageReadError, match="image too large: a 3 MB file"):
+        image_files.read_image(path, max_pixels=100_000)
+
+
+def test_names_that_are_not_utf8_round_trip_without_crashing_opencv(tmp_path):
+    # cv2.haveImageWriter on such a name was a segmentation fault: run it in a child process.
+    code = (
+        "import os, sys, numpy as np\n"
+        "from animegan_face.data import image_files\n"
+        "path = os.path.join(os.fsdecode(sys.argv[1]), os.fsdecode(b'caf\\xe9.png'))\n"
+        "rgb = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)\n"
+        "image_files.write_image(path, rgb)\n"
+        "assert (image_files.read_image(path) == rgb).all()\n"
+        "print(image_files.printable(path))\n")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=REPO,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("caf\\xe9.png")
+    assert os.listdir(os.fsencode(tmp_path)) == [b"caf\xe9.png"]
+
+
+def test_scan_images_names_every_entry_that_is_no_file(tmp_path):
+    reasons = hostile_files.write_hostile_folder(tmp_path)
+    images, problems = image_files.scan_images(tmp_path)
+    named = {os.fsencode(path.name): reason for path, reason in problems}
+    not_files = {name: reason for name, reason in reasons.items()
+                 if not os.path.isfile(os.path.join(os.fsencode(tmp_path), name))}
+    assert len(not_files) == 6  # 2 loops, a dangling link, 2 folders, a pipe
+    assert set(named) == set(not_files)
+    for name, reason in not_files.items():
+        assert named[name].startswith(reason), name
+    assert {os.fsencode(path.name) for path in images} == set(reasons) - set(not_files)
+    assert image_files.list_images(tmp_path) == images
+
+
+def test_unique_stems_never_give_two_inputs_one_output():
+    paths = [pathlib.Path(name) for name in ("a.jpg", "A.png", "a_png.bmp", "b.webp", "a.PNG")]
+    stems = image_files.unique_stems(paths)
+    assert list(stems.values()) == ["a", "A_png", "a_png_bmp", "b", "a_png2"]
+    assert len({stem.casefold() for stem in stems.values()}) == len(paths)

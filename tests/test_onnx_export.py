@@ -127,7 +127,10 @@ def test_generators_use_the_cheap_forms_of_norms_and_halvings(generator):
 
 
 def test_onnx_stylizer_threads_sleep_unless_asked_to_spin(tmp_path):
-    model = generator_to_onnx(_single_layer_model(keras.layers.Conv2D(3, 1), channels=3))
+    # A conv and tanh: load_stylizer refuses what does not map images into [-1, 1] (issue 26).
+    image = keras.Input((None, None, 3))
+    model = generator_to_onnx(keras.Model(image, keras.layers.Activation("tanh")(
+        keras.layers.Conv2D(3, 1)(image))))
     (tmp_path / "conv.onnx").write_bytes(model.SerializeToString())
     entry = "session.intra_op.allow_spinning"
     default = load_stylizer(tmp_path / "conv.onnx")._session.get_session_options()

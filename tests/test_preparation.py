@@ -14,6 +14,7 @@ import pytest
 from animegan_face.data import faces
 from animegan_face.data import image_files
 from animegan_face.data import preparation
+from tests import hostile_files
 
 REPO = pathlib.Path(__file__).parent.parent
 ASTRONAUT = REPO / "assets" / "astronaut.jpg"
@@ -133,7 +134,7 @@ def test_layout(prepared):
         for name in files:
             assert image_files.read_image(output_dir / folder / name).shape == (64, 64, 3)
     assert sorted(p.name for p in output_dir.iterdir() if p.is_file()) == [
-        "faces.json", "prepare_report.json"]
+        "faces.json", "prepare_manifest.json", "prepare_report.json"]
 
 
 def test_smooth_is_edge_smooth_of_the_anime_image(prepared):
@@ -159,7 +160,7 @@ def test_report(prepared):
     assert (report.photos_read, report.photos_written, report.anime_read) == (3, 3, 3)
     assert len(report.skipped) == 1
     path, reason = report.skipped[0]
-    assert path == str(photo_dir / "corrupt.jpg") and "cannot decode" in reason
+    assert path == str(photo_dir / "corrupt.jpg") and "truncated or corrupt" in reason
     assert report.photos_without_face == ("noise1.png", "noise2.jpg")
     summary = report.summary()
     assert "corrupt.jpg" in summary and reason in summary and "noise1.png" in summary
@@ -193,6 +194,88 @@ def test_cached_unless_inputs_or_settings_change(tmp_path):
     assert report.anime_read == 2
     assert sorted(p.name for p in (output_dir / "smooth").iterdir()) == ["a.jpg", "a_png.jpg"]
     assert (output_dir / "photo" / "noise1.jpg").is_file()
+
+
+def test_files_it_did_not_write_are_never_deleted_and_make_it_refuse(tmp_path):
+    photo_dir, anime_dir = _make_dataset(tmp_path)
+    output_dir = tmp_path / "out"
+    options = dict(image_size=32, upsample=0, num_workers=1, progress=False)
+    holiday = output_dir / "photo" / "family_holiday.jpg"
+    image_files.write_image(holiday, _noise(20, 20, seed=9))
+    before = holiday.read_bytes()
+    with pytest.raises(ValueError, match=r"holds 1 file\(s\) that prepare did not write "
+                                         r"\(photo/family_holiday.jpg\)"):
+        preparation.prepare_dataset(photo_dir, anime_dir, output_dir, **options)
+    assert holiday.read_bytes() == before
+    assert sorted(p.name for p in output_dir.rglob("*")) == ["family_holiday.jpg", "photo"]
+
+    # Its own files of an earlier run are replaced or removed; a user's file added later is kept.
+    holiday.unlink()
+    preparation.prepare_dataset(photo_dir, anime_dir, output_dir, **options)
+    (anime_dir / "b.bmp").unlink()
+    preparation.prepare_dataset(photo_dir, anime_dir, output_dir, **options)
+    assert sorted(p.name for p in (output_dir / "anime").iterdir()) == ["a.jpg", "a_png.jpg"]
+    (output_dir / "smooth" / "mine.png").write_bytes(b"a user's file")
+    with pytest.raises(ValueError, match="smooth/mine.png"):
+        preparation.prepare_dataset(photo_dir, anime_dir, output_dir, force=True, **options)
+    assert (output_dir / "smooth" / "mine.png").read_bytes() == b"a user's file"
+
+
+def test_a_killed_run_owns_the_files_it_wrote(tmp_path):
+    photo_dir, anime_dir = _make_dataset(tmp_path)
+    output_dir = tmp_path / "out"
+    options = dict(image_size=32, upsample=0, num_workers=1, progress=False)
+    real_run_task = preparation._run_task  # pylint: disable=protected-access
+    calls = []
+
+    def run_then_die(task):
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the run dies after writing two images' outputs
+        calls.append(task)
+        return real_run_task(task)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(preparation, "_run_task", run_then_die)
+        with pytest.raises(KeyboardInterrupt):
+            preparation.prepare_dataset(photo_dir, anime_dir, output_dir, **options)
+    assert any((output_dir / "photo").iterdir())  # files of a run that never finished
+    report = preparation.prepare_dataset(photo_dir, anime_dir, output_dir, **options)
+    assert (report.photos_written, report.anime_read) == (3, 3)
+
+
+def test_tiny_images_are_skipped_with_their_size(tmp_path):
+    photo_dir, anime_dir = tmp_path / "photo_in", tmp_path / "anime_in"
+    image_files.write_image(photo_dir / "ok.png", _noise(32, 32, seed=0))
+    image_files.write_image(photo_dir / "dot.png", _noise(1, 1, seed=1))
+    image_files.write_image(photo_dir / "strip.png", _noise(4, 300, seed=2))
+    image_files.write_image(anime_dir / "a.png", _noise(32, 32, seed=3))
+    report = preparation.prepare_dataset(photo_dir, anime_dir, tmp_path / "out", image_size=16,
+                                         upsample=0, num_workers=1, progress=False)
+    assert dict(report.skipped) == {
+        str(photo_dir / "dot.png"): "too small: 1 x 1 pixels, the shorter side must be at least 8",
+        str(photo_dir / "strip.png"): "too small: 300 x 4 pixels, the shorter side must be at least 8"}
+    assert report.photos_written == 1
+
+
+def test_names_that_are_not_utf8_in_worker_processes_and_the_json_files(tmp_path):
+    photo_dir, anime_dir = tmp_path / "photo_in", tmp_path / "anime_in"
+    latin1 = os.fsdecode(hostile_files.LATIN1_STEM)
+    image_files.write_image(photo_dir / f"{latin1}.png", _noise(32, 32, seed=0))
+    image_files.write_image(photo_dir / "ok.png", _noise(32, 32, seed=1))
+    (photo_dir / f"{latin1}_cut.jpg").write_bytes(b"\xff\xd8\xff")
+    image_files.write_image(anime_dir / f"{latin1}.png", _noise(32, 32, seed=2))
+    output_dir = tmp_path / "out"
+    report = preparation.prepare_dataset(photo_dir, anime_dir, output_dir, image_size=16,
+                                         upsample=0, num_workers=2, progress=False)
+    assert (report.photos_written, report.anime_read) == (2, 1)
+    assert os.fsencode(tmp_path / "out" / "photo" / f"{latin1}.jpg") in [
+        os.fsencode(path) for path in (output_dir / "photo").iterdir()]
+    boxes = json.loads((output_dir / "faces.json").read_text(encoding="ascii"))["boxes"]
+    assert set(boxes) == {f"{latin1}.jpg", "ok.jpg"}  # the same names as the files
+    assert "caf\\xe9_cut.jpg" in report.summary()  # printable, never a UnicodeEncodeError
+    # The stored report gives the same report back (the cache), names and all.
+    assert preparation.prepare_dataset(photo_dir, anime_dir, output_dir, image_size=16, upsample=0,
+                                       num_workers=1, progress=False) == report
 
 
 def test_excluded_photos_are_left_out_and_a_wrong_name_is_named(tmp_path):
@@ -322,3 +405,21 @@ def test_cli(tmp_path):
                        f"--output_dir={tmp_path / 'out2'}")
     assert missing.returncode != 0
     assert "--photo_dir" in missing.stderr
+
+
+def test_cli_a_folder_of_80_good_and_20_hostile_files(tmp_path):
+    """Issue 26: finishes in bounded time (no hang on a dead worker; the bombs are refused from
+    their headers, test_image_files), writes all 80, lists the 20 with their reasons, and exits
+    with 3 ("some skipped")."""
+    photo_dir, anime_dir = tmp_path / "photo_in", tmp_path / "anime_in"
+    good, hostile = hostile_files.write_batch_folder(photo_dir)
+    image_files.write_image(anime_dir / "a.png", _noise(40, 40, seed=1))
+    result = _run_cli(f"--photo_dir={photo_dir}", f"--anime_dir={anime_dir}",
+                      f"--output_dir={tmp_path / 'out'}", "--image_size=16", "--upsample=0",
+                      "--num_workers=2", "--max_megapixels=1")
+    assert result.returncode == 3, result.stderr[-3000:]
+    written = sorted(os.listdir(os.fsencode(tmp_path / "out" / "photo")))
+    assert len(written) == len(good) == 80
+    assert b"a.jpg" in written and b"a_png.jpg" in written and b"caf\xe9.jpg" in written
+    assert "skipped 20 file(s)" in result.stdout
+    hostile_files.assert_each_listed_with_its_reason(result.stdout, hostile)

@@ -178,3 +178,48 @@ def test_rating_in_headless_chromium_then_aggregate(page, tmp_path):
     lines = done.stdout.strip().splitlines()
     assert lines[:2] == ["| model | raters | images | mean score x100 |", "| --- | --- | --- | --- |"]
     assert lines[2:] == [expected[model] for model in sorted(SCORES)]
+
+
+def test_each_rater_counts_once_and_duplicates_are_named(page):
+    _, key = page
+    alice = _scores_document(key, "Alice", {image_id: 8 for image_id in key["images"]})
+    bob = _scores_document(key, "bob", {image_id: 2 for image_id in key["images"]})
+    first_half = dict(list(alice["scores"].items())[:3])
+    files = [("alice.json", alice), ("bob.json", bob)]
+    want = rating.aggregate(key, files)
+    assert {mean for *_, mean in want} == {50.0} and {raters for _, raters, *_ in want} == {2}
+    renamed_copy = ("scores-alice (1).json", alice)
+    renamed_rater = ("carol.json", {**alice, "rater": "Carol"})  # the same scores, edited name
+    early_export = ("alice-early.json", _scores_document(key, " alice ", first_half))
+    again = files + [renamed_copy, renamed_rater, early_export, ("bob.json", bob)]
+    assert rating.aggregate(key, again) == want  # before: 5 raters, the means moved from 50
+    kept, duplicates = rating.unique_raters(key, again)
+    assert [name for name, _ in kept] == ["scores-alice (1).json", "bob.json"]  # a tie: the later
+    assert dict(duplicates) == {
+        "alice.json": "the same rater ('Alice') as scores-alice (1).json",
+        "carol.json": "the same scores as scores-alice (1).json",
+        "alice-early.json": "the same rater (' alice ') as scores-alice (1).json",
+        "bob.json": "the same rater ('bob') as bob.json"}  # the same file given twice
+
+
+def test_cli_aggregate_names_bad_files_without_a_traceback(page, tmp_path):
+    page_path, key = page
+    key_file = tmp_path / "key.json"
+    key_file.write_text(json.dumps(key))
+    (tmp_path / "cut.json").write_text('{"format": ')
+    (tmp_path / "list.json").write_text("[1, 2]")
+    scores = tmp_path / "alice.json"
+    scores.write_text(json.dumps(_scores_document(key, "alice", {next(iter(key["images"])): 7})))
+    cases = [
+        ((f"--key={tmp_path / 'missing.json'}", str(scores)), "--key " + str(tmp_path / "missing.json")),
+        ((f"--key={key_file}", str(tmp_path / "cut.json")), "cut.json: not a JSON file"),
+        ((f"--key={tmp_path / 'list.json'}", str(scores)), "list.json: not a rating key"),
+        ((f"--key={key_file}", str(tmp_path / "list.json")), "list.json: not a score file"),
+    ]
+    for arguments, message in cases:
+        result = _rate("aggregate", *arguments)
+        assert result.returncode == 1 and message in result.stderr, result.stderr[-2000:]
+        assert "Traceback" not in result.stderr
+    result = _rate("aggregate", f"--key={key_file}", str(scores), str(scores))
+    assert result.returncode == 0 and "counted once: the same rater ('alice')" in result.stderr
+    assert "| 1 |" in result.stdout

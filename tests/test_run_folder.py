@@ -51,17 +51,39 @@ def test_batch_split_names_the_count_and_devices():
         check_batch_split(3, 2, "devices", ["cpu:0", "cpu:1"])
 
 
-def test_write_config_replaces_unreadable_or_different_settings(tmp_path, capsys):
+def test_write_config_keeps_a_damaged_one_and_replaces_different_settings(tmp_path, capsys):
     config = Config(train=TrainConfig(model_dir=str(tmp_path)))
     (tmp_path / "config.json").write_text("{trunc")  # e.g. a copy cut short
     RunFolder(tmp_path).write_config(config)
     assert Config.from_json((tmp_path / "config.json").read_text()) == config
-    assert capsys.readouterr().out == ""
+    assert "config.json was damaged (not JSON" in capsys.readouterr().out
+    assert (tmp_path / "config.json.damaged").read_text() == "{trunc"  # kept, named
     other = Config(train=TrainConfig(model_dir=str(tmp_path), epochs=7))
     RunFolder(tmp_path).write_config(other)
     assert "differs from this run's settings" in capsys.readouterr().out
     assert json.loads((tmp_path / "config.json").read_text())["train"]["epochs"] == 7
-    assert [p.name for p in tmp_path.iterdir()] == ["config.json"]  # no temporary file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "config.json.damaged"]
+
+
+def test_a_damaged_config_json_cannot_lock_a_run_out_of_its_checkpoints(tmp_path, capsys):
+    """Issue 26: with config.json damaged, a v1 run on v2 checkpoints rewrote it before its restore
+    failed; after that neither generator could resume. The checkpoint now tells which fits."""
+    from animegan_face.models.networks import build_generator
+
+    _run(tmp_path)
+    build_generator("animegan_v2").save_weights(tmp_path / "checkpoints" / "keras-ckpt-2" / "generator.weights.h5")
+    (tmp_path / "config.json").write_bytes(b"\x00\x00 disk error")
+    v2 = Config.from_dict({**Config(train=TrainConfig(model_dir=str(tmp_path))).to_dict(),
+                           "model": {"generator": "animegan_v2"}})
+    v1 = Config(train=TrainConfig(model_dir=str(tmp_path)))
+    assert RunFolder(tmp_path).checkpoint_generator() == "animegan_v2"
+    with pytest.raises(SetupError, match="checkpoints of the animegan_v2 generator.*damaged"):
+        RunFolder(tmp_path).write_config(v1)
+    assert (tmp_path / "config.json").read_bytes() == b"\x00\x00 disk error"  # untouched
+    RunFolder(tmp_path).write_config(v2)  # the generator that fits resumes
+    assert Config.from_json((tmp_path / "config.json").read_text()) == v2
+    assert (tmp_path / "config.json.damaged").read_bytes() == b"\x00\x00 disk error"
+    assert "kept as config.json.damaged" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("make_run", [_legacy_tensorflow_run, _run])

@@ -14,6 +14,7 @@ from animegan_face.data.image_files import read_image
 from animegan_face.deployment import stylize
 from animegan_face.deployment.inference import load_stylizer
 from animegan_face.models.networks import build_generator
+from tests import hostile_files
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -115,7 +116,7 @@ def test_cli_folder_in_folder_out_skips_bad_files(weights, tmp_path, group_photo
     (photos / "broken.jpg").write_bytes(b"not a jpeg")
     result = _run(f"--model={weights}", f"--input={photos}", f"--output={tmp_path / 'out'}",
                   "--image_size=64", "--side_by_side")
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.returncode == 3, result.stderr[-2000:]  # some skipped
     assert sorted(os.listdir(tmp_path / "out")) == ["group.png", "plain.png"]
     assert read_image(tmp_path / "out" / "group.png").shape == (300, 840, 3)
     assert "no face found" in result.stdout and re.search(r"group.png \([1-9]\d* faces?\)", result.stdout)
@@ -179,3 +180,86 @@ def test_cli_bad_model_or_video_or_output_fail_clearly_and_write_nothing(weights
     if not os.access(locked, os.W_OK):  # root writes anywhere: only for other users
         result = _run(f"--model={weights}", f"--input={tmp_path / 'ok.png'}", f"--output={locked / 'o.png'}")
         assert result.returncode != 0 and f"{locked} is not writable" in result.stderr
+
+
+# --- hostile input (issue 26) -----------------------------------------------------------------
+
+
+def test_tiny_images_are_padded_for_the_generator(stylizer):
+    # 4 px and less failed in the generator's MirrorPad; face mode finds no face and goes full.
+    for height, width in [(1, 1), (2, 3), (4, 4), (7, 5), (1, 40)]:
+        image = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+        result = stylize.stylize_image(stylizer, image, stylize.StylizeOptions(mode="face", image_size=64))
+        assert result.image.shape == image.shape and result.image.dtype == np.uint8
+
+
+def _write_avi(path, frames, size=(32, 24)):
+    """An MJPG AVI of random frames, written under an ASCII name and renamed (any name works)."""
+    writer = cv2.VideoWriter(str(path.parent / "tmp.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, size)
+    for index in range(frames):
+        writer.write(np.random.default_rng(index).integers(0, 256, (size[1], size[0], 3), np.uint8))
+    writer.release()
+    os.replace(os.fsencode(path.parent / "tmp.avi"), os.fsencode(path))
+
+
+def test_video_with_a_name_that_is_not_utf8_and_a_truncated_one(stylizer, tmp_path):
+    latin1 = os.fsdecode(hostile_files.LATIN1_STEM)
+    source, target = tmp_path / f"{latin1}.avi", tmp_path / f"{latin1}_out.avi"
+    _write_avi(source, 12)
+    options = stylize.StylizeOptions(mode="full")
+    assert stylize.stylize_video(stylizer, source, target, options) == 12  # no segfault
+    assert stylize.video_frame_count(target) == 12
+    data = source.read_bytes()
+    source.write_bytes(data[:len(data) * 5 // 12])  # cut: the header still announces 12 frames
+    frames = stylize.stylize_video(stylizer, source, target, options)
+    assert frames < stylize.video_frame_count(source) == 12
+    assert sorted(os.listdir(tmp_path)) == sorted([source.name, target.name])  # no partial left
+
+
+def test_a_killed_run_leaves_a_hidden_partial_that_the_next_run_replaces(stylizer, tmp_path):
+    _write_video(tmp_path / "clip.mp4", 3)
+    partial = stylize.partial_video_path(tmp_path / "out.mp4")
+    assert partial.name == ".out.partial.mp4"
+    partial.write_bytes(b"what kill -9 left")
+    stylize.stylize_video(stylizer, tmp_path / "clip.mp4", tmp_path / "out.mp4",
+                          stylize.StylizeOptions(mode="full"))
+    assert sorted(os.listdir(tmp_path)) == ["clip.mp4", "out.mp4"]
+
+
+@pytest.mark.slow
+def test_cli_a_folder_of_80_good_and_20_hostile_files(weights, tmp_path):
+    """Issue 26: all 80 written, the 20 listed with their reasons, exit status 3."""
+    good, hostile = hostile_files.write_batch_folder(tmp_path / "in")
+    result = subprocess.run(
+        [sys.executable, "stylize.py", f"--model={weights}", f"--input={tmp_path / 'in'}",
+         f"--output={tmp_path / 'out'}", "--mode=full", "--max_megapixels=1"],
+        cwd=REPO, capture_output=True, timeout=300)
+    stdout, stderr = (stream.decode("utf-8", "replace") for stream in (result.stdout, result.stderr))
+    assert result.returncode == 3, stderr[-3000:]
+    written = sorted(os.listdir(os.fsencode(tmp_path / "out")))
+    assert len(written) == len(good) == 80
+    assert b"a.png" in written and b"a_png.png" in written and b"caf\xe9.png" in written
+    assert "note: " in stdout and "a.png -> a_png.png: another input has the same name stem" in stdout
+    assert "skipped 20 file(s)" in stderr and "Traceback" not in stderr
+    hostile_files.assert_each_listed_with_its_reason(stderr, hostile)
+    assert sorted(os.listdir(os.fsencode(tmp_path / "in"))) == sorted(good + list(hostile))
+
+
+@pytest.mark.slow
+def test_cli_never_writes_over_its_input_and_reports_a_truncated_video(weights, tmp_path):
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(hostile_files.good_image(".png"))
+    original = photo.read_bytes()
+    for flags, message in [((f"--input={photo}", f"--output={photo}"), "is the input file"),
+                           ((f"--input={tmp_path}", f"--output={tmp_path}"), "is the input folder")]:
+        result = _run(f"--model={weights}", *flags)
+        assert result.returncode == 1 and message in result.stderr, result.stderr[-2000:]
+    assert photo.read_bytes() == original
+    _write_avi(tmp_path / "clip.avi", 12)
+    data = (tmp_path / "clip.avi").read_bytes()
+    (tmp_path / "clip.avi").write_bytes(data[:len(data) * 5 // 12])
+    result = _run(f"--model={weights}", f"--input={tmp_path / 'clip.avi'}",
+                  f"--output={tmp_path / 'out.avi'}")
+    assert result.returncode == 3, result.stderr[-2000:]
+    assert re.search(r"clip.avi: truncated or damaged: its header announces 12 frames, \d+ could",
+                     result.stderr)

@@ -8,13 +8,19 @@ orientation is applied. A file that cannot be turned into such an array raises
 :class:`ImageReadError`, whose ``reason`` says why in words.
 """
 
+import contextlib
+import errno
 import os
 import pathlib
 import secrets
+import stat
 import struct
+import tempfile
 
 import cv2
 import numpy as np
+
+from animegan_face.data import image_header
 
 # Extensions of the formats this OpenCV build decodes (cv2.getBuildInformation(): JPEG, PNG, WebP,
 # AVIF, TIFF, JPEG 2000, GIF, BMP, PxM/PAM/PFM, Sun raster, Radiance HDR; no OpenEXR, no JPEG XL).
@@ -43,6 +49,20 @@ _EXIF_ORIENTATION_TAG = 0x0112
 _TOO_LARGE = ("image too large: more than OpenCV's limit of 2^30 pixels (set the environment "
               "variable OPENCV_IO_MAX_IMAGE_PIXELS higher to read it)")
 
+# The pixel budget, checked against the size the header declares before anything is decoded.
+# Reading costs up to ~52 bytes a pixel (a 16-bit RGBA PNG: decoded samples, float copies and the
+# alpha composite; read_image of tests.hostile_files.png_bomb(4000, 4000) grew the peak RSS by
+# 52.3 bytes a pixel), so 50 megapixels stay under 3 GB; OpenCV's own limit (2^30) allows 21 times
+# that. Commands raise it with --max_megapixels.
+DEFAULT_MAX_PIXELS = 50_000_000
+# The largest file read at all, per allowed pixel: 16 bytes is more than any format here stores
+# uncompressed (float RGB PFM: 12); a larger file is refused before it is read into memory.
+_MAX_FILE_BYTES_PER_PIXEL = 16
+
+# The exit status of a command that did all it could but skipped some files (stylize.py,
+# prepare.py); 0 means everything was done, 1 an error.
+EXIT_SOME_SKIPPED = 3
+
 
 class ImageReadError(ValueError):
     """An image file that cannot be read; ``path`` is the file, ``reason`` says why in words."""
@@ -58,20 +78,110 @@ def list_images(folder):
 
     A file counts as an image when its extension, in any case, is in IMAGE_EXTENSIONS; whether it
     really decodes is :func:`read_image`'s business. Symbolic links to files are followed.
+    Entries with an image name that are no file (see :func:`scan_images`) are left out.
 
     Raises:
         FileNotFoundError: ``folder`` does not exist.
         NotADirectoryError: ``folder`` is a file.
+    """
+    return scan_images(folder)[0]
+
+
+def scan_images(folder):
+    """``(images, problems)``: :func:`list_images`' files, and ``[(path, reason)]`` of every entry
+    whose name is an image's but that cannot be one: a folder, a dangling symbolic link, a link
+    loop, a device or pipe. Both sorted by name; for commands to report what they leave out.
+
+    Hidden temporary files of :func:`write_file_atomic` (``.<name>.<pid>.<random>.tmp``) do not
+    end in an image extension and are neither.
     """
     folder = pathlib.Path(folder)
     if not folder.exists():
         raise FileNotFoundError(f"image folder not found: {folder}")
     if not folder.is_dir():
         raise NotADirectoryError(f"not a folder: {folder}")
-    return sorted(
-        path for path in folder.iterdir()
-        if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file()
-    )
+    images, problems = [], []
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() not in IMAGE_EXTENSIONS:
+            continue
+        reason = _not_a_file_reason(path)
+        if reason is None:
+            images.append(path)
+        else:
+            problems.append((path, reason))
+    return images, problems
+
+
+def _not_a_file_reason(path):
+    try:
+        status = path.stat()  # follows links
+    except FileNotFoundError:
+        return "dangling symbolic link (its target does not exist)"
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "symbolic link loop"
+        return f"cannot look at it ({error.strerror or error})"
+    if stat.S_ISREG(status.st_mode):
+        return None
+    if stat.S_ISDIR(status.st_mode):
+        return "a folder, not an image file"
+    return "not a regular file (a device, pipe or socket)"
+
+
+def printable(path):
+    """``path`` as text that can always be printed or logged: bytes that are not UTF-8 (names made
+    on another system) appear as ``\\xe9`` escapes instead of failing the print."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+@contextlib.contextmanager
+def opencv_path(path):
+    """A ``str`` for ``path`` that OpenCV's file functions (VideoCapture, VideoWriter) can take.
+
+    OpenCV crashes the process (a segmentation fault) on a path that is not valid UTF-8, which
+    Python passes as surrogate-escaped text. Such a path is reached through a symbolic link with
+    an ASCII name in a temporary folder, alive for the ``with`` block: a link to the file itself,
+    or, when only a folder above it has such a name, to its folder (for a file still to write).
+    """
+    path = pathlib.Path(path).absolute()
+    if _is_utf8(str(path)):
+        yield str(path)
+        return
+    with tempfile.TemporaryDirectory(prefix="opencv-path-") as folder:
+        link = pathlib.Path(folder) / "link"
+        if _is_utf8(path.name):
+            os.symlink(path.parent, link)
+            yield str(link / path.name)
+        else:
+            os.symlink(path, link)
+            yield str(link)
+
+
+def _is_utf8(text):
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def unique_stems(paths, stem=None):
+    """``{path: output stem}``, no two the same: the file stem, or ``<stem>_<ext>[n]`` on a clash.
+
+    One rule for every command that writes one file per input: a.jpg and a.png in one folder give
+    ``a`` and ``a_png``, never one output twice. Names are compared case-insensitively (a.JPG and
+    A.png collide on macOS and Windows). ``stem(path)`` replaces ``path.stem`` as the first choice.
+    """
+    taken, names = set(), {}
+    for path in paths:
+        first = stem(path) if stem else path.stem
+        candidate, counter = first, 0
+        while candidate.casefold() in taken:
+            counter += 1
+            candidate = f"{first}_{path.suffix[1:].lower()}" + (str(counter) if counter > 1 else "")
+        taken.add(candidate.casefold())
+        names[path] = candidate
+    return names
 
 
 def read_name_list(path):
@@ -80,7 +190,7 @@ def read_name_list(path):
     return tuple(line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip())
 
 
-def read_image(path):
+def read_image(path, max_pixels=DEFAULT_MAX_PIXELS):
     """Reads any image OpenCV decodes as a uint8 ``H x W x 3`` RGB array (values 0..255).
 
     Bytes are read with ``np.fromfile`` (works for non-ASCII paths) and decoded with
@@ -92,13 +202,19 @@ def read_image(path):
     Conversions: gray -> 3 equal channels; alpha a in [0, 1] -> ``c * a + 1 * (1 - a)`` (over
     white); 16-bit -> ``round(v / 257)``; float -> ``round(clip(v, 0, 1) * 255)``.
 
+    ``max_pixels``: the pixel budget. The size the header declares is checked before decoding
+    (``image_header.declared_size``), and files larger than 16 bytes per allowed pixel are not
+    read at all, so a small crafted file cannot make the decoder allocate gigabytes.
+
     Raises:
-        ImageReadError: missing, empty, unreadable or undecodable file; ``reason`` says which.
+        ImageReadError: missing, empty, unreadable, too large or undecodable file; ``reason`` says
+            which.
     """
     path = pathlib.Path(path)
-    data = _read_bytes(path)
+    data = _read_bytes(path, max_bytes=_MAX_FILE_BYTES_PER_PIXEL * max_pixels + (1 << 20))
     if data.size == 0:
         raise ImageReadError(path, "empty file")
+    _check_pixel_budget(path, data, max_pixels)
     head = data[:16].tobytes()
     try:
         if _may_carry_alpha(head):
@@ -131,7 +247,9 @@ def write_image(path, rgb, quality=95):
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected a uint8 HxWx3 RGB array, got {rgb.dtype} {rgb.shape}")
     extension = path.suffix.lower()
-    if extension not in IMAGE_EXTENSIONS or not cv2.haveImageWriter(path.name):
+    # Only the extension goes to OpenCV: a name that is not UTF-8 (surrogate-escaped bytes) makes
+    # cv2 crash the process, and the path itself is opened by Python (write_file_atomic).
+    if extension not in IMAGE_EXTENSIONS or not cv2.haveImageWriter("x" + extension):
         raise ValueError(f"OpenCV cannot write {extension or 'extension-less'} files: {path}")
     ok, encoded = cv2.imencode(
         extension, _encoder_input(rgb, extension), _quality_params(extension, quality))
@@ -246,7 +364,26 @@ def check_writable_folder(folder):
         raise PermissionError(f"cannot write into {folder}: {existing} is not writable")
 
 
-def _read_bytes(path):
+def _check_pixel_budget(path, data, max_pixels):
+    try:
+        size = image_header.declared_size(data)
+    except image_header.HeaderError as error:
+        raise ImageReadError(path, str(error)) from None
+    if size is not None and size[0] * size[1] > max_pixels:
+        raise ImageReadError(
+            path, f"image too large: its header declares {size[0]} x {size[1]} pixels, more than "
+                  f"the limit of {max_pixels / 1e6:g} megapixels (raise it with --max_megapixels)")
+
+
+def _read_bytes(path, max_bytes):
+    try:
+        size = os.stat(path).st_size
+    except OSError:
+        size = 0  # np.fromfile below names the problem
+    if size > max_bytes:
+        raise ImageReadError(
+            path, f"image too large: a {size / 1e6:.0f} MB file, more than its pixel budget allows "
+                  f"(raise it with --max_megapixels)")
     try:
         return np.fromfile(path, dtype=np.uint8)
     except FileNotFoundError:

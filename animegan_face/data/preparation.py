@@ -11,15 +11,20 @@ Output layout (``data.py``'s input pipeline reads exactly this)::
                                      or null}}: best face box of each file in photo/, its pixel edges
                                      divided by the image size (see faces.FaceBox.normalized)
     output_dir/prepare_report.json   PrepareReport fields, the settings and an input fingerprint
+    output_dir/prepare_manifest.json every file this tool wrote into photo/, anime/ and smooth/
 
 JPEG quality is 95. faces.json and prepare_report.json are written last, each atomically, and both
 are removed before any other work starts: their presence means a preparation that finished.
+
+Files: a preparation deletes or replaces only files its manifest lists (outputs of its earlier
+runs); it refuses an output folder whose photo/, anime/ or smooth/ hold any other file, before
+writing anything. Inputs with the same stem (a.jpg, a.png) get distinct outputs
+(``image_files.unique_stems``).
 """
 
 import dataclasses
 import hashlib
 import json
-import multiprocessing
 import os
 import pathlib
 import re
@@ -31,16 +36,23 @@ import numpy as np
 
 from animegan_face.data import faces
 from animegan_face.data import image_files
+from animegan_face.data import worker_pool
 
 JPEG_QUALITY = 95
 FACES_FILE = "faces.json"
 REPORT_FILE = "prepare_report.json"
+MANIFEST_FILE = "prepare_manifest.json"
+# Shorter sides below this are skipped: the generators need 8 px (two stride-2 steps, then a
+# reflection pad of 1), and a smaller image scaled up to the training size carries nothing.
+MIN_SIDE = 8
 PHOTO_FOLDER, ANIME_FOLDER, SMOOTH_FOLDER = "photo", "anime", "smooth"
 
 # Bumped whenever the output for the same inputs and settings changes, to invalidate old caches.
 _FORMAT_VERSION = 1
 _SMOOTH_KERNEL_SIZE = 5
 _FACE_NAME = re.compile(r"_face\d+$")
+_FACE_CROP_FILE = re.compile(r"(.*)_face\d+\.jpg", re.DOTALL)
+_FOLDERS = (PHOTO_FOLDER, ANIME_FOLDER, SMOOTH_FOLDER)
 # edge_smooth gathers 5x5x3 float64 windows per edge pixel (600 bytes); this bounds it to ~40 MB.
 _SMOOTH_CHUNK_PIXELS = 65536
 
@@ -53,7 +65,8 @@ class PrepareReport:
         photos_read: photos that decoded.
         photos_written: files written to photo/ (with crop_faces: face crops, 0..n per photo).
         anime_read: anime images that decoded (each wrote anime/ and smooth/ files).
-        skipped: ``((path, reason), ...)`` of every input image that could not be read.
+        skipped: ``((path, reason), ...)`` of every input image that could not be read or used,
+            and of every entry named like an image that is no file (folder, dangling link, loop).
         photos_without_face: input file names of photos with no detected face; they still train
             the AnimeGAN losses (face losses masked), except with crop_faces, where they give no crop.
     """
@@ -71,12 +84,12 @@ class PrepareReport:
             f"anime images: {self.anime_read} read and smoothed",
         ]
         if self.skipped:
-            lines.append(f"skipped {len(self.skipped)} unreadable image(s):")
-            lines += [f"  {path}: {reason}" for path, reason in self.skipped]
+            lines.append(f"skipped {len(self.skipped)} file(s):")
+            lines += [f"  {image_files.printable(path)}: {reason}" for path, reason in self.skipped]
         if self.photos_without_face:
             names = self.photos_without_face
             lines.append(f"{len(names)} photo(s) without a detected face:")
-            lines += [f"  {name}" for name in names[:max_names]]
+            lines += [f"  {image_files.printable(name)}" for name in names[:max_names]]
             if len(names) > max_names:
                 lines.append(f"  ... and {len(names) - max_names} more (see {REPORT_FILE})")
         return "\n".join(lines)
@@ -130,19 +143,21 @@ def face_crop(rgb, box, size, margin):
 
 def prepare_dataset(photo_dir, anime_dir, output_dir, image_size=256, crop_faces=False,
                     face_margin=0.6, upsample=1, num_workers=None, force=False, progress=True,
-                    exclude_photos=()):
+                    exclude_photos=(), max_pixels=image_files.DEFAULT_MAX_PIXELS):
     """Builds the training folder described in this module's docstring.
 
     Photos and anime images of any size and any format OpenCV reads are centre-cropped to a
     square and resized to ``image_size``. Faces are detected on the source photo (dlib HOG,
     ``upsample`` doublings, longest side at most 1024) and the best one that lies at least half
     inside the crop is stored in faces.json. With ``crop_faces``, each detected face gives a
-    ``face_crop`` (margin ``face_margin``) instead of the centre crop. Unreadable images are
-    skipped and reported.
+    ``face_crop`` (margin ``face_margin``) instead of the centre crop. Unreadable images, images
+    over ``max_pixels`` (checked from the header), images with a side under ``MIN_SIDE`` and
+    entries that are no file are skipped and reported; so is an image whose worker process died.
 
     If prepare_report.json shows the same settings and the same inputs (names, sizes, mtimes),
-    nothing is redone and the stored report is returned, unless ``force``. Otherwise ``.jpg``
-    files in photo/, anime/ and smooth/ that this run does not produce are deleted.
+    nothing is redone and the stored report is returned, unless ``force``. Otherwise files in
+    photo/, anime/ and smooth/ that the manifest lists and this run does not produce are deleted;
+    a file there that the manifest does not list makes it refuse (ValueError) before any work.
 
     Args:
         num_workers: worker processes; default ``os.cpu_count()``; 1 works in this process.
@@ -155,20 +170,21 @@ def prepare_dataset(photo_dir, anime_dir, output_dir, image_size=256, crop_faces
     Raises:
         FileNotFoundError: an input folder does not exist.
         ValueError: an input folder holds no (readable) image, crop_faces found no face at all,
-            an output folder would be an input folder, or a setting is out of range.
+            an output folder would be an input folder or holds files this tool did not write, or a
+            setting is out of range.
     """
     photo_dir, anime_dir = pathlib.Path(photo_dir), pathlib.Path(anime_dir)
     output_dir = pathlib.Path(output_dir)
     _check_settings(image_size, face_margin, upsample, num_workers)
     _check_folders_distinct(photo_dir, anime_dir, output_dir)
-    photos, animes = _list_nonempty(photo_dir), _list_nonempty(anime_dir)
+    (photos, photo_problems), (animes, anime_problems) = _scan(photo_dir), _scan(anime_dir)
     photos = _exclude(photos, exclude_photos, photo_dir)
     settings = {
         "format_version": _FORMAT_VERSION, "photo_dir": str(photo_dir.resolve()),
         "anime_dir": str(anime_dir.resolve()), "image_size": int(image_size),
         "crop_faces": bool(crop_faces), "face_margin": float(face_margin),
         "upsample": int(upsample), "jpeg_quality": JPEG_QUALITY,
-        "excluded_photos": sorted(set(exclude_photos)),
+        "excluded_photos": sorted(set(exclude_photos)), "max_pixels": int(max_pixels),
     }
     fingerprint = _fingerprint(photos, animes)
 
@@ -178,20 +194,26 @@ def prepare_dataset(photo_dir, anime_dir, output_dir, image_size=256, crop_faces
         if cached is not None:
             return cached
 
+    # Claim the output folders: refuse files we did not write, list what we will write first.
+    tasks = _make_tasks(photos, animes, output_dir, settings)
+    owned = _claim_outputs(output_dir, tasks)
+
     # Withdraw the "finished" markers first, so that a killed run cannot look complete.
     (output_dir / REPORT_FILE).unlink(missing_ok=True)
     (output_dir / FACES_FILE).unlink(missing_ok=True)
 
     # Decode, crop, detect, smooth and write, in worker processes.
-    tasks = _make_tasks(photos, animes, output_dir, settings)
-    results = sorted(_run_tasks(tasks, num_workers, progress), key=lambda result: result.source)
+    results = _run_tasks(tasks, num_workers, progress)
+    results += [_Result(str(path), "anime", {}, skip_reason=reason) for path, reason in anime_problems]
+    results += [_Result(str(path), "photo", {}, skip_reason=reason) for path, reason in photo_problems]
+    results.sort(key=lambda result: result.source)
 
     # Fail on unusable sets before declaring anything finished.
     report, boxes = _collect(results)
     _check_usable(report, photo_dir, anime_dir, crop_faces)
 
-    # Remove outputs of earlier runs that this run did not produce, then the markers, report last.
-    _remove_stale_outputs(output_dir, results)
+    # Remove our outputs of earlier runs that this run did not produce, then the markers, report last.
+    _remove_stale_outputs(output_dir, results, owned)
     faces_json = {"image_size": int(image_size), "boxes": dict(sorted(boxes.items()))}
     _write_json(output_dir / FACES_FILE, faces_json)
     stored = dict(dataclasses.asdict(report), settings=settings, fingerprint=fingerprint)
@@ -212,6 +234,8 @@ class _PhotoTask:
     crop_faces: bool
     face_margin: float
     upsample: int
+    max_pixels: int
+    kind = "photo"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -220,6 +244,8 @@ class _AnimeTask:
     name: str
     output_dir: pathlib.Path
     image_size: int
+    max_pixels: int
+    kind = "anime"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -233,10 +259,13 @@ class _Result:
 
 def _run_task(task):
     try:
-        rgb = image_files.read_image(task.source)
+        rgb = image_files.read_image(task.source, task.max_pixels)
     except image_files.ImageReadError as error:
-        kind = "photo" if isinstance(task, _PhotoTask) else "anime"
-        return _Result(str(task.source), kind, {}, skip_reason=error.reason)
+        return _Result(str(task.source), task.kind, {}, skip_reason=error.reason)
+    if min(rgb.shape[:2]) < MIN_SIDE:
+        reason = (f"too small: {rgb.shape[1]} x {rgb.shape[0]} pixels, the shorter side must be at "
+                  f"least {MIN_SIDE}")
+        return _Result(str(task.source), task.kind, {}, skip_reason=reason)
     if isinstance(task, _PhotoTask):
         return _prepare_photo(task, rgb)
     return _prepare_anime(task, rgb)
@@ -317,12 +346,13 @@ def _check_folders_distinct(photo_dir, anime_dir, output_dir):
                 f"overwrite the originals: choose another output_dir (e.g. {output_dir}_prepared)")
 
 
-def _list_nonempty(folder):
-    paths = image_files.list_images(folder)
+def _scan(folder):
+    """``(image files, [(path, reason)] of entries named like images that are no file)``."""
+    paths, problems = image_files.scan_images(folder)
     if not paths:
         raise ValueError(
             f"no image files in {folder} (extensions: {', '.join(sorted(image_files.IMAGE_EXTENSIONS))})")
-    return paths
+    return paths, problems
 
 
 def _exclude(photos, names, photo_dir):
@@ -376,62 +406,113 @@ def _cached_report(output_dir, settings, fingerprint):
 
 
 def _output_names(paths, crop_faces):
-    """Unique output stems for ``paths``: the file stem, or ``<stem>_<ext>[n]`` on a collision.
+    """Unique output stems for ``paths`` (``image_files.unique_stems``).
 
-    Names are compared case-insensitively (a.JPG and A.png collide on macOS and Windows). With
-    crop_faces, a stem already ending in ``_face<n>`` gets a trailing ``_`` so that it cannot
+    With crop_faces, a stem already ending in ``_face<n>`` gets a trailing ``_`` so that it cannot
     collide with the ``<stem>_face<n>`` crops of another photo.
     """
-    taken, names = set(), {}
-    for path in paths:
-        stem = path.stem + ("_" if crop_faces and _FACE_NAME.search(path.stem) else "")
-        candidate, counter = stem, 0
-        while candidate.casefold() in taken:
-            counter += 1
-            candidate = f"{stem}_{path.suffix[1:].lower()}" + (str(counter) if counter > 1 else "")
-        taken.add(candidate.casefold())
-        names[path] = candidate
-    return names
+    return image_files.unique_stems(
+        paths, lambda path: path.stem + ("_" if crop_faces and _FACE_NAME.search(path.stem) else ""))
 
 
 def _make_tasks(photos, animes, output_dir, settings):
     tasks = [
         _PhotoTask(path, name, output_dir, settings["image_size"], settings["crop_faces"],
-                   settings["face_margin"], settings["upsample"])
+                   settings["face_margin"], settings["upsample"], settings["max_pixels"])
         for path, name in _output_names(photos, settings["crop_faces"]).items()
     ]
     tasks += [
-        _AnimeTask(path, name, output_dir, settings["image_size"])
+        _AnimeTask(path, name, output_dir, settings["image_size"], settings["max_pixels"])
         for path, name in _output_names(animes, crop_faces=False).items()
     ]
     return tasks
 
 
 def _run_tasks(tasks, num_workers, show_progress):
-    """Runs every task, in this process when num_workers is 1, else in a process pool."""
+    """Runs every task, in this process when num_workers is 1, else in worker processes, where a
+    worker that dies skips its image (``worker_pool``) instead of hanging the run."""
     num_workers = min(num_workers or os.cpu_count() or 1, len(tasks))
     progress = _Progress(len(tasks), show_progress)
-    results = []
     if num_workers == 1:
+        results = []
         for task in tasks:
             results.append(_run_task(task))
             progress.update(len(results))
     else:
-        # forkserver/spawn, not fork: the caller may hold threads (OpenCV's, TensorFlow's) that a
-        # fork would copy in a locked state.
-        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-        chunksize = max(1, min(16, len(tasks) // (4 * num_workers)))
-        with multiprocessing.get_context(method).Pool(num_workers, _init_worker) as pool:
-            for result in pool.imap_unordered(_run_task, tasks, chunksize):
-                results.append(result)
-                progress.update(len(results))
+        outcomes = worker_pool.run_items(_run_task, tasks, num_workers, progress.update)
+        results = [
+            _Result(str(task.source), task.kind, {}, skip_reason=outcome.reason)
+            if isinstance(outcome, worker_pool.WorkerDied) else outcome
+            for task, outcome in zip(tasks, outcomes)]
     progress.close()
     return results
 
 
-def _init_worker():
-    # One OpenCV thread per worker process: the pool already uses every core.
-    cv2.setNumThreads(1)
+# ---------------------------------------------------------------------------------------------
+# The manifest: which files in photo/, anime/ and smooth/ this tool wrote.
+
+
+def _read_manifest(output_dir):
+    """``{folder: {names}}`` and ``{face crop stems}`` of the manifest; empty when there is none."""
+    path = output_dir / MANIFEST_FILE
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        files = {folder: set(stored["files"][folder]) for folder in _FOLDERS}
+        return files, set(stored["face_crop_stems"])
+    except FileNotFoundError:
+        return {folder: set() for folder in _FOLDERS}, set()
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{path} is damaged ({error}): delete {output_dir} or choose another "
+                         f"output_dir") from None
+
+
+def _is_owned(owned, folder, name):
+    files, face_stems = owned
+    if name in files[folder]:
+        return True
+    match = _FACE_CROP_FILE.fullmatch(name)
+    return folder == PHOTO_FOLDER and match is not None and match.group(1) in face_stems
+
+
+def _is_our_leftover(name):
+    """A temporary file of image_files.write_file_atomic left by a killed run."""
+    return name.startswith(".") and name.endswith(".tmp")
+
+
+def _claim_outputs(output_dir, tasks):
+    """Refuses output folders holding files the manifest does not list; then adds every file
+    ``tasks`` may write to the manifest (before writing them: a killed run still owns its files).
+    Returns what was owned before this run."""
+    owned = _read_manifest(output_dir)
+    foreign = sorted(
+        f"{folder}/{path.name}" for folder in _FOLDERS if (output_dir / folder).is_dir()
+        for path in (output_dir / folder).iterdir()
+        if not _is_owned(owned, folder, path.name) and not _is_our_leftover(path.name))
+    if foreign:
+        shown = ", ".join(image_files.printable(name) for name in foreign[:5])
+        more = f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        raise ValueError(
+            f"{output_dir} holds {len(foreign)} file(s) that prepare did not write ({shown}{more}): "
+            f"it never deletes or mixes in files that are not its own; move them, or choose an "
+            f"empty or new output_dir")
+    files = {folder: set(names) for folder, names in owned[0].items()}
+    face_stems = set(owned[1])
+    for task in tasks:
+        if task.kind == "anime":
+            files[ANIME_FOLDER].add(task.name + ".jpg")
+            files[SMOOTH_FOLDER].add(task.name + ".jpg")
+        else:
+            files[PHOTO_FOLDER].add(task.name + ".jpg")
+            if task.crop_faces:
+                face_stems.add(task.name)
+    _write_manifest(output_dir, files, face_stems)
+    return owned
+
+
+def _write_manifest(output_dir, files, face_stems):
+    _write_json(output_dir / MANIFEST_FILE, {
+        "files": {folder: sorted(names) for folder, names in files.items()},
+        "face_crop_stems": sorted(face_stems)})
 
 
 def _collect(results):
@@ -461,9 +542,10 @@ def _check_usable(report, photo_dir, anime_dir, crop_faces):
         raise ValueError(f"crop_faces: no face detected in any photo of {photo_dir}")
 
 
-def _remove_stale_outputs(output_dir, results):
-    """Deletes .jpg files and leftover temporary files this run did not write."""
-    produced = {PHOTO_FOLDER: set(), ANIME_FOLDER: set(), SMOOTH_FOLDER: set()}
+def _remove_stale_outputs(output_dir, results, owned):
+    """Deletes files of earlier runs (``owned``: the manifest then) and leftover temporary files
+    that this run did not write; then the manifest lists exactly this run's files."""
+    produced = {folder: set() for folder in _FOLDERS}
     for result in results:
         for folder, names in result.outputs.items():
             produced[folder].update(names)
@@ -471,15 +553,17 @@ def _remove_stale_outputs(output_dir, results):
         if not (output_dir / folder).is_dir():
             continue
         for path in (output_dir / folder).iterdir():
-            stale_image = path.suffix == ".jpg" and path.name not in names
-            leftover = path.name.startswith(".") and path.suffix == ".tmp"
-            if (stale_image or leftover) and path.is_file():
+            stale = path.name not in names and _is_owned(owned, folder, path.name)
+            if (stale or _is_our_leftover(path.name)) and not path.is_dir():
                 path.unlink()
+    _write_manifest(output_dir, produced, set())
 
 
 def _write_json(path, content):
-    text = json.dumps(content, indent=1, ensure_ascii=False) + "\n"
-    image_files.write_file_atomic(path, text.encode("utf-8"), fsync=True)
+    # ensure_ascii: a file name that is not UTF-8 (surrogate-escaped bytes) is stored as \udcXX
+    # escapes, which json.loads turns back into the same name; UTF-8 encoding would fail on it.
+    text = json.dumps(content, indent=1, ensure_ascii=True) + "\n"
+    image_files.write_file_atomic(path, text.encode("ascii"), fsync=True)
 
 
 class _Progress:

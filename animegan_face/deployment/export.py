@@ -173,6 +173,24 @@ def _replace(partial, final):
         os.replace(partial, final)
 
 
+def remove_partial_leftovers(output_dir):
+    """Deletes what a killed export left in `output_dir` (its partial and retired names:
+    `*.partial.tflite`, `*.partial.onnx`, `saved_model*.partial`, `saved_model*.old`); returns
+    their names. Nothing else there is touched."""
+    output_dir = pathlib.Path(output_dir)
+    if not output_dir.is_dir():
+        return []
+    removed = []
+    for path in sorted(output_dir.iterdir()):
+        ours = (path.name.startswith("generator") and path.name.endswith((".partial.tflite",
+                                                                          ".partial.onnx"))
+                or path.name.startswith("saved_model") and path.suffix in (".partial", ".old"))
+        if ours:
+            _remove(path)
+            removed.append(path.name)
+    return removed
+
+
 def _remove(path):
     if path.is_dir():
         shutil.rmtree(path)

@@ -7,6 +7,12 @@ Accepted paths:
     a `.onnx` file written by export.py (run with onnxruntime on the CPU).
 Every stylizer maps float32 (N, H, W, 3) images in [-1, 1] to the same shape in [-1, 1]; H and W
 must be multiples of 4 (fixed-size exports: exactly their size).
+
+What is checked at load, so that a file that is not a generator fails there, in one line: a
+`.keras` model must have the variables of one of `config.GENERATORS`; a SavedModel, `.tflite` or
+`.onnx` file must take float32 (N or 1, H, W, 3) images and give back a test image's shape with
+finite values in [-1, 1] (`check_round_trip`). A SavedModel and a `.keras` file can carry code
+that runs when they are loaded or called: load only files you trust (README).
 """
 
 import contextlib
@@ -147,6 +153,14 @@ class OnnxStylizer:
                 or inputs[0].shape[-1] != 3 or outputs[0].shape[-1] != 3:
             raise ModelLoadError(path, "not an image-to-image generator (one (N, H, W, 3) input "
                                        "and output expected)")
+        if inputs[0].type != "tensor(float)":
+            raise ModelLoadError(path, f"its input is {inputs[0].type}, not float32 images (export "
+                                       "float16 models with export.py: their inputs stay float32)")
+        batch = inputs[0].shape[0]
+        if isinstance(batch, int) and batch != 1:
+            raise ModelLoadError(path, f"its input has a fixed batch of {batch}: export with a free "
+                                       "batch (or batch 1)")
+        self._one_at_a_time = batch == 1
         self._input, self._output = inputs[0].name, outputs[0].name
         height, width = inputs[0].shape[1:3]  # a dimension name (str) where free
         fixed = isinstance(height, int) and isinstance(width, int)
@@ -154,6 +168,9 @@ class OnnxStylizer:
 
     def __call__(self, images):
         images = _check_images(images, self.fixed_size)
+        if self._one_at_a_time:
+            return np.concatenate([self._session.run([self._output], {self._input: image[None]})[0]
+                                   for image in images])
         return self._session.run([self._output], {self._input: images})[0]
 
 
@@ -194,6 +211,7 @@ def _load_keras_generator(path, architecture=None):
             raise ModelLoadError(path, f"not a loadable .keras model ({error})")
         if model.input_shape[-1] != 3 or model.output_shape[-1] != 3:
             raise ModelLoadError(path, "not an image-to-image generator")
+        _check_generator_variables(model, path)
         return model
     failures = []
     for name in [architecture] if architecture else GENERATORS:
@@ -211,6 +229,45 @@ def _load_keras_generator(path, architecture=None):
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
         return generator
     raise ModelLoadError(path, f"weights do not fit the AnimeGAN generator ({'; '.join(failures)})")
+
+
+def _check_generator_variables(model, path):
+    """ModelLoadError unless `model` has the variables (shapes) of one of GENERATORS."""
+    from animegan_face.models.networks import generator_of_shapes
+
+    shapes = [tuple(weight.shape) for weight in model.weights]
+    if generator_of_shapes(shapes) is not None:
+        return
+    count = sum(int(np.prod(shape)) for shape in shapes)
+    raise ModelLoadError(path, f"not one of the generators {', '.join(GENERATORS)} ({len(shapes)} "
+                               f"variables, {count:,} parameters)")
+
+
+# The round trip's test image: a smooth gradient in [-1, 1] of this size (or the export's size);
+# not square, so that a model swapping height and width shows.
+_ROUND_TRIP_SIZE = (16, 24)
+# A generator ends in tanh; quantised exports round it (float16: 1.0 at most; int8: steps of
+# 1/128), so a margin of one such step and more. A model that is no generator is far outside.
+_RANGE_MARGIN = 0.01
+
+
+def check_round_trip(stylizer, path):
+    """ModelLoadError unless `stylizer` turns a test image into finite values in [-1, 1] of the
+    same shape: what a generator does, and what a file that merely has the right signature may not."""
+    height, width = stylizer.fixed_size or _ROUND_TRIP_SIZE
+    ramp = np.linspace(-1.0, 1.0, height * width * 3, dtype=np.float32)
+    image = ramp.reshape(1, height, width, 3)
+    try:
+        out = np.asarray(stylizer(image))
+    except Exception as error:  # pylint: disable=broad-except  # any runtime's failure, in one line
+        raise ModelLoadError(path, f"fails on a {height}x{width} test image "
+                                   f"({type(error).__name__}: {str(error).splitlines()[0]})") from None
+    if out.shape != image.shape:
+        raise ModelLoadError(path, f"not a generator: a {image.shape} test image came back as {out.shape}")
+    if not np.all(np.isfinite(out)) or np.abs(out).max() > 1 + _RANGE_MARGIN:
+        raise ModelLoadError(path, f"not a generator: its output on a test image spans "
+                                   f"{np.nanmin(out):.3g}..{np.nanmax(out):.3g}, outside [-1, 1]")
+    return stylizer
 
 
 def load_keras_generator(path):
@@ -237,15 +294,15 @@ def load_stylizer(path):
         raise FileNotFoundError(f"model not found: {path}")
     if path.is_dir():
         if (path / "saved_model.pb").is_file():
-            return SavedModelStylizer(path)
+            return check_round_trip(SavedModelStylizer(path), path)
         if RunFolder(path).generator_path.is_file():
             return KerasStylizer(load_keras_generator(path))
         raise ModelLoadError(path, "folder holds neither generator.weights.h5 (a training run) "
                                    "nor saved_model.pb (an export)")
     if path.suffix == ".tflite":
-        return TFLiteStylizer(path)
+        return check_round_trip(TFLiteStylizer(path), path)
     if path.suffix == ".onnx":
-        return OnnxStylizer(path)
+        return check_round_trip(OnnxStylizer(path), path)
     if path.name.endswith(".weights.h5") or path.suffix == ".keras":
         return KerasStylizer(load_keras_generator(path))
     raise ModelLoadError(path, "unknown model format (expected a model_dir, SavedModel folder, "

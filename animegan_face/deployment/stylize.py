@@ -6,13 +6,15 @@ Modes:
           group photos are stylised at the size the model was trained on, which AnimeGAN's
           whole-frame stylisation gets wrong (the thesis names their collapse as its weakness).
           No face found: the whole frame is stylised instead, and the result says so.
-    full  the whole frame: padded by reflection to multiples of 4 and cropped back (or resized to
-          a fixed-size export's size and back); frames larger than `max_side` are stylised shrunk.
+    full  the whole frame: padded by reflection to multiples of 4, and to at least MIN_SIDE, and
+          cropped back (or resized to a fixed-size export's size and back); frames larger than
+          `max_side` are stylised shrunk. Any size from 1 x 1 pixel works.
     both  full, then the face results pasted over it.
 Images are uint8 RGB (H, W, 3) in and out, the same size.
 """
 
 import dataclasses
+import hashlib
 import os
 import pathlib
 
@@ -20,11 +22,14 @@ import cv2
 import numpy as np
 
 from animegan_face.data.faces import cut_square, detect_faces, square_crop_box
-from animegan_face.data.image_files import from_uint8, resize_square, to_uint8
+from animegan_face.data.image_files import from_uint8, opencv_path, resize_square, to_uint8
 
 MODES = ("face", "full", "both")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
 _FOURCC = {".avi": "MJPG"}  # everything else is written as MPEG-4 part 2 ("mp4v")
+# The smallest side fed to a generator: two stride-2 steps leave 2 px, which the reflection pad of
+# 1 at 1/4 resolution needs (4 px inputs fail in MirrorPad).
+MIN_SIDE = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,12 +82,20 @@ def stylize_full(stylizer, rgb, max_side=1024):
         work = cv2.resize(rgb, (max(4, round(width * scale)), max(4, round(height * scale))),
                           interpolation=cv2.INTER_AREA)
     work_height, work_width = work.shape[:2]
-    pad_bottom, pad_right = -work_height % 4, -work_width % 4
-    padded = np.pad(work, ((0, pad_bottom), (0, pad_right), (0, 0)), mode="reflect")
-    out = _run(stylizer, padded)[:work_height, :work_width]
+    out = _run(stylizer, _pad_for_generator(work))[:work_height, :work_width]
     if out.shape[:2] != (height, width):
         out = cv2.resize(out, (width, height), interpolation=cv2.INTER_CUBIC)
     return out
+
+
+def _pad_for_generator(rgb):
+    """``rgb`` padded at the bottom and right to multiples of 4, at least MIN_SIDE: by reflection,
+    or by repeating the edge where the image is too small to reflect (1 px)."""
+    height, width = rgb.shape[:2]
+    pad_bottom = max(-height % 4, MIN_SIDE - height)
+    pad_right = max(-width % 4, MIN_SIDE - width)
+    mode = "reflect" if min(height, width) > 1 else "edge"
+    return np.pad(rgb, ((0, pad_bottom), (0, pad_right), (0, 0)), mode=mode)
 
 
 def _soft_mask(side, feather):
@@ -146,19 +159,64 @@ class VideoError(ValueError):
     pass
 
 
+def partial_video_path(output_path):
+    """Where a video is written before its rename: ``.<name>.partial<ext>`` beside it, hidden and
+    the same for every run, so that the next run for that output replaces a killed run's leftover.
+    An ASCII name (a hash) when the name is not UTF-8, which OpenCV cannot take."""
+    output_path = pathlib.Path(output_path)
+    stem = output_path.stem
+    try:
+        stem.encode("utf-8")
+    except UnicodeEncodeError:
+        stem = hashlib.sha1(os.fsencode(stem)).hexdigest()[:16]
+    return output_path.with_name(f".{stem}.partial{output_path.suffix}")
+
+
+def video_frame_count(path):
+    """The frame count a video's container declares (0 when unknown or unreadable)."""
+    with opencv_path(path) as name:
+        capture = cv2.VideoCapture(name)
+        try:
+            return max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT))) if capture.isOpened() else 0
+        finally:
+            capture.release()
+
+
 def stylize_video(stylizer, input_path, output_path, options, side_by_side=False, progress=None):
     """Frame by frame into a new video (same fps and size, or twice the width side by side).
 
-    Written under a temporary name and renamed at the end: a failure leaves no partial video.
-    `progress(done, total)` is called after each frame. Returns the number of frames written.
+    Written under `partial_video_path` and renamed at the end: a failure leaves no partial video.
+    `progress(done, total)` is called after each frame. Returns the number of frames written; the
+    caller compares it with `video_frame_count` of the input (a truncated video reads fewer).
     """
-    capture = cv2.VideoCapture(str(input_path))
-    if not capture.isOpened():
-        raise VideoError(f"{input_path}: OpenCV cannot open this video")
+    output_path = pathlib.Path(output_path)
+    partial = partial_video_path(output_path)
+    with opencv_path(input_path) as input_name:
+        capture = cv2.VideoCapture(input_name)
+        try:
+            if not capture.isOpened():
+                raise VideoError(f"{input_path}: OpenCV cannot open this video")
+            output_path.parent.mkdir(parents=True, exist_ok=True)
+            partial.unlink(missing_ok=True)
+            with opencv_path(partial) as partial_name:
+                frames = _stylize_frames(stylizer, capture, partial_name, output_path, options,
+                                         side_by_side, progress)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        finally:
+            capture.release()
+    if frames == 0:
+        partial.unlink(missing_ok=True)
+        raise VideoError(f"{input_path}: the video has no readable frames")
+    os.replace(partial, output_path)
+    return frames
+
+
+def _stylize_frames(stylizer, capture, partial_name, output_path, options, side_by_side, progress):
+    """Every frame `capture` gives, stylised, into a new video file `partial_name`; the count."""
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-    output_path = pathlib.Path(output_path)
-    partial = output_path.with_name(output_path.stem + ".partial" + output_path.suffix)
     writer = None
     frames = 0
     try:
@@ -171,24 +229,15 @@ def stylize_video(stylizer, input_path, output_path, options, side_by_side=False
             if side_by_side:
                 out = side_by_side_pair(rgb, out)
             if writer is None:
-                output_path.parent.mkdir(parents=True, exist_ok=True)
                 fourcc = cv2.VideoWriter_fourcc(*_FOURCC.get(output_path.suffix.lower(), "mp4v"))
-                writer = cv2.VideoWriter(str(partial), fourcc, fps, (out.shape[1], out.shape[0]))
+                writer = cv2.VideoWriter(partial_name, fourcc, fps, (out.shape[1], out.shape[0]))
                 if not writer.isOpened():
                     raise VideoError(f"{output_path}: OpenCV cannot write this video format")
             writer.write(cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
             frames += 1
             if progress:
                 progress(frames, total)
-    except BaseException:
+    finally:
         if writer is not None:
             writer.release()
-        partial.unlink(missing_ok=True)
-        raise
-    finally:
-        capture.release()
-    if frames == 0:
-        raise VideoError(f"{input_path}: the video has no readable frames")
-    writer.release()
-    os.replace(partial, output_path)
     return frames

@@ -13,6 +13,7 @@ The thesis had 10 raters score 100 images each from 0 to 10 and reported the mea
 """
 
 import base64
+import hashlib
 import html
 import json
 import secrets
@@ -65,18 +66,20 @@ def aggregate(key, score_files):
         key: the dict :func:`make_page` returned (as read back from its JSON file).
         score_files: ``[(file name, parsed JSON), ...]`` exported by the page.
 
-    ``raters`` counts the files that scored at least one image of the model, ``images`` the
-    distinct images of the model that somebody scored, and the mean is over every (rater, image)
-    score of the model, times 10 (so 0..100; None when nobody scored the model).
+    ``raters`` counts the raters (``unique_raters``: each once, however many files carry their
+    scores) who scored at least one image of the model, ``images`` the distinct images of the
+    model that somebody scored, and the mean is over every (rater, image) score of the model,
+    times 10 (so 0..100; None when nobody scored the model).
 
     Raises:
-        ScoresError: a file from another page, with an unknown image id, or a score that is not
-            an integer 0..10.
+        ScoresError: a key that is not one, a file from another page, with an unknown image id,
+            or a score that is not an integer 0..10.
     """
+    check_key(key)
     scored = {model: [] for model in key["models"]}
     raters = {model: set() for model in key["models"]}
     images = {model: set() for model in key["models"]}
-    for file_name, document in score_files:
+    for file_name, document in unique_raters(key, score_files)[0]:
         for image_id, score in _checked_scores(key, file_name, document).items():
             model = key["images"][image_id]["model"]
             scored[model].append(score)
@@ -85,6 +88,50 @@ def aggregate(key, score_files):
     return [(model, len(raters[model]), len(images[model]),
              10.0 * float(np.mean(scored[model])) if scored[model] else None)
             for model in key["models"]]
+
+
+def check_key(key, name="the key"):
+    """ScoresError unless ``key`` is a key that make_page wrote."""
+    if (not isinstance(key, dict) or key.get("format") != KEY_FORMAT
+            or not isinstance(key.get("images"), dict) or not isinstance(key.get("models"), list)):
+        raise ScoresError(f"{name}: not a rating key written by `rate.py make` ({KEY_FORMAT})")
+
+
+def unique_raters(key, score_files):
+    """``(kept, duplicates)``: each rater's scores once, and ``[(file name, why)]`` of the rest.
+
+    Two files are the same rater when they give the same rater name (trimmed, case-insensitive;
+    of those the file that scored the most images is kept, the later one on a tie), or the very
+    same scores (a file given twice, or a renamed copy; a rater name changed by hand included).
+    Every file is checked first (``ScoresError``).
+    """
+    for file_name, document in score_files:
+        _checked_scores(key, file_name, document)
+    raters = [str(document.get("rater", "")).strip().casefold() or f"\0{index}"
+              for index, (_, document) in enumerate(score_files)]
+    chosen = {}  # rater -> index of the file kept
+    for index, rater in enumerate(raters):
+        if rater not in chosen or (len(score_files[index][1]["scores"])
+                                   >= len(score_files[chosen[rater]][1]["scores"])):
+            chosen[rater] = index
+    kept, duplicates, by_content = [], [], {}
+    for index, (file_name, document) in enumerate(score_files):
+        if chosen[raters[index]] != index:
+            duplicates.append((file_name, f"the same rater ({document.get('rater')!r}) as "
+                                          f"{score_files[chosen[raters[index]]][0]}"))
+            continue
+        digest = _scores_digest(document["scores"])
+        if document["scores"] and digest in by_content:
+            duplicates.append((file_name, f"the same scores as {by_content[digest]}"))
+            continue
+        by_content[digest] = file_name
+        kept.append((file_name, document))
+    return kept, duplicates
+
+
+def _scores_digest(scores):
+    canonical = json.dumps(sorted(scores.items()), separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def incomplete_raters(key, score_files):

@@ -86,6 +86,28 @@ def build_generator(architecture="animegan_v1", name="generator", image_shape=(N
     return _BUILDERS[architecture](name=name, image_shape=image_shape)
 
 
+def generator_of_weights(path):
+    """The architecture of `GENERATORS` whose variables (their shapes) a generator `.weights.h5`
+    file holds, or None when none fits: what a run's checkpoint is, whatever its config.json says."""
+    import h5py  # Keras' own weights format; imported here, most callers never need it
+
+    shapes = []
+    with h5py.File(path, "r") as file:
+        file.visititems(lambda _, item: shapes.append(tuple(item.shape))
+                        if isinstance(item, h5py.Dataset) else None)
+    return generator_of_shapes(shapes)
+
+
+def generator_of_shapes(shapes):
+    """The architecture of `GENERATORS` whose variables have exactly these shapes (any order), or
+    None: the two generators differ in their layers, so the shapes tell them apart."""
+    shapes = sorted(tuple(shape) for shape in shapes)
+    for architecture in GENERATORS:
+        if sorted(tuple(weight.shape) for weight in build_generator(architecture).weights) == shapes:
+            return architecture
+    return None
+
+
 def build_generator_v1(name="generator", image_shape=(None, None, 3)):
     """AnimeGAN v1 generator, 3,956,099 parameters (SPEC: about 3.96 M)."""
     photo = keras.Input(shape=image_shape, name="photo")

@@ -17,6 +17,7 @@ here (the JAX path uses it); reading a TensorFlow checkpoint's counters imports 
 """
 
 import json
+import os
 import pathlib
 import re
 
@@ -59,35 +60,76 @@ class RunFolder:
 
     def read_config(self):
         """config.json as a dict, or None when it is missing or unreadable."""
+        return self._read_config()[0]
+
+    def _read_config(self):
+        """(config.json as a dict or None, None or why it is damaged when it exists but is not a
+        settings dict: cut short, edited into invalid JSON, overwritten by something else)."""
         try:
-            return json.loads(self.config_path.read_text())
-        except (OSError, ValueError):
-            return None
+            text = self.config_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None, None
+        except (OSError, ValueError) as error:
+            return None, f"unreadable: {error}"
+        try:
+            values = json.loads(text)
+        except ValueError as error:
+            return None, f"not JSON: {error}"
+        if not isinstance(values, dict):
+            return None, f"not a settings object but {type(values).__name__}"
+        return values, None
 
     def generator_architecture(self):
         """The generator the run's config.json names (runs from before that setting: v1), or None."""
         config = self.read_config()
         return None if config is None else run_generator(config)
 
+    def checkpoint_generator(self):
+        """The generator whose weights the latest checkpoint holds, or None (no checkpoint of the
+        one format, or weights that fit neither); for a config.json that cannot say."""
+        latest = self.latest_checkpoint()
+        if latest is None or not (latest / "generator.weights.h5").is_file():
+            return None
+        from animegan_face.models.networks import generator_of_weights  # builds both: Keras
+
+        return generator_of_weights(latest / "generator.weights.h5")
+
     def write_config(self, config):
         """Writes config.json, noting when it replaces different settings of an earlier run.
 
         Atomic: a kill while writing must not leave a config.json that breaks the resume. Raises
-        SetupError, writing nothing, when the run's checkpoints hold another generator architecture.
+        SetupError, writing nothing, when the run's checkpoints hold another generator architecture
+        (told by config.json, or by the checkpoint's weights when config.json is damaged): a run
+        that cannot resume must not get settings that would lock out the one that can. A damaged
+        config.json is kept as config.json.damaged (numbered when that exists) and named.
         """
-        previous = self.read_config()  # none yet, or unreadable: it is rewritten below either way
-        if previous is not None and self.has_checkpoints():
-            was = run_generator(previous)
-            if was != config.model.generator:
+        previous, damage = self._read_config()
+        if self.has_checkpoints():
+            was = run_generator(previous) if previous is not None else self.checkpoint_generator()
+            if was is not None and was != config.model.generator:
                 raise SetupError(
                     f"{self.root} holds checkpoints of the {was} generator, which "
                     f"--generator={config.model.generator} cannot resume: give --generator={was}, "
-                    "or start a new --model_dir")
-        if previous is not None and _as_written_now(previous) != config.to_dict():
+                    "or start a new --model_dir"
+                    + (f" ({self.config_path} is damaged, {damage}; the checkpoint tells)"
+                       if damage else ""))
+        if damage is not None:
+            kept = self._keep_damaged_config()
+            print(f"Note: {self.config_path} was damaged ({damage}); it is kept as {kept.name}, "
+                  "and this run's settings replace it.")
+        elif previous is not None and _as_written_now(previous) != config.to_dict():
             print(f"Note: {self.config_path} differs from this run's settings; it is replaced by "
                   "the new ones.")
         self.root.mkdir(parents=True, exist_ok=True)
         write_file_atomic(self.config_path, (config.to_json() + "\n").encode("utf-8"))
+
+    def _keep_damaged_config(self):
+        kept, number = self.root / "config.json.damaged", 1
+        while kept.exists():
+            number += 1
+            kept = self.root / f"config.json.damaged{number}"
+        os.replace(self.config_path, kept)
+        return kept
 
     # checkpoints
 
