@@ -3,7 +3,6 @@
 import contextlib
 import json
 import os
-import pathlib
 import time
 
 import cv2
@@ -106,36 +105,6 @@ def scalar_steps(log_dir):
             for value in event.summary.value:
                 steps.setdefault(value.tag, []).append(event.step)
     return steps
-
-
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-
-
-def headless_chromium(download_dir, profile_dir):
-    """Debian's Chromium, headless, through its WebDriver (selenium); downloads go to `download_dir`.
-    Fails (never skips) when chromium or chromium-driver is missing: `make test` installs them."""
-    import pytest  # pylint: disable=import-outside-toplevel
-
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not pathlib.Path(path).exists()]
-    if missing:
-        pytest.fail(f"{', '.join(missing)} missing: `make test` installs Debian's chromium and "
-                    "chromium-driver (apt-get install chromium chromium-driver)")
-    from selenium import webdriver  # pylint: disable=import-outside-toplevel
-    from selenium.webdriver.chrome.service import Service  # pylint: disable=import-outside-toplevel
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                     "--disable-background-networking", "--disable-component-update",
-                     "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={profile_dir}"):
-        options.add_argument(argument)
-    options.add_experimental_option("prefs", {
-        "download.default_directory": str(download_dir), "download.prompt_for_download": False})
-    # The explicit driver path keeps Selenium Manager from trying to download a driver.
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    driver.execute_cdp_cmd("Browser.setDownloadBehavior",
-                           {"behavior": "allow", "downloadPath": str(download_dir)})
-    return driver
 
 
 def wait_for_file(folder, pattern, timeout=20):

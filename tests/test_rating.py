@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from animegan_face.data import image_files
+from animegan_face.deployment.headless_chromium import headless_chromium
 from animegan_face.evaluation import rating
-from tests.helpers import headless_chromium, wait_for_file
+from tests.helpers import wait_for_file
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # What the test rater gives each model's images: model -> scores in page order (cycled).

@@ -20,7 +20,8 @@ from animegan_face.data.image_files import read_image, write_image
 from animegan_face.deployment import web_site
 from animegan_face.deployment.inference import OnnxStylizer
 from animegan_face.deployment.stylize import stylize_full
-from tests.helpers import headless_chromium, wait_for_file
+from animegan_face.deployment.headless_chromium import headless_chromium
+from tests.helpers import wait_for_file
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # Seconds the page may take to load the model and stylise a test photo (about 1-3 s here).

@@ -129,8 +129,9 @@ class IsolatedHandler(http.server.SimpleHTTPRequestHandler):
             super().log_message(format, *args)
 
 
-def make_server(site_dir, host="127.0.0.1", port=8000, quiet=False):
-    """A threading HTTP server for `site_dir` (port 0: any free port; see `server_address`)."""
-    handler = type("Handler", (IsolatedHandler,), {"quiet": quiet})
+def make_server(site_dir, host="127.0.0.1", port=8000, quiet=False, handler=IsolatedHandler):
+    """A threading HTTP server for `site_dir` (port 0: any free port; see `server_address`);
+    `handler` an IsolatedHandler subclass."""
+    handler = type("Handler", (handler,), {"quiet": quiet})
     return http.server.ThreadingHTTPServer(
         (host, port), functools.partial(handler, directory=str(site_dir)))
