@@ -5,7 +5,6 @@
 import { fromRGBA, stylizeFull, toRGBA, workSize } from './imageops.mjs';
 
 const MODEL_URL = 'generator.onnx';
-const SIZES = [768, 512, 256];
 // Photos with more pixels are read shrunk to this many (50 MP: 200 MB of RGBA, within every
 // browser's canvas limit).
 const MAX_PHOTO_PIXELS = 50e6;
@@ -15,6 +14,10 @@ const BYTES_PER_WORK_PIXEL = 4096;
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
+// The sizes offered (largest first; a run that does not fit falls back along them):
+// ?sizes=384,256 offers others (multiples of 4).
+const SIZES = (params.get('sizes') || '768,512,256').split(',').map(Number)
+  .filter((size) => size >= 4 && size % 4 === 0).sort((a, b) => b - a);
 const state = {
   phase: 'loading', backend: null, threads: 1, modelBytes: 0, error: null, notice: null,
   lastResult: null, lastTiming: null, session: null, ort: null,
@@ -258,7 +261,15 @@ state.timeModel = async (width, height, repeats) => {
   return times;
 };
 
+function offerSizes() {
+  const select = $('size');
+  if (!params.has('sizes')) return;
+  select.replaceChildren(...SIZES.slice().reverse().map((size) => new Option(`${size} px`, size)));
+  select.value = String(SIZES.includes(512) ? 512 : SIZES[SIZES.length - 1]);
+}
+
 function wire() {
+  offerSizes();
   const onFiles = (files) => { if (files && files.length) stylise(files[0]); };
   for (const input of [$('file'), $('camera')]) {
     input.addEventListener('change', (event) => {
