@@ -159,7 +159,8 @@ async function readPhoto(file) {
   return { image: fromRGBA(rgba, canvas.width, canvas.height), notice };
 }
 
-/** The largest size not above `chosen` whose run fits the memory budget. */
+/** The offered sizes not above `chosen` whose run fits the memory budget, largest first (the
+ * smallest offered when none does). */
 function sizesToTry(image, chosen) {
   const budget = memoryBudget();
   const sizes = SIZES.filter((size) => size <= chosen);
@@ -167,7 +168,7 @@ function sizesToTry(image, chosen) {
     const work = workSize(image.width, image.height, size);
     return (work.width + 3) * (work.height + 3) * BYTES_PER_WORK_PIXEL <= budget;
   });
-  return { sizes: fitting.length ? fitting : [sizes[sizes.length - 1]], skipped: sizes.filter((s) => !fitting.includes(s)) };
+  return fitting.length ? fitting : sizes.slice(-1);
 }
 
 async function stylise(file) {
@@ -189,11 +190,12 @@ async function stylise(file) {
   }
   const decoded = performance.now();
   const chosen = Number($('size').value);
-  const { sizes, skipped } = sizesToTry(photo.image, chosen);
+  const sizes = sizesToTry(photo.image, chosen);
   const notices = photo.notice ? [photo.notice] : [];
-  if (skipped.length) {
-    notices.push(`At ${skipped[0]} px this photo needs more memory than this device has for the `
-      + `page; it was stylised at ${sizes[0]} px instead.`);
+  if (sizes[0] < chosen) {
+    notices.push(`At ${chosen} px this photo needs more memory than this device can give the page `
+      + `(about ${(memoryBudget() / 2 ** 20).toFixed(0)} MiB); it was stylised at ${sizes[0]} px `
+      + 'instead.');
   }
   let result = null;
   let modelMs = 0;
@@ -209,8 +211,8 @@ async function stylise(file) {
         return output;
       });
       if (failures.length) {
-        notices.push(`At ${failures[0].size} px the model ran out of memory on this device `
-          + `(${failures[0].message}); it was stylised at ${size} px instead.`);
+        notices.push(`At ${failures[0].size} px the model failed on this device, most likely for `
+          + `want of memory (${failures[0].message}); it was stylised at ${size} px instead.`);
       }
       break;
     } catch (error) {
@@ -245,13 +247,13 @@ async function stylise(file) {
     + (state.notice ? ` ${state.notice}` : ''));
 }
 
-/** bench/web.py: the model alone on a random width x height photo, `repeats` times after one
- * warm-up run; milliseconds of each. */
-state.timeModel = async (width, height, repeats) => {
+/** bench/web.py: the model alone on a random width x height photo, `repeats` times (after one
+ * untimed run if `warmUp`); milliseconds of each. */
+state.timeModel = async (width, height, repeats, warmUp = true) => {
   const tensor = new Float32Array(width * height * 3);
   for (let i = 0; i < tensor.length; i++) tensor[i] = Math.random() * 2 - 1;
   const input = { tensor, width, height };
-  await runModel(input);
+  if (warmUp) await runModel(input);
   const times = [];
   for (let i = 0; i < repeats; i++) {
     const before = performance.now();
