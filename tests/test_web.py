@@ -254,3 +254,34 @@ def test_photo_too_large_for_the_memory_budget_is_stylised_smaller(server, brows
     notice = browser.execute_script("return window.animegan.notice")
     assert "At 512 px" in notice and "at 256 px instead" in notice
     assert _page_result(browser).shape == (200, 600, 3)
+
+
+def test_build_exports_weights_to_onnx_once_and_again_when_they_change(tmp_path, monkeypatch):
+    import keras  # pylint: disable=import-outside-toplevel
+
+    from animegan_face.deployment import export  # pylint: disable=import-outside-toplevel
+    from animegan_face.models.networks import build_generator  # pylint: disable=import-outside-toplevel
+
+    checked = []
+    original = export.check_photos
+
+    def small_check_photos(folder, size, count):
+        checked.append(size)
+        return original(folder, 64, 1)  # the export's own check, on one small photo
+
+    monkeypatch.setattr(export, "check_photos", small_check_photos)
+    weights = tmp_path / "generator.weights.h5"
+    generator = build_generator("animegan_v2")
+    generator.save_weights(weights)
+    model = web_site.build_site(tmp_path / "site", weights)
+    first = model.read_bytes()
+    images = np.random.default_rng(0).uniform(-1, 1, (1, 32, 48, 3)).astype(np.float32)
+    # the same float32 network in two runtimes: v2 differed by under 1e-4 at 256 px (export.py)
+    np.testing.assert_allclose(OnnxStylizer(model)(images),
+                               np.asarray(generator(images, training=False)), atol=1e-3)
+    web_site.build_site(tmp_path / "site", weights)
+    assert len(checked) == 1  # unchanged weights: not exported again
+    keras.utils.set_random_seed(99)
+    build_generator("animegan_v2").save_weights(weights)
+    web_site.build_site(tmp_path / "site", weights)
+    assert len(checked) == 2 and model.read_bytes() != first

@@ -79,11 +79,13 @@ def _copy_if_changed(source, target):
 
 
 def _fingerprint(path):
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    digest = hashlib.sha256()
-    for file in files:
-        digest.update(file.read_bytes())
-    return digest.hexdigest()
+    """sha256 of the weights: the file, or a training run's generator.weights.h5 (the run's
+    checkpoints beside it do not change what is exported)."""
+    if path.is_dir():
+        from animegan_face.training.run_folder import RunFolder  # pylint: disable=import-outside-toplevel
+
+        path = RunFolder(path).generator_path
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _export_if_changed(model_path, target):
