@@ -2,7 +2,7 @@
 side in one run, and the page's weight (bytes downloaded before its first result).
 
     python bench/web.py --sizes=256,512 --runs=5 --rounds=2
-    python bench/web.py --screenshot=docs/web_page.png   # also the README's picture of the page
+    python bench/web.py --sizes=256 --runs=1 --rounds=1 --screenshot=docs/web_page.png  # README picture
 
 Builds the site (`web.py`'s build: the shipped weights exported to ONNX once, into --site_dir),
 serves it on 127.0.0.1 and opens it in Debian's headless Chromium with an empty profile (nothing
@@ -41,7 +41,7 @@ flags.DEFINE_integer("runs", 5, "Timed calls per runtime, size and round.")
 flags.DEFINE_integer("rounds", 2, "Interleaved rounds.")
 flags.DEFINE_string("photo", "assets/astronaut.jpg", "The photo the page stylises.")
 flags.DEFINE_string("screenshot", "", "Write a PNG of the page showing the photo's result here.")
-flags.DEFINE_integer("screenshot_width", 960, "Width the screenshot is scaled to.")
+flags.DEFINE_integer("screenshot_width", 640, "Width the screenshot is scaled to.")
 FLAGS = flags.FLAGS
 
 
@@ -78,6 +78,13 @@ def _stylise_photo(driver, photo, size):
     if _wait_for_phase(driver, ("done", "error")) != "done":
         raise RuntimeError(driver.execute_script("return window.animegan.error"))
     return driver.execute_script("return window.animegan.lastTiming")
+
+
+def _page_model_times(driver, size, runs, warm_up):
+    return driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "window.animegan.timeModel(arguments[0], arguments[0], arguments[1], arguments[2])"
+        ".then(done);", size, runs, warm_up)
 
 
 def _python_times(stylizer, size, runs):
@@ -132,12 +139,12 @@ def main(argv):
             browser_ms = {size: [] for size in sizes}
             python_ms = {size: [] for size in sizes}
             page_ms = {size: [] for size in sizes}
+            for size in sizes:  # warm-ups, untimed
+                _page_model_times(driver, size, 0, warm_up=True)
             for _ in range(FLAGS.rounds):
                 for size in sizes:
-                    browser_ms[size] += driver.execute_async_script(
-                        "const done = arguments[arguments.length - 1];"
-                        "window.animegan.timeModel(arguments[0], arguments[0], arguments[1])"
-                        ".then(done);", size, FLAGS.runs)
+                    for _ in range(FLAGS.runs):  # one call each: selenium waits 120 s at most
+                        browser_ms[size] += _page_model_times(driver, size, 1, warm_up=False)
                     python_ms[size] += _python_times(stylizer, size, FLAGS.runs)
                     page_ms[size].append(_stylise_photo(driver, photo, size)["totalMs"])
             version = driver.capabilities.get("browserVersion", "?")
