@@ -120,11 +120,33 @@ def test_server_isolates_the_page_and_serves_modules_and_wasm(server):
             assert response.headers["Cross-Origin-Embedder-Policy"] == "require-corp"
 
 
+def test_web_py_builds_a_static_site_and_names_a_missing_model(site, tmp_path):
+    import sys  # pylint: disable=import-outside-toplevel
+
+    def web_py(*arguments):
+        return subprocess.run([sys.executable, str(ROOT / "web.py"), "--serve=false", *arguments],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+    done = web_py(f"--model={site[1]}", f"--output_dir={tmp_path / 'public'}")
+    assert done.returncode == 0, done.stderr
+    built = {path.relative_to(tmp_path / "public").as_posix()
+             for path in (tmp_path / "public").rglob("*") if path.is_file()}
+    assert built == {*web_site.PAGE_FILES, web_site.MODEL_NAME,
+                     *(f"ort/{name}" for name in web_site.RUNTIME_FILES)}
+    assert (tmp_path / "public" / "generator.onnx").read_bytes() == site[1].read_bytes()
+    missing = web_py(f"--model={tmp_path / 'nothing.onnx'}", f"--output_dir={tmp_path / 'other'}")
+    assert missing.returncode != 0
+    assert f"model not found: {tmp_path / 'nothing.onnx'}" in missing.stderr
+    assert not (tmp_path / "other").exists()  # nothing half-built
+
+
 def test_build_fails_naming_npm_when_onnxruntime_web_is_missing(tmp_path):
     web = tmp_path / "web"
     web.mkdir()
+    (tmp_path / "model.onnx").write_bytes(b"")
     with pytest.raises(FileNotFoundError, match="npm ci"):
         web_site.build_site(tmp_path / "site", tmp_path / "model.onnx", web_dir=web)
+    assert not (tmp_path / "site").exists()
 
 
 def test_page_resizes_like_opencv(tmp_path):

@@ -39,7 +39,8 @@ def runtime_dir(web_dir=WEB_DIR):
 
 
 def build_site(output_dir, model_path, web_dir=WEB_DIR):
-    """Writes the site into `output_dir` and returns the path of its generator.onnx.
+    """Writes the site into `output_dir` and returns the path of its generator.onnx; a missing
+    model or runtime fails before anything is written.
 
     `model_path`: a `.onnx` file (copied), or anything `load_keras_generator` reads (a
     `.weights.h5`, a training model_dir), exported to ONNX once and again only when that file
@@ -48,7 +49,9 @@ def build_site(output_dir, model_path, web_dir=WEB_DIR):
     Raises:
         FileNotFoundError: onnxruntime-web is not installed in web/node_modules, or no model.
     """
-    output_dir, web_dir = pathlib.Path(output_dir), pathlib.Path(web_dir)
+    output_dir, web_dir, model_path = map(pathlib.Path, (output_dir, web_dir, model_path))
+    if not model_path.exists():
+        raise FileNotFoundError(f"model not found: {model_path}")
     runtime = runtime_dir(web_dir)
     missing = [name for name in RUNTIME_FILES if not (runtime / name).is_file()]
     if missing:
@@ -60,9 +63,6 @@ def build_site(output_dir, model_path, web_dir=WEB_DIR):
         shutil.copyfile(web_dir / name, output_dir / name)
     for name in RUNTIME_FILES:
         _copy_if_changed(runtime / name, output_dir / "ort" / name)
-    model_path = pathlib.Path(model_path)
-    if not model_path.exists():
-        raise FileNotFoundError(f"model not found: {model_path}")
     target = output_dir / MODEL_NAME
     if model_path.suffix == ".onnx":
         _copy_if_changed(model_path, target)
