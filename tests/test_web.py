@@ -307,3 +307,30 @@ def test_build_exports_weights_to_onnx_once_and_again_when_they_change(tmp_path,
     build_generator("animegan_v2").save_weights(weights)
     web_site.build_site(tmp_path / "site", weights)
     assert len(checked) == 2 and model.read_bytes() != first
+
+
+def test_a_run_that_fails_is_retried_smaller_and_said_so(server, browser, tmp_path):
+    """A device that runs out of memory: the page's session.run made to fail above 100 px high."""
+    path = tmp_path / "tall.png"
+    write_image(path, _photo(200, 100, seed=3))
+    _open(browser, server + "?sizes=128,64")  # small sizes: a quick test
+    browser.execute_script("""
+        const session = window.animegan.session;
+        const run = session.run.bind(session);
+        window.failAbove = 100;
+        session.run = async (feeds) => {
+          if (Object.values(feeds)[0].dims[1] > window.failAbove) {
+            throw new Error('memory access out of bounds');
+          }
+          return run(feeds);
+        };""")
+    assert _choose(browser, path, 128) == "done"  # 128 px high fails, 32 x 64 runs
+    timing = browser.execute_script("return window.animegan.lastTiming")
+    assert (timing["workWidth"], timing["workHeight"]) == (32, 64)
+    notice = browser.execute_script("return window.animegan.notice")
+    assert "At 128 px the model failed" in notice and "memory access out of bounds" in notice
+    assert "at 64 px instead" in notice
+    browser.execute_script("window.failAbove = 0")
+    assert _choose(browser, path, 128) == "error"
+    assert "even at 64 px: memory access out of bounds" in browser.execute_script(
+        "return window.animegan.error")
