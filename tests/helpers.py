@@ -3,6 +3,7 @@
 import contextlib
 import json
 import os
+import time
 
 import cv2
 import numpy as np
@@ -104,3 +105,13 @@ def scalar_steps(log_dir):
             for value in event.summary.value:
                 steps.setdefault(value.tag, []).append(event.step)
     return steps
+
+
+def wait_for_file(folder, pattern, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [path for path in folder.glob(pattern) if not path.name.endswith(".crdownload")]
+        if found:
+            return found[0]
+        time.sleep(0.1)
+    raise AssertionError(f"no {pattern} appeared in {folder} within {timeout} s")

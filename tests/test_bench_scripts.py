@@ -1,4 +1,4 @@
-"""bench/inference.py's ONNX rows and bench/video.py, end to end on tiny inputs: the scripts whose
+"""bench/inference.py's ONNX rows, bench/video.py and bench/web.py, end to end on tiny inputs: the scripts whose
 tables bench/RESULTS.md and the README quote."""
 
 import os
@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import keras
+import numpy as np
 import pytest
 
 from animegan_face.models.networks import build_generator
@@ -63,3 +64,38 @@ def test_video_bench_refuses_exports_without_a_keras_model(tmp_path):
         cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
     assert re.search(r"--exports needs a Keras --model", result.stdout + result.stderr)
+
+
+def test_web_bench_times_the_page_beside_python_and_weighs_it(tmp_path):
+    """bench/web.py on a random generator at 64 px: one row per size, and the page weight counts
+    the model and the WebAssembly runtime, the files the first result needs."""
+    import onnx  # pylint: disable=import-outside-toplevel
+
+    from animegan_face.data.image_files import read_image, write_image  # pylint: disable=import-outside-toplevel
+    from animegan_face.deployment.onnx_converter import generator_to_onnx  # pylint: disable=import-outside-toplevel
+
+    keras.utils.set_random_seed(4)
+    model = tmp_path / "random.onnx"
+    onnx.save(generator_to_onnx(build_generator("animegan_v2")), model)
+    photo = tmp_path / "photo.png"
+    write_image(photo, np.full((40, 60, 3), 128, np.uint8))
+    result = subprocess.run(
+        [sys.executable, "bench/web.py", f"--model={model}", f"--site_dir={tmp_path / 'site'}",
+         "--sizes=64,96", "--runs=1", "--rounds=1", f"--photo={photo}",
+         f"--screenshot={tmp_path / 'page.png'}", "--screenshot_width=300"],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "cross-origin isolated: True" in result.stdout
+    rows = _table_rows(result.stdout)
+    assert [row[0].lstrip("| ") for row in rows] == ["size", "64", "96"]
+    rows = rows[1:]
+    for row in rows:
+        page, python, ratio = float(row[1]), float(row[2]), float(row[3])
+        assert page > 0 and python > 0 and ratio == pytest.approx(page / python, rel=0.1, abs=0.01)
+    weight = re.search(r"Page weight before the first result .*: [\d.]+ MiB \((\d+) bytes\)",
+                       result.stdout)
+    sizes = {name: (tmp_path / "site" / name).stat().st_size
+             for name in ("generator.onnx", "ort/ort-wasm-simd-threaded.wasm")}
+    assert int(weight.group(1)) >= sum(sizes.values())
+    assert "asyncify" not in result.stdout  # the WebGPU build is not downloaded without WebGPU
+    assert read_image(tmp_path / "page.png").shape[1] == 300

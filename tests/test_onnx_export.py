@@ -126,6 +126,13 @@ def test_generators_use_the_cheap_forms_of_norms_and_halvings(generator):
     assert ops.count("Resize") == sum(isinstance(layer, Resize2D) for layer in generator.layers) - halvings
 
 
+def test_ir_version_is_that_of_the_opset_so_older_runtimes_load_it():
+    """Without it onnx 1.23 stamps IR 14, and onnxruntime-web 1.31 (the web page) refuses the file."""
+    model = generator_to_onnx(_single_layer_model(keras.layers.Conv2D(3, 1), channels=3))
+    assert model.ir_version == 8
+    assert [(opset.domain, opset.version) for opset in model.opset_import] == [("", 17)]
+
+
 def test_onnx_stylizer_threads_sleep_unless_asked_to_spin(tmp_path):
     # A conv and tanh: load_stylizer refuses what does not map images into [-1, 1] (issue 26).
     image = keras.Input((None, None, 3))

@@ -9,16 +9,16 @@ import pathlib
 import shutil
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
 from animegan_face.data import image_files
+from animegan_face.deployment.headless_chromium import headless_chromium
 from animegan_face.evaluation import rating
+from tests.helpers import wait_for_file
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 # What the test rater gives each model's images: model -> scores in page order (cycled).
 SCORES = {"alpha": [8, 9], "beta": [5], "gamma": [2, 3, 4]}
 
@@ -88,46 +88,13 @@ def test_aggregate_rejects_foreign_or_malformed_scores(page):
         rating.aggregate(key, [("f.json", _scores_document(key, "x", {image_id: 7.5}))])
 
 
-def _browser(download_dir, profile_dir):
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not pathlib.Path(path).exists()]
-    if missing:
-        pytest.fail(f"{', '.join(missing)} missing: `make test` installs Debian's chromium and "
-                    "chromium-driver (apt-get install chromium chromium-driver)")
-    from selenium import webdriver  # pylint: disable=import-outside-toplevel
-    from selenium.webdriver.chrome.service import Service  # pylint: disable=import-outside-toplevel
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                     "--disable-background-networking", "--disable-component-update",
-                     "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={profile_dir}"):
-        options.add_argument(argument)
-    options.add_experimental_option("prefs", {
-        "download.default_directory": str(download_dir), "download.prompt_for_download": False})
-    # The explicit driver path keeps Selenium Manager from trying to download a driver.
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    driver.execute_cdp_cmd("Browser.setDownloadBehavior",
-                           {"behavior": "allow", "downloadPath": str(download_dir)})
-    return driver
-
-
-def _wait_for_file(folder, pattern, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [path for path in folder.glob(pattern) if not path.name.endswith(".crdownload")]
-        if found:
-            return found[0]
-        time.sleep(0.1)
-    raise AssertionError(f"no {pattern} appeared in {folder} within {timeout} s")
-
-
 def test_rating_in_headless_chromium_then_aggregate(page, tmp_path):
     from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
 
     path, key = page
     downloads = tmp_path / "downloads"
     downloads.mkdir()
-    driver = _browser(downloads, tmp_path / "profile")
+    driver = headless_chromium(downloads, tmp_path / "profile")
     try:
         driver.get(path.as_uri())
         driver.find_element(By.ID, "rater").send_keys("Alice")
@@ -147,7 +114,7 @@ def test_rating_in_headless_chromium_then_aggregate(page, tmp_path):
         assert driver.find_element(By.ID, "progress").text == "9 / 9 scored"
         assert driver.find_element(By.ID, "done").is_displayed()
         driver.find_element(By.ID, "export").click()
-        exported = _wait_for_file(downloads, "scores-Alice*.json")
+        exported = wait_for_file(downloads, "scores-Alice*.json")
     finally:
         driver.quit()
 

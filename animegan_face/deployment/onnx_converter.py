@@ -35,6 +35,10 @@ from animegan_face.models.layers import ReflectionPad2D, Resize2D
 
 # Opset 17 (ONNX 1.12, 2022) has every op used here; nothing newer, so that older runtimes load it.
 OPSET = 17
+# The IR version of ONNX 1.12, the release that brought opset 17. helper.make_model would stamp the
+# installed onnx package's newest IR (14 with onnx 1.23), which runtimes older than that
+# package refuse: onnxruntime-web 1.31 (the in-browser page) reads IR 13 at most.
+IR_VERSION = 8
 INPUT_NAME, OUTPUT_NAME = "images", "stylised"
 
 
@@ -267,7 +271,8 @@ def generator_to_onnx(generator, input_size=None):
                           [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, input_shape)],
                           [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, output_shape)],
                           graph.initializers),
-        opset_imports=[helper.make_opsetid("", OPSET)], producer_name="animegan_face",
+        opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION,
+        producer_name="animegan_face",
         doc_string="images: float32 (N, H, W, 3) RGB in [-1, 1] -> stylised: same; H and W "
                    "multiples of 4")
     onnx.checker.check_model(model)
