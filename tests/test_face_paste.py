@@ -29,14 +29,15 @@ def test_pasted_face_follows_the_oval_not_a_square(photo):
     canvas = astronaut.copy()
     red = lambda crop: np.broadcast_to(np.array([255, 0, 0], np.uint8), crop.shape).copy()
     face_paste.stylize_aligned(red, astronaut, canvas, face.landmarks, 128)
-    changed = np.abs(canvas.astype(int) - astronaut).sum(axis=2) > 0
+    # Mask above about 0.1: red on skin or hair moves the colour by about 300 in R + G + B.
+    changed = np.abs(canvas.astype(int) - astronaut).sum(axis=2) > 30
     x, y = np.round(face.landmarks.points[4]).astype(int)  # nose tip
     np.testing.assert_array_equal(canvas[y, x], [255, 0, 0])
     # The changed region's corners are rounded: the bounding box of the change is far from full.
     rows, columns = np.nonzero(changed)
     box_area = (rows.max() - rows.min() + 1) * (columns.max() - columns.min() + 1)
     assert changed.sum() < 0.85 * box_area  # an ellipse fills pi / 4 = 0.79 of its box
-    assert not changed[330:].any()  # the mission patch is not a face
+    assert not (canvas[330:] != astronaut[330:]).any()  # the mission patch is not a face
 
 
 def test_square_paste_is_the_earlier_square(photo):

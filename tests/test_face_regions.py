@@ -48,10 +48,23 @@ def test_paste_mask_follows_the_face_and_hides_the_square(face):
     assert mask[nose[1], nose[0]] == pytest.approx(1.0, abs=1e-3)
     # Zero on the whole border of the crop: the square cannot show.
     assert max(mask[0].max(), mask[-1].max(), mask[:, 0].max(), mask[:, -1].max()) < 1e-3
-    # Below the chin (mesh point 152) it fades out within half an eye distance.
+    # Below the chin (mesh point 152) it fades out within 0.6 eye distances.
     chin = np.round(points[152]).astype(int)
     eye_distance = size / face_alignment.crop_side_in_eye_distances(face_alignment.DEFAULT_MARGIN)
-    assert mask[min(size - 1, chin[1] + int(0.5 * eye_distance)), chin[0]] < 0.05
-    # The hair line is taken: half an eye distance above the top of the mesh (point 10) is kept.
+    assert mask[min(size - 1, chin[1] + int(0.6 * eye_distance)), chin[0]] < 0.05
+    # The hair line is taken: above the top of the mesh (point 10) the mask is still mostly on.
     brow_top = np.round(points[10]).astype(int)
-    assert mask[brow_top[1] - int(0.2 * eye_distance), brow_top[0]] > 0.5
+    assert mask[brow_top[1] - int(0.1 * eye_distance), brow_top[0]] > 0.5
+
+
+def test_photo_skin_mask_unites_the_faces_and_is_none_without_one(face):
+    astronaut = image_files.read_image(face_sets.ASTRONAUT)
+    one = face_regions.photo_skin_mask(astronaut)
+    np.testing.assert_array_equal(one, face_regions.skin_mask(face.landmarks.points, 512, 512))
+    group = face_sets.make_image(astronaut, {"make": "tiled"})  # 4 faces, 2 of them mirrored
+    four = face_regions.photo_skin_mask(group)
+    assert four.shape == group.shape[:2]
+    # Each quarter holds one face's skin, about (0.75 ** 2) times the full-size face's.
+    for quarter in (four[:384, :384], four[:384, 384:], four[384:, :384], four[384:, 384:]):
+        assert 0.7 < quarter.sum() / (0.5625 * one.sum()) < 1.3
+    assert face_regions.photo_skin_mask(np.full((64, 64, 3), 200, np.uint8)) is None
