@@ -9,11 +9,11 @@ README.md there for its licence). For when the file was lost or altered.
 """
 
 import hashlib
+import pathlib
 import subprocess
 import sys
 import tempfile
 import zipfile
-import pathlib
 
 from animegan_face.data import face_landmarks
 

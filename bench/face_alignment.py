@@ -47,7 +47,7 @@ flags.DEFINE_string("model", os.path.join(REPO, "checkpoints", "selfie2anime_v2"
 flags.DEFINE_string("photo_dir", "", "Folder of the held-out selfies (optional).")
 flags.DEFINE_string("holdout", "", "Their name list (holdout_photos.txt).")
 flags.DEFINE_integer("count", 40, "How many held-out selfies (the first of the list).")
-flags.DEFINE_list("angles", ["20", "35"], "Head turns to measure, degrees.")
+flags.DEFINE_list("angles", ["20", "35"], "Head turns to measure, degrees (empty: the seam only).")
 flags.DEFINE_integer("image_size", 0, "Face crop size; 0: the model's training size.")
 flags.DEFINE_string("figure", "", "Also write the README's figure here (.jpg or .png): the "
                     "astronaut, turned by 35 degrees, and as a 2x2 group; photo | face mode before "
@@ -197,9 +197,10 @@ def main(argv):
                 f"{name} {seams[name][-1][0]:.2f} / {seams[name][-1][1]:.2f}" for name in METHODS),
                 flush=True)
     print(f"\n{used} photos with a face ({len(photos)} given), model {FLAGS.model}, crops {size} px")
-    print("\nTurned heads against the upright result (mean over photos):")
-    print("| method | turn | skin dE00 | SSIM | photos where the turned face was missed |")
-    print("| --- | --- | --- | --- | --- |")
+    if angles:
+        print("\nTurned heads against the upright result (mean over photos):")
+        print("| method | turn | skin dE00 | SSIM | photos where the turned face was missed |")
+        print("| --- | --- | --- | --- | --- |")
     for (name, angle), values in turns.items():
         values = np.array(values)
         print(f"| {name} | {angle:g} deg | {values[:, 0].mean():.2f} | {values[:, 1].mean():.3f} "
