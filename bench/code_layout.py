@@ -19,7 +19,7 @@ import tempfile
 PACKAGE = "animegan_face"
 # Module names (the file's stem) by role, in both the flat and the grouped layout.
 DATA = {"pipeline", "numpy_pipeline", "preparation", "image_files", "faces", "demo_data",
-        "training_data"}
+        "training_data", "face_finder", "face_landmarks", "face_alignment", "face_regions"}
 MATHS_AND_NETWORKS = {"losses", "objectives", "image_ops", "diagnostics", "networks", "generator_v2",
                       "layers", "extractors", "pretrained", "animeganv2_weights"}
 CONFIG = {"config", "flag_values", "__init__"}

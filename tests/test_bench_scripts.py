@@ -1,5 +1,6 @@
-"""bench/inference.py's ONNX rows, bench/video.py and bench/web.py, end to end on tiny inputs: the scripts whose
-tables bench/RESULTS.md and the README quote."""
+"""bench/inference.py's ONNX rows, bench/video.py, bench/web.py and the face benches
+(face_alignment.py, small_faces.py), end to end on tiny inputs: the scripts whose tables
+bench/RESULTS.md, the README and docs/face_mode.md quote."""
 
 import os
 import re
@@ -10,6 +11,7 @@ import keras
 import numpy as np
 import pytest
 
+from animegan_face.data import image_files
 from animegan_face.models.networks import build_generator
 
 pytestmark = pytest.mark.slow  # each starts TensorFlow and builds a generator
@@ -99,3 +101,35 @@ def test_web_bench_times_the_page_beside_python_and_weighs_it(tmp_path):
     assert int(weight.group(1)) >= sum(sizes.values())
     assert "asyncify" not in result.stdout  # the WebGPU build is not downloaded without WebGPU
     assert read_image(tmp_path / "page.png").shape[1] == 300
+
+
+def test_face_alignment_bench_prints_both_methods_and_the_figure(tmp_path):
+    keras.utils.set_random_seed(4)
+    weights = tmp_path / "generator.weights.h5"
+    build_generator("animegan_v2").save_weights(weights)
+    figure = tmp_path / "figure.png"
+    result = subprocess.run(
+        [sys.executable, "bench/face_alignment.py", f"--model={weights}", "--image_size=32",
+         "--angles=20", f"--figure={figure}"],
+        cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 photos with a face (2 given)" in result.stdout
+    rows = [row for row in _table_rows(result.stdout) if row[0] != "| method"]  # no headers
+    methods = ["square (before)", "square, margin 0.25", "aligned (after)"]
+    assert [row[0].lstrip("| ") for row in rows] == methods * 2
+    for row in rows[:3]:  # turned heads: dE00 >= 0, SSIM in -1..1, no face missed
+        assert float(row[2]) >= 0 and -1 <= float(row[3]) <= 1 and row[4].strip(" |") == "0"
+    # 3 rows of 3 pictures of 384 px with 4 px gaps.
+    assert image_files.read_image(figure).shape == (3 * 384 + 8, 3 * 384 + 8, 3)
+
+
+def test_small_faces_bench_reports_each_upsampling():
+    result = subprocess.run(
+        [sys.executable, "bench/small_faces.py", "--upsample=0", "--step=0.8"],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (row,) = [row for row in _table_rows(result.stdout) if row[0] != "| upsample"]
+    upsample, checked, raw, milliseconds = (float(cell.strip(" |")) for cell in row)
+    # dlib alone finds the face down to about 53 px at upsample 0 (x0.92 steps); steps of x0.8
+    # land elsewhere, but never below 40 px or above the full-size 88 px.
+    assert upsample == 0 and 40 < checked <= 88 and checked >= raw and milliseconds > 0

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from animegan_face.data import faces
+from animegan_face.data import face_alignment, face_finder
 from animegan_face.data import image_files
 from animegan_face.data import preparation
 from tests import hostile_files
@@ -104,20 +104,6 @@ def test_edge_smooth_rejects_non_uint8():
         preparation.edge_smooth(np.zeros((8, 8, 3), np.float32))
 
 
-def test_face_crop_is_the_centred_square_resized():
-    rgb = _noise(100, 120, seed=0)
-    box = faces.FaceBox(left=50, top=40, right=70, bottom=60, score=1.0)  # 20 x 20
-    crop = preparation.face_crop(rgb, box, size=30, margin=0.5)  # square side 40 at (30, 40)
-    np.testing.assert_array_equal(
-        crop, cv2.resize(rgb[30:70, 40:80], (30, 30), interpolation=cv2.INTER_AREA))
-
-
-def test_face_crop_reflects_where_the_square_leaves_the_image():
-    rgb = _noise(40, 40, seed=0)
-    box = faces.FaceBox(left=0, top=0, right=10, bottom=10, score=1.0)
-    crop = preparation.face_crop(rgb, box, size=30, margin=1.0)  # square (-10, -10), side 30
-    expected = np.pad(rgb[:20, :20], ((10, 0), (10, 0), (0, 0)), mode="reflect")
-    np.testing.assert_array_equal(crop, expected)
 
 
 # --- prepare_dataset --------------------------------------------------------------------------
@@ -318,6 +304,7 @@ def test_crop_faces(tmp_path):
     assert report.photos_without_face == ("noise1.png", "noise2.jpg")
     assert report.photos_written == len(written)
     assert all(name == "astronaut.jpg" or name.startswith("astronaut_face") for name in written)
+    assert written == ["astronaut.jpg"]  # dlib's mission-patch "face" is rejected
     # The face is centred and fills 1 / (1 + 2 * 0.6) of the crop.
     boxes = json.loads((output_dir / "faces.json").read_text())["boxes"]
     assert set(boxes) == set(written)
@@ -325,6 +312,11 @@ def test_crop_faces(tmp_path):
     assert (y0 + y1) / 2 == pytest.approx(0.5, abs=0.03)
     assert (x0 + x1) / 2 == pytest.approx(0.5, abs=0.03)
     assert y1 - y0 == pytest.approx(1 / 2.2, abs=0.05)
+    # The crop is stylize.py's aligned crop (one function for both), up to JPEG's loss.
+    astronaut = image_files.read_image(ASTRONAUT)
+    face = face_finder.find_faces(astronaut, upsample=0)[0]
+    expected, _ = face_alignment.aligned_face(astronaut, face.landmarks, 64, margin=0.6)
+    assert np.abs(crop.astype(int) - expected).mean() < 3  # JPEG quality 95: about 1 level
 
 
 def test_output_names_never_collide():

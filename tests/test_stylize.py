@@ -69,11 +69,6 @@ def test_both_mode_pastes_faces_over_the_full_frame(stylizer, group_photo):
     assert not np.array_equal(both.image[70:110, 290:330], full[70:110, 290:330])
 
 
-def test_soft_mask_is_one_inside_and_fades_out():
-    mask = stylize._soft_mask(40, 0.15)
-    assert mask[20, 20] == 1.0 and mask[0, 0] < 0.01 and 0 < mask[20, 2] < 1
-
-
 def _write_video(path, frames, size=(64, 48)):
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, size)
     for index in range(frames):

@@ -92,7 +92,8 @@ def square_crop_box(box, height, width, margin):
 
     The square is centred on the face box and ``side = round((1 + 2 * margin) * max(w, h))`` of
     the box, so the face fills ``1 / (1 + 2 * margin)`` of it (margin 0.6 -> 45 %). It may reach
-    past the image; the crop then pads by reflection (see ``preparation.face_crop``).
+    past the image; the crop then pads by reflection (see ``cut_square``). Face mode keeps it
+    only as the "square" face crop that aligned crops are measured against.
     """
     if margin < 0:
         raise ValueError(f"margin must be >= 0, got {margin}")

@@ -34,6 +34,8 @@ import time
 import cv2
 import numpy as np
 
+from animegan_face.data import face_alignment
+from animegan_face.data import face_finder
 from animegan_face.data import faces
 from animegan_face.data import image_files
 from animegan_face.data import worker_pool
@@ -48,7 +50,8 @@ MIN_SIDE = 8
 PHOTO_FOLDER, ANIME_FOLDER, SMOOTH_FOLDER = "photo", "anime", "smooth"
 
 # Bumped whenever the output for the same inputs and settings changes, to invalidate old caches.
-_FORMAT_VERSION = 1
+# 2: faces checked by the landmark model (face_finder), face crops aligned (face_alignment).
+_FORMAT_VERSION = 2
 _SMOOTH_KERNEL_SIZE = 5
 _FACE_NAME = re.compile(r"_face\d+$")
 _FACE_CROP_FILE = re.compile(r"(.*)_face\d+\.jpg", re.DOTALL)
@@ -127,32 +130,21 @@ def edge_smooth(rgb):
     return smoothed
 
 
-def face_crop(rgb, box, size, margin):
-    """The aligned face crop: the square of ``faces.square_crop_box`` resized to ``size x size``.
-
-    Alignment here is centring and scale normalisation: the face box is centred and fills
-    ``1 / (1 + 2 * margin)`` of every crop, so faces have the same size in all crops. There is
-    no rotation (that would need dlib's landmark models, which are optional and not shipped).
-    Where the square leaves the image, the missing part is the image reflected at its border
-    (``np.pad`` 'reflect'), as in edge_smooth.
-    """
-    height, width = rgb.shape[:2]
-    y0, x0, side, _ = faces.square_crop_box(box, height, width, margin)
-    return image_files.resize_square(faces.cut_square(rgb, y0, x0, side), size)
-
-
 def prepare_dataset(photo_dir, anime_dir, output_dir, image_size=256, crop_faces=False,
-                    face_margin=0.6, upsample=1, num_workers=None, force=False, progress=True,
-                    exclude_photos=(), max_pixels=image_files.DEFAULT_MAX_PIXELS):
+                    face_margin=face_alignment.DEFAULT_MARGIN, upsample=1, num_workers=None,
+                    force=False, progress=True, exclude_photos=(),
+                    max_pixels=image_files.DEFAULT_MAX_PIXELS):
     """Builds the training folder described in this module's docstring.
 
     Photos and anime images of any size and any format OpenCV reads are centre-cropped to a
-    square and resized to ``image_size``. Faces are detected on the source photo (dlib HOG,
-    ``upsample`` doublings, longest side at most 1024) and the best one that lies at least half
-    inside the crop is stored in faces.json. With ``crop_faces``, each detected face gives a
-    ``face_crop`` (margin ``face_margin``) instead of the centre crop. Unreadable images, images
-    over ``max_pixels`` (checked from the header), images with a side under ``MIN_SIDE`` and
-    entries that are no file are skipped and reported; so is an image whose worker process died.
+    square and resized to ``image_size``. Faces are found on the source photo (dlib HOG,
+    ``upsample`` doublings, longest side at most 1024, each checked by the landmark model:
+    ``face_finder.find_faces``) and the best one that lies at least half inside the crop is
+    stored in faces.json. With ``crop_faces``, each face gives an aligned crop instead of the
+    centre crop (``face_alignment.aligned_face`` with margin ``face_margin``: eyes level, the
+    framing stylize.py's face mode uses). Unreadable images, images over ``max_pixels`` (checked
+    from the header), images with a side under ``MIN_SIDE`` and entries that are no file are
+    skipped and reported; so is an image whose worker process died.
 
     If prepare_report.json shows the same settings and the same inputs (names, sizes, mtimes),
     nothing is redone and the stored report is returned, unless ``force``. Otherwise files in
@@ -272,16 +264,17 @@ def _run_task(task):
 
 
 def _prepare_photo(task, rgb):
-    boxes = faces.detect_faces(rgb, upsample=task.upsample)
+    found = face_finder.find_faces(rgb, upsample=task.upsample)
+    boxes = [face.box for face in found]
     folder = task.output_dir / PHOTO_FOLDER
     written = {}
     if task.crop_faces:
-        for index, box in enumerate(boxes):
+        for index, face in enumerate(found):
             name = task.name + (f"_face{index}" if index else "") + ".jpg"
-            window = faces.square_crop_box(box, rgb.shape[0], rgb.shape[1], task.face_margin)
-            image_files.write_image(
-                folder / name, face_crop(rgb, box, task.image_size, task.face_margin), JPEG_QUALITY)
-            written[name] = _box_in_output(box, window, task.image_size)
+            crop, _ = face_alignment.aligned_face(
+                rgb, face.landmarks, task.image_size, task.face_margin)
+            image_files.write_image(folder / name, crop, JPEG_QUALITY)
+            written[name] = list(face_alignment.face_box_in_crop(task.face_margin))
     else:
         image, window = image_files.center_crop_resize(rgb, task.image_size)
         name = task.name + ".jpg"

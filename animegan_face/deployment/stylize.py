@@ -1,11 +1,13 @@
 """The library side of stylize.py: photos and video through a stylizer, face-aware.
 
 Modes:
-    face  find every face (dlib HOG), cut a square around each with a margin, stylise it at the
-          training size, and paste it back through a soft-edged mask. Small faces in full-body and
-          group photos are stylised at the size the model was trained on, which AnimeGAN's
-          whole-frame stylisation gets wrong (the thesis names their collapse as its weakness).
-          No face found: the whole frame is stylised instead, and the result says so.
+    face  find every face (dlib HOG, each checked by the face landmark model: face_finder), warp
+          it to the training photos' framing (eyes level: face_alignment), stylise it at the
+          training size, and warp it back through a soft mask that follows the face oval
+          (face_paste). Small faces in full-body and group photos are stylised at the size the
+          model was trained on, which AnimeGAN's whole-frame stylisation gets wrong (the thesis
+          names their collapse as its weakness). No face found: the whole frame is stylised
+          instead, and the result says so.
     full  the whole frame: padded by reflection to multiples of 4, and to at least MIN_SIDE, and
           cropped back (or resized to a fixed-size export's size and back); frames larger than
           `max_side` are stylised shrunk. Any size from 1 x 1 pixel works.
@@ -21,10 +23,13 @@ import pathlib
 import cv2
 import numpy as np
 
-from animegan_face.data.faces import cut_square, detect_faces, square_crop_box
-from animegan_face.data.image_files import from_uint8, opencv_path, resize_square, to_uint8
+from animegan_face.data.face_alignment import DEFAULT_MARGIN
+from animegan_face.data.face_finder import find_faces
+from animegan_face.data.image_files import from_uint8, opencv_path, to_uint8
+from animegan_face.deployment import face_paste
 
 MODES = ("face", "full", "both")
+FACE_CROPS = ("aligned", "square")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
 _FOURCC = {".avi": "MJPG"}  # everything else is written as MPEG-4 part 2 ("mp4v")
 # The smallest side fed to a generator: two stride-2 steps leave 2 px, which the reflection pad of
@@ -37,22 +42,28 @@ class StylizeOptions:
     """Args:
         mode: "face", "full" or "both".
         image_size: side of the square face crops fed to the model (its training size).
-        margin: face crop margin on each side, as a fraction of the face size.
+        margin: face crop margin on each side, as a fraction of the face size (0.25: the
+            framing of the training selfies, see face_alignment).
         upsample: dlib detector upsamplings (each finds faces 2x smaller, 4x slower).
         max_side: full-frame stylisation shrinks larger frames to this longest side (0: never).
-        feather: width of the soft edge of pasted faces, as a fraction of the crop side.
+        face_crop: "aligned" (warped upright, pasted through a face-shaped mask) or "square"
+            (the axis-aligned square and square mask of earlier versions, to compare against).
+        feather: for "square": width of the soft edge, as a fraction of the crop side.
     """
 
     mode: str = "face"
     image_size: int = 256
-    margin: float = 0.6
+    margin: float = DEFAULT_MARGIN
     upsample: int = 1
     max_side: int = 1024
+    face_crop: str = "aligned"
     feather: float = 0.15
 
     def __post_init__(self):
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.face_crop not in FACE_CROPS:
+            raise ValueError(f"face_crop must be one of {FACE_CROPS}, got {self.face_crop!r}")
         if self.image_size % 4:
             raise ValueError(f"image_size must be a multiple of 4, got {self.image_size}")
 
@@ -98,46 +109,21 @@ def _pad_for_generator(rgb):
     return np.pad(rgb, ((0, pad_bottom), (0, pad_right), (0, 0)), mode=mode)
 
 
-def _soft_mask(side, feather):
-    """(side, side) float mask: 1 in the middle, falling smoothly to 0 at the border."""
-    ramp = max(1.0, feather * side)
-    distance = np.minimum(np.arange(side), np.arange(side)[::-1]).astype(np.float32)
-    edge = np.clip((distance + 0.5) / ramp, 0.0, 1.0)
-    edge = edge * edge * (3 - 2 * edge)  # smoothstep: no visible seam at the ramp's ends
-    return np.outer(edge, edge)
-
-
-def _paste_face(canvas, stylised_square, top, left, feather):
-    """Blends a stylised square (which may extend past the canvas) into the canvas in place."""
-    side = stylised_square.shape[0]
-    mask = _soft_mask(side, feather)
-    height, width = canvas.shape[:2]
-    y0, x0 = max(top, 0), max(left, 0)
-    y1, x1 = min(top + side, height), min(left + side, width)
-    if y1 <= y0 or x1 <= x0:
-        return
-    part = (slice(y0 - top, y1 - top), slice(x0 - left, x1 - left))
-    alpha = mask[part][..., None]
-    region = canvas[y0:y1, x0:x1].astype(np.float32)
-    blended = alpha * stylised_square[part].astype(np.float32) + (1 - alpha) * region
-    canvas[y0:y1, x0:x1] = np.clip(np.round(blended), 0, 255).astype(np.uint8)
-
-
 def stylize_faces(stylizer, rgb, canvas, options):
-    """Stylises each detected face of `rgb` and pastes it onto `canvas` (in place). Returns the count."""
+    """Stylises each face found in `rgb` and pastes it onto `canvas` (in place). Returns the count."""
     size = options.image_size
     fixed = getattr(stylizer, "fixed_size", None)
     if fixed is not None:
         size = fixed[0]
-    boxes = detect_faces(rgb, upsample=options.upsample)
-    height, width = rgb.shape[:2]
-    for box in boxes:
-        top, left, side, _ = square_crop_box(box, height, width, options.margin)
-        square = cut_square(rgb, top, left, side)
-        crop = resize_square(square, size)
-        stylised = cv2.resize(_run(stylizer, crop), (side, side), interpolation=cv2.INTER_CUBIC)
-        _paste_face(canvas, stylised, top, left, options.feather)
-    return len(boxes)
+    found = find_faces(rgb, upsample=options.upsample)
+    for face in found:
+        if options.face_crop == "aligned":
+            face_paste.stylize_aligned(lambda crop: _run(stylizer, crop), rgb, canvas,
+                                       face.landmarks, size, options.margin)
+        else:
+            face_paste.stylize_square(lambda crop: _run(stylizer, crop), rgb, canvas, face.box,
+                                      size, options.margin, options.feather)
+    return len(found)
 
 
 def stylize_image(stylizer, rgb, options=StylizeOptions()):

@@ -1,0 +1,82 @@
+"""One face through the stylizer and back into the picture: aligned crop, soft face-shaped mask.
+
+``stylize_aligned`` warps the face to the canonical framing (``face_alignment``: eyes level, fixed
+eye distance and centre, as ``prepare.py --crop_faces`` writes training crops), stylises that
+crop, and warps the result back through a mask that follows the face (``face_regions.paste_mask``:
+the face oval widened to take the hair line, feathered). ``stylize_square`` is the earlier way,
+kept to measure against (bench/face_alignment.py): an axis-aligned square around the detector's
+box pasted back with a feathered square.
+All images are uint8 RGB; ``run`` maps a (size, size, 3) uint8 crop to its stylised uint8 crop.
+"""
+
+import cv2
+import numpy as np
+
+from animegan_face.data import face_alignment, face_regions
+from animegan_face.data.faces import cut_square, square_crop_box
+from animegan_face.data.image_files import resize_square
+
+
+def stylize_aligned(run, rgb, canvas, landmarks, size, margin=face_alignment.DEFAULT_MARGIN):
+    """Stylises the face of ``landmarks`` (in pixels of ``rgb``) and pastes it onto ``canvas``
+    (same size as ``rgb``) in place."""
+    crop, matrix = face_alignment.aligned_face(rgb, landmarks, size, margin)
+    stylised = run(crop)
+    points = landmarks.points.astype(np.float64) @ matrix[:, :2].T + matrix[:, 2]
+    paste_warped(canvas, stylised, face_regions.paste_mask(points, size), matrix)
+
+
+def paste_warped(canvas, crop, mask, matrix):
+    """Blends ``crop`` ((s, s, 3) uint8, in the frame ``matrix`` maps the canvas to) into
+    ``canvas`` in place, weighted by ``mask`` ((s, s) in [0, 1]) warped back alike. Only the
+    crop's footprint on the canvas is touched."""
+    size = crop.shape[0]
+    inverse = cv2.invertAffineTransform(np.asarray(matrix, np.float64))
+    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64)
+    footprint = corners @ inverse[:, :2].T + inverse[:, 2]
+    height, width = canvas.shape[:2]
+    x0, y0 = np.maximum(np.floor(footprint.min(axis=0)).astype(int), 0)
+    x1 = min(width, int(np.ceil(footprint[:, 0].max())))
+    y1 = min(height, int(np.ceil(footprint[:, 1].max())))
+    if x1 <= x0 or y1 <= y0:
+        return
+    to_region = inverse.copy()
+    to_region[:, 2] -= (x0, y0)
+    region_size = (x1 - x0, y1 - y0)
+    back = cv2.warpAffine(crop.astype(np.float32), to_region, region_size, flags=cv2.INTER_CUBIC,
+                          borderMode=cv2.BORDER_REPLICATE)
+    alpha = cv2.warpAffine(mask.astype(np.float32), to_region, region_size,
+                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    alpha = np.clip(alpha, 0.0, 1.0)[..., None]
+    region = canvas[y0:y1, x0:x1].astype(np.float32)
+    blended = alpha * np.clip(back, 0, 255) + (1 - alpha) * region
+    canvas[y0:y1, x0:x1] = np.clip(np.round(blended), 0, 255).astype(np.uint8)
+
+
+def square_mask(side, feather):
+    """(side, side) float mask: 1 in the middle, falling smoothly to 0 at the border over
+    ``feather * side`` pixels (smoothstep on each axis)."""
+    ramp = max(1.0, feather * side)
+    distance = np.minimum(np.arange(side), np.arange(side)[::-1]).astype(np.float32)
+    edge = np.clip((distance + 0.5) / ramp, 0.0, 1.0)
+    edge = edge * edge * (3 - 2 * edge)  # smoothstep: no visible seam at the ramp's ends
+    return np.outer(edge, edge)
+
+
+def stylize_square(run, rgb, canvas, box, size, margin, feather):
+    """The face of detector box ``box`` as before alignment: the square of
+    ``faces.square_crop_box`` (padded by reflection), resized to ``size``, stylised, resized back
+    and pasted onto ``canvas`` in place through ``square_mask``."""
+    height, width = rgb.shape[:2]
+    top, left, side, _ = square_crop_box(box, height, width, margin)
+    stylised = run(resize_square(cut_square(rgb, top, left, side), size))
+    stylised = cv2.resize(stylised, (side, side), interpolation=cv2.INTER_CUBIC)
+    y0, x0 = max(top, 0), max(left, 0)
+    y1, x1 = min(top + side, height), min(left + side, width)
+    if y1 <= y0 or x1 <= x0:
+        return
+    part = (slice(y0 - top, y1 - top), slice(x0 - left, x1 - left))
+    alpha = square_mask(side, feather)[part][..., None]
+    region = canvas[y0:y1, x0:x1].astype(np.float32)
+    blended = alpha * stylised[part].astype(np.float32) + (1 - alpha) * region
+    canvas[y0:y1, x0:x1] = np.clip(np.round(blended), 0, 255).astype(np.uint8)

@@ -1,0 +1,82 @@
+"""Face detection you can trust: precision, recall and time of each detector setting.
+
+    python bench/face_detection.py                     # the labelled set of tests/face_labels.json
+    python bench/face_detection.py --photo_dir=../shared/data/selfie2anime/photo \
+        --holdout=checkpoints/selfie2anime_v2/holdout_photos.txt   # and the 200 held-out selfies
+
+Settings: dlib's HOG detector alone (what face mode used before), with a score threshold, with the
+landmark model's presence check (``face_finder.find_faces``, what face mode uses now). A detection counts as
+true up to the number of faces an image holds (one per selfie) and false beyond it. Prints one row
+per setting and set: images, faces, found, false, precision, recall, ms per image.
+"""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags  # noqa: E402
+
+from animegan_face.data import face_finder, faces  # noqa: E402
+from animegan_face.data.image_files import read_image  # noqa: E402
+from bench import face_sets  # noqa: E402
+
+flags.DEFINE_string("photo_dir", "", "Folder of the held-out selfies (optional).")
+flags.DEFINE_string("holdout", "", "Their name list (holdout_photos.txt).")
+flags.DEFINE_integer("upsample", 1, "dlib upsamplings, as stylize.py's --upsample.")
+flags.DEFINE_list("thresholds", ["0.3", "0.5"], "dlib score thresholds to try.")
+FLAGS = flags.FLAGS
+
+
+def _settings(upsample, thresholds):
+    settings = [("dlib HOG (before)", lambda rgb: len(faces.detect_faces(rgb, upsample)))]
+    for threshold in thresholds:
+        settings.append((f"dlib HOG, score >= {threshold:g}", lambda rgb, t=threshold: sum(
+            box.score >= t for box in faces.detect_faces(rgb, upsample))))
+    settings.append(("dlib + landmark presence >= 0.5 (after)", lambda rgb: len(
+        face_finder.find_faces(rgb, upsample))))
+    return settings
+
+
+def _score(setting, images):
+    found = false = faces_total = 0
+    started = time.perf_counter()
+    misses = []
+    for name, rgb, count in images:
+        detected = setting(rgb)
+        faces_total += count
+        found += min(detected, count)
+        false += max(0, detected - count)
+        if detected != count:
+            misses.append(f"{name}:{detected}")
+    elapsed = (time.perf_counter() - started) / len(images)
+    precision = found / (found + false) if found + false else 1.0
+    recall = found / faces_total if faces_total else 1.0
+    return faces_total, found, false, precision, recall, 1000 * elapsed, misses
+
+
+def main(argv):
+    del argv
+    astronaut = read_image(face_sets.ASTRONAUT)
+    sets = [("labelled", face_sets.labelled_images(astronaut))]
+    if FLAGS.photo_dir:
+        paths = face_sets.holdout_selfies(FLAGS.photo_dir, FLAGS.holdout)
+        sets.append(("selfies", [(path.name, read_image(path), 1) for path in paths]))
+    settings = _settings(FLAGS.upsample, [float(t) for t in FLAGS.thresholds])
+    face_finder.find_faces(astronaut)  # load the landmark model before timing
+    print(f"upsample={FLAGS.upsample}")
+    print("| set | setting | images | faces | found | false | precision | recall | ms/image |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    wrong = []
+    for set_name, images in sets:
+        for setting_name, setting in settings:
+            total, found, false, precision, recall, ms, misses = _score(setting, images)
+            print(f"| {set_name} | {setting_name} | {len(images)} | {total} | {found} | {false} "
+                  f"| {precision:.3f} | {recall:.3f} | {ms:.0f} |", flush=True)
+            wrong.append(f"{set_name} / {setting_name}: {' '.join(misses) or '-'}")
+    print("\nimages with a wrong count (name:found):\n  " + "\n  ".join(wrong))
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,70 @@
+"""Face regions from landmarks: the paste-back mask and the skin mask, on the astronaut."""
+
+import numpy as np
+import pytest
+
+from animegan_face.data import face_alignment, face_finder, face_regions, image_files
+from bench import face_sets
+
+
+@pytest.fixture(scope="module")
+def face():
+    astronaut = image_files.read_image(face_sets.ASTRONAUT)
+    return face_finder.find_faces(astronaut)[0]
+
+
+def test_index_loops_are_distinct_mesh_points():
+    for loop in (face_regions.FACE_OVAL,) + face_regions.NOT_SKIN:
+        assert len(set(loop)) == len(loop) and all(0 <= index < 468 for index in loop)
+
+
+def test_skin_is_cheeks_forehead_nose_not_eyes_brows_lips(face):
+    points = face.landmarks.points
+    skin = face_regions.skin_mask(points, 512, 512)
+    assert skin.dtype == bool and skin.shape == (512, 512)
+
+    def at(index):
+        x, y = np.round(points[index]).astype(int)
+        return skin[y, x]
+
+    # Mesh points: 50 / 280 cheeks, 151 forehead, 6 nose bridge, 4 nose tip; 13 / 14 lips,
+    # 159 / 386 upper eyelids, 105 / 334 brows, 468-point oval edge 234 (outside after shrinking).
+    assert all(at(index) for index in (50, 280, 151, 6, 4))
+    assert not any(at(index) for index in (13, 14, 159, 386, 105, 334, 234))
+    assert not skin[:60].any() and not skin[250:].any()  # nothing above the hair or on the suit
+    # 5,201 pixels measured (a face 88 px wide); the bounds leave room for any CPU's rounding in
+    # the model's points (a pixel of the oval is about 230 pixels of area).
+    assert 4500 < skin.sum() < 5900
+
+
+def test_paste_mask_follows_the_face_and_hides_the_square(face):
+    size = 256
+    matrix = face_alignment.alignment_matrix(face.landmarks, size)
+    points = face.landmarks.points.astype(np.float64) @ matrix[:, :2].T + matrix[:, 2]
+    mask = face_regions.paste_mask(points, size)
+    assert mask.dtype == np.float32 and mask.shape == (size, size)
+    assert mask.min() >= 0 and mask.max() <= 1
+    nose = np.round(points[4]).astype(int)
+    assert mask[nose[1], nose[0]] == pytest.approx(1.0, abs=1e-3)
+    # Zero on the whole border of the crop: the square cannot show.
+    assert max(mask[0].max(), mask[-1].max(), mask[:, 0].max(), mask[:, -1].max()) < 1e-3
+    # Below the chin (mesh point 152) it fades out within 0.6 eye distances.
+    chin = np.round(points[152]).astype(int)
+    eye_distance = size / face_alignment.crop_side_in_eye_distances(face_alignment.DEFAULT_MARGIN)
+    assert mask[min(size - 1, chin[1] + int(0.6 * eye_distance)), chin[0]] < 0.05
+    # The hair line is taken: above the top of the mesh (point 10) the mask is still mostly on.
+    brow_top = np.round(points[10]).astype(int)
+    assert mask[brow_top[1] - int(0.1 * eye_distance), brow_top[0]] > 0.5
+
+
+def test_photo_skin_mask_unites_the_faces_and_is_none_without_one(face):
+    astronaut = image_files.read_image(face_sets.ASTRONAUT)
+    one = face_regions.photo_skin_mask(astronaut)
+    np.testing.assert_array_equal(one, face_regions.skin_mask(face.landmarks.points, 512, 512))
+    group = face_sets.make_image(astronaut, {"make": "tiled"})  # 4 faces, 2 of them mirrored
+    four = face_regions.photo_skin_mask(group)
+    assert four.shape == group.shape[:2]
+    # Each quarter holds one face's skin, about (0.75 ** 2) times the full-size face's.
+    for quarter in (four[:384, :384], four[:384, 384:], four[384:, :384], four[384:, 384:]):
+        assert 0.7 < quarter.sum() / (0.5625 * one.sum()) < 1.3
+    assert face_regions.photo_skin_mask(np.full((64, 64, 3), 200, np.uint8)) is None
