@@ -33,12 +33,12 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from animegan_face.data import face_finder, faces  # noqa: E402
-from animegan_face.data.image_files import from_uint8, read_image, to_uint8, write_image  # noqa: E402
+from animegan_face.data.image_files import (  # noqa: E402
+    from_uint8, image_grid, read_image, to_uint8, write_image)
 from animegan_face.deployment import face_paste, stylize  # noqa: E402
 from animegan_face.deployment.inference import load_stylizer  # noqa: E402
 from animegan_face.deployment.provenance import model_image_size  # noqa: E402
 from animegan_face.evaluation import metrics  # noqa: E402
-from animegan_face.training.samples import image_grid  # noqa: E402
 from bench import face_sets  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

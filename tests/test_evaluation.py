@@ -267,12 +267,12 @@ def test_evaluate_script_with_output_folders(data, tmp_path):
     # A held-out list picks the photos; a listed photo that is absent is named.
     listing = tmp_path / "holdout.txt"
     listing.write_text("# held out\np0.png\n")
-    done = subprocess.run(command[:5] + [f"--photo_list={listing}"], capture_output=True, text=True,
+    done = subprocess.run(command[:5] + ["--nokid", f"--photo_list={listing}"], capture_output=True, text=True,
                           cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "1 photos (0 without a detected face" in done.stdout
     listing.write_text("p0.png\nnot_there.png\n")
-    done = subprocess.run(command[:5] + [f"--photo_list={listing}"], capture_output=True, text=True,
+    done = subprocess.run(command[:5] + ["--nokid", f"--photo_list={listing}"], capture_output=True, text=True,
                           cwd=ROOT, timeout=300)
     assert done.returncode != 0 and "not_there.png" in done.stderr
 
