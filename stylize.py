@@ -11,7 +11,8 @@ whole frame if no face is found), videos to --mode=full.
 
 Exit status: 0 when every file was done; 3 when some were skipped or done in part (a truncated
 video), each listed with its reason on stderr; 1 when nothing was done. Inputs are never written
-over, and two inputs never share an output (animegan_face/deployment/outputs.py).
+over, two inputs never share an output, and an existing file is replaced only if stylize.py wrote
+it and it is unchanged since, or with --overwrite (animegan_face/deployment/outputs.py).
 """
 
 import os
@@ -35,6 +36,8 @@ flags.DEFINE_float("margin", 0.25, "Face crop margin on each side, as a fraction
 flags.DEFINE_integer("upsample", 1, "Face detector upsamplings (finds smaller faces, slower).")
 flags.DEFINE_integer("max_side", 1024, "Full-frame mode shrinks larger frames to this side (0: never).")
 flags.DEFINE_bool("side_by_side", False, "Write the input beside the output.")
+flags.DEFINE_bool("overwrite", False, "Replace existing outputs that stylize.py did not write, or "
+                  "that were changed since (never an input).")
 flags.DEFINE_float("max_megapixels", 50, "Images whose header declares more pixels are skipped "
                    "before decoding (a guard against decompression bombs).", lower_bound=0.001)
 flags.mark_flags_as_required(["model", "input", "output"])
@@ -53,12 +56,13 @@ def _finish(report):
     sys.exit(report.exit_status())
 
 
-def _video(stylizer, stylize, source, target, options, report):
+def _video(stylizer, stylize, source, target, options, report, owned):
     from animegan_face.data.image_files import printable
 
     started = time.time()
     try:
-        frames = stylize.stylize_video(stylizer, source, target, options, FLAGS.side_by_side, _progress)
+        frames = stylize.stylize_video(stylizer, source, target, options, FLAGS.side_by_side,
+                                       _progress, lambda partial: owned.record_file(target, partial))
     except (stylize.VideoError, OSError) as error:
         sys.exit(f"\nstylize.py: {printable(str(error))}")
     print(f"\n{frames} frames -> {printable(target)} ({frames / (time.time() - started):.2f} frames/s)")
@@ -72,9 +76,10 @@ def _video(stylizer, stylize, source, target, options, report):
         report.warnings.append((target, f"holds {written} frames, {frames} were written"))
 
 
-def _photo(stylizer, stylize, path, out_path, options, report, max_pixels):
+def _photo(stylizer, stylize, path, out_path, options, report, max_pixels, owned):
     """One photo in, one file out; a problem with it is recorded in `report`, not raised."""
-    from animegan_face.data.image_files import ImageReadError, printable, read_image, write_image
+    from animegan_face.data.image_files import (ImageReadError, encode_image, printable, read_image,
+                                                write_file_atomic)
 
     try:
         rgb = read_image(path, max_pixels)
@@ -88,7 +93,9 @@ def _photo(stylizer, stylize, path, out_path, options, report, max_pixels):
         return
     image = stylize.side_by_side_pair(rgb, result.image) if FLAGS.side_by_side else result.image
     try:
-        write_image(out_path, image)
+        data = encode_image(out_path, image)
+        owned.record(out_path, data)  # before the rename: a run killed in between owns the file
+        write_file_atomic(out_path, data)
     except (OSError, ValueError) as error:
         report.skip(path, f"cannot write {printable(out_path)}: {error}")
         return
@@ -111,9 +118,12 @@ def main(argv):
     try:  # before loading the model (and TensorFlow) and stylising anything
         check_writable_folder(target if source.is_dir() else target.parent)
         if source.is_dir():
-            plan = outputs.plan_folder(source, target)
+            plan = outputs.plan_folder(source, target, overwrite=FLAGS.overwrite)
         else:
             outputs.check_not_an_input(source, target)
+            refusal = None if FLAGS.overwrite else outputs.OwnedOutputs(target.parent).refusal(target)
+            if refusal:
+                raise outputs.OutputError(f"--output: {refusal}")
     except OSError as error:
         sys.exit(f"stylize.py: --output: {printable(str(error))}")
     except outputs.OutputError as error:
@@ -132,10 +142,11 @@ def main(argv):
 
     report = outputs.BatchReport()
     max_pixels = round(FLAGS.max_megapixels * 1e6)
+    owned = outputs.OwnedOutputs(target if source.is_dir() else target.parent)
     if is_video:
-        _video(stylizer, stylize, source, target, options, report)
+        _video(stylizer, stylize, source, target, options, report, owned)
     elif not source.is_dir():
-        _photo(stylizer, stylize, source, target, options, report, max_pixels)
+        _photo(stylizer, stylize, source, target, options, report, max_pixels, owned)
         if report.skipped:
             path, reason = report.skipped[0]
             sys.exit(f"stylize.py: {printable(path)}: {reason}")
@@ -144,7 +155,7 @@ def main(argv):
             sys.exit(f"stylize.py: {printable(source)} holds no images")
         report.skipped += plan.skipped
         for path, out_path in plan.pairs:
-            _photo(stylizer, stylize, path, out_path, options, report, max_pixels)
+            _photo(stylizer, stylize, path, out_path, options, report, max_pixels, owned)
         for path, out_path in plan.renamed:
             print(f"note: {printable(path)} -> {printable(out_path.name)}: another input has the "
                   f"same name stem")

@@ -68,3 +68,57 @@ def test_exit_status():
     assert "x.jpg: empty file" in report.summary()
     report = outputs.BatchReport(done=1, warnings=[("v.avi", "truncated")])
     assert report.exit_status() == 3 and "v.avi: truncated" in report.summary()
+
+
+def test_an_existing_output_is_replaced_only_when_stylize_wrote_it(tmp_path):
+    source, target = tmp_path / "in", tmp_path / "out"
+    hostile_files.write_good_images(source, 6)
+    target.mkdir()
+    users = target / "good_000.png"  # the user's own file, under a name an output would take
+    users.write_bytes(b"the user's own picture")
+    plan = outputs.plan_folder(source, target)
+    assert [path.name for path, _ in plan.skipped] == ["good_000.png"]
+    assert "was not written by stylize.py" in plan.skipped[0][1]
+    assert "good_000.png" not in {out.name for _, out in plan.pairs}
+    assert len(plan.pairs) == 5
+    # What stylize.py wrote (recorded before the rename, as stylize.py does) it may replace again.
+    owned = outputs.OwnedOutputs(target)
+    for _, out in plan.pairs:
+        owned.record(out, b"stylised " + os.fsencode(out.name))
+        out.write_bytes(b"stylised " + os.fsencode(out.name))
+    again = outputs.plan_folder(source, target)
+    assert [path.name for path, _ in again.skipped] == ["good_000.png"]
+    assert {out.name for _, out in again.pairs} == {out.name for _, out in plan.pairs}
+    # An output the user edited afterwards is theirs now; --overwrite replaces everything.
+    edited = plan.pairs[0][1]
+    edited.write_bytes(b"retouched by hand")
+    skipped = {path for path, _ in outputs.plan_folder(source, target).skipped}
+    assert skipped == {source / "good_000.png", plan.pairs[0][0]}
+    assert len(outputs.plan_folder(source, target, overwrite=True).pairs) == 6
+    assert users.read_bytes() == b"the user's own picture" and edited.read_bytes() == b"retouched by hand"
+
+
+def test_the_ownership_record_keeps_earlier_contents_and_odd_names(tmp_path):
+    owned = outputs.OwnedOutputs(tmp_path)
+    name = tmp_path / os.fsdecode(b"caf\xe9.png")  # not UTF-8: a surrogate-escaped str
+    for version in range(6):
+        owned.record(name, b"v%d" % version)
+    reread = outputs.OwnedOutputs(tmp_path)
+    for version, expected in [(5, None), (2, None), (1, "not written by")]:  # the last 4 are kept
+        name.write_bytes(b"v%d" % version)
+        refusal = reread.refusal(name)
+        assert refusal == expected if expected is None else expected in refusal
+    link = tmp_path / "link.png"
+    link.symlink_to(name)
+    owned.record(link, name.read_bytes())
+    assert "is not a regular file" in outputs.OwnedOutputs(tmp_path).refusal(link)
+
+
+def test_a_damaged_ownership_record_owns_nothing(tmp_path):
+    out = tmp_path / "a.png"
+    outputs.OwnedOutputs(tmp_path).record(out, b"mine")
+    out.write_bytes(b"mine")
+    assert outputs.OwnedOutputs(tmp_path).refusal(out) is None
+    for damaged in (b"{not json", b'["a list"]', b'{"a.png": "not a list"}'):
+        (tmp_path / outputs.OwnedOutputs.FILE).write_bytes(damaged)
+        assert "not written by" in outputs.OwnedOutputs(tmp_path).refusal(out)

@@ -112,7 +112,7 @@ def test_cli_folder_in_folder_out_skips_bad_files(weights, tmp_path, group_photo
     result = _run(f"--model={weights}", f"--input={photos}", f"--output={tmp_path / 'out'}",
                   "--image_size=64", "--side_by_side")
     assert result.returncode == 3, result.stderr[-2000:]  # some skipped
-    assert sorted(os.listdir(tmp_path / "out")) == ["group.png", "plain.png"]
+    assert sorted(os.listdir(tmp_path / "out")) == [".stylize_outputs.json", "group.png", "plain.png"]
     assert read_image(tmp_path / "out" / "group.png").shape == (300, 840, 3)
     assert "no face found" in result.stdout and re.search(r"group.png \([1-9]\d* faces?\)", result.stdout)
     assert "broken.jpg" in result.stderr
@@ -231,7 +231,7 @@ def test_cli_a_folder_of_80_good_and_20_hostile_files(weights, tmp_path):
         cwd=REPO, capture_output=True, timeout=300)
     stdout, stderr = (stream.decode("utf-8", "replace") for stream in (result.stdout, result.stderr))
     assert result.returncode == 3, stderr[-3000:]
-    written = sorted(os.listdir(os.fsencode(tmp_path / "out")))
+    written = sorted(set(os.listdir(os.fsencode(tmp_path / "out"))) - {b".stylize_outputs.json"})
     assert len(written) == len(good) == 80
     assert b"a.png" in written and b"a_png.png" in written and b"caf\xe9.png" in written
     assert "note: " in stdout and "a.png -> a_png.png: another input has the same name stem" in stdout
@@ -258,3 +258,20 @@ def test_cli_never_writes_over_its_input_and_reports_a_truncated_video(weights, 
     assert result.returncode == 3, result.stderr[-2000:]
     assert re.search(r"clip.avi: truncated or damaged: its header announces 12 frames, \d+ could",
                      result.stderr)
+
+
+@pytest.mark.slow
+def test_cli_replaces_its_own_output_but_not_a_users_file(weights, tmp_path):
+    photo, out = tmp_path / "photo.png", tmp_path / "photo_anime.png"
+    photo.write_bytes(hostile_files.good_image(".png", 20, 24))
+    flags = (f"--model={weights}", f"--input={photo}", f"--output={out}", "--mode=full")
+    for _ in range(2):  # the same command twice: the second replaces what the first wrote
+        result = _run(*flags)
+        assert result.returncode == 0, result.stderr[-2000:]
+    out.write_bytes(b"retouched by hand")  # now the user's file
+    result = _run(*flags)
+    assert result.returncode == 1 and "photo_anime.png exists and was not written by stylize.py" \
+        in result.stderr and "--overwrite" in result.stderr, result.stderr[-2000:]
+    assert out.read_bytes() == b"retouched by hand"
+    result = _run(*flags, "--overwrite")
+    assert result.returncode == 0 and read_image(out).shape == (20, 24, 3), result.stderr[-2000:]

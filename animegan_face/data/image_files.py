@@ -242,6 +242,11 @@ def write_image(path, rgb, quality=95):
         rgb: uint8 array, ``H x W x 3``, RGB order.
         quality: 0..100, used by JPEG, WebP and AVIF; ignored by lossless formats.
     """
+    write_file_atomic(path, encode_image(path, rgb, quality))
+
+
+def encode_image(path, rgb, quality=95):
+    """The bytes `write_image` writes to ``path`` (its extension picks the format)."""
     path = pathlib.Path(path)
     rgb = np.asarray(rgb)
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
@@ -255,7 +260,7 @@ def write_image(path, rgb, quality=95):
         extension, _encoder_input(rgb, extension), _quality_params(extension, quality))
     if not ok:
         raise ValueError(f"OpenCV failed to encode {path}")
-    write_file_atomic(path, encoded.tobytes())
+    return encoded.tobytes()
 
 
 def write_file_atomic(path, data, fsync=False):

@@ -3,13 +3,17 @@
 One rule for outputs: never write over an input (the same path, a hard link or a link to it, or
 the input folder itself as the output folder); never map two inputs to one output (a.jpg and a.png
 give a.png and a_jpg.png, ``image_files.unique_stems``; the summary names each renamed one); never
-delete a file: leftovers of a killed run are replaced by the next run for the same output.
+replace a file stylize.py did not write (``OwnedOutputs``: a user's own out/a.png, or an output the
+user edited since, is skipped with its reason unless --overwrite); never delete a file: leftovers
+of a killed run are replaced by the next run for the same output.
 
 Exit status: 0 when every input was done, ``EXIT_SOME_SKIPPED`` when some were skipped (each
 listed with its reason), 1 when nothing could be done.
 """
 
 import dataclasses
+import hashlib
+import json
 import os
 import pathlib
 import re
@@ -44,8 +48,11 @@ class FolderPlan:
     skipped: list
 
 
-def plan_folder(source, target, extension=".png"):
+def plan_folder(source, target, extension=".png", overwrite=False):
     """Output paths for every image in the folder ``source``, written into the folder ``target``.
+
+    An output name already taken by a file that ``OwnedOutputs`` does not know as stylize.py's own
+    puts its input among the skipped (with the reason), unless ``overwrite``.
 
     Raises:
         OutputError: ``target`` is ``source`` (outputs would mix with the originals, and a.png
@@ -60,7 +67,72 @@ def plan_folder(source, target, extension=".png"):
     pairs = [(path, target / (stems[path] + extension)) for path in images]
     renamed = [(path, out) for path, out in pairs if stems[path] != path.stem]
     _remove_leftovers(target, {out.name for _, out in pairs})
+    if not overwrite:
+        owned = OwnedOutputs(target)
+        refused = [(path, owned.refusal(out)) for path, out in pairs]
+        skipped += [(path, reason) for path, reason in refused if reason]
+        pairs = [pair for pair, (_, reason) in zip(pairs, refused) if not reason]
     return FolderPlan(pairs, renamed, skipped)
+
+
+class OwnedOutputs:
+    """The files stylize.py wrote into one folder, known by their contents.
+
+    ``.stylize_outputs.json`` in the folder maps each output's name to the sha256 of the last few
+    contents stylize.py wrote under it (recorded before the file is renamed into place, so a run
+    killed in between still owns what it left). An existing file may be replaced when its contents
+    are one of those: running the same command again replaces its own outputs, while a file of the
+    same name that stylize.py did not write, or an output the user has edited since, is refused.
+    A damaged record owns nothing (refusing is the safe side).
+    """
+
+    FILE = ".stylize_outputs.json"
+    _KEPT = 4  # contents remembered per name
+
+    def __init__(self, folder):
+        self.record_path = pathlib.Path(folder) / self.FILE
+        try:
+            hashes = json.loads(self.record_path.read_bytes())
+        except (OSError, ValueError):
+            hashes = {}
+        valid = isinstance(hashes, dict) and all(
+            isinstance(value, list) and all(isinstance(item, str) for item in value)
+            for value in hashes.values())
+        self._hashes = hashes if valid else {}
+
+    def refusal(self, target):
+        """None when ``target`` may be written: it does not exist, or it holds contents that
+        stylize.py wrote under that name; else the reason it must not be replaced."""
+        target = pathlib.Path(target)
+        if not os.path.lexists(target):
+            return None
+        if target.is_symlink() or not target.is_file():
+            return (f"the output {image_files.printable(target.name)} exists and is not a regular "
+                    f"file: not replaced")
+        if _file_sha256(target) in self._hashes.get(target.name, ()):
+            return None
+        return (f"the output {image_files.printable(target.name)} exists and was not written by "
+                f"stylize.py (or was changed since): not replaced; --overwrite replaces it")
+
+    def record(self, target, data):
+        """Remembers ``data`` (bytes about to be written to ``target``) as stylize.py's own."""
+        self._remember(target, hashlib.sha256(data).hexdigest())
+
+    def record_file(self, target, path):
+        """``record`` with the contents of the file ``path`` (a video written under another name)."""
+        self._remember(target, _file_sha256(path))
+
+    def _remember(self, target, digest):
+        name = pathlib.Path(target).name
+        earlier = [item for item in self._hashes.get(name, []) if item != digest]
+        self._hashes[name] = [digest] + earlier[:self._KEPT - 1]
+        text = json.dumps(self._hashes, indent=0, sort_keys=True)  # ASCII: names are escaped
+        image_files.write_file_atomic(self.record_path, (text + "\n").encode("ascii"))
+
+
+def _file_sha256(path):
+    with open(path, "rb") as file:  # in chunks: a video output may be gigabytes
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def _remove_leftovers(folder, names):

@@ -168,12 +168,14 @@ def video_frame_count(path):
             capture.release()
 
 
-def stylize_video(stylizer, input_path, output_path, options, side_by_side=False, progress=None):
+def stylize_video(stylizer, input_path, output_path, options, side_by_side=False, progress=None,
+                  before_rename=None):
     """Frame by frame into a new video (same fps and size, or twice the width side by side).
 
     Written under `partial_video_path` and renamed at the end: a failure leaves no partial video.
-    `progress(done, total)` is called after each frame. Returns the number of frames written; the
-    caller compares it with `video_frame_count` of the input (a truncated video reads fewer).
+    `progress(done, total)` is called after each frame, `before_rename(partial path)` once the
+    video is complete, before it takes `output_path`'s name. Returns the number of frames written;
+    the caller compares it with `video_frame_count` of the input (a truncated video reads fewer).
     """
     output_path = pathlib.Path(output_path)
     partial = partial_video_path(output_path)
@@ -195,6 +197,8 @@ def stylize_video(stylizer, input_path, output_path, options, side_by_side=False
     if frames == 0:
         partial.unlink(missing_ok=True)
         raise VideoError(f"{input_path}: the video has no readable frames")
+    if before_rename is not None:
+        before_rename(partial)
     os.replace(partial, output_path)
     return frames
 
