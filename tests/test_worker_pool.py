@@ -3,12 +3,18 @@
 import os
 import signal
 import threading
+import time
 
 from animegan_face.data import worker_pool
 
 
 def square_or_die(item):
-    """Module level: the workers import it. Items "segv" and "kill" end their worker process."""
+    """Module level: the workers import it. Items "segv" and "kill" end their worker process,
+    ("hang", path) never returns (a decoder caught in a loop)."""
+    if isinstance(item, tuple) and item[0] == "hang":  # ("hang", a file that counts the starts)
+        with open(item[1], "a", encoding="utf-8") as file:
+            file.write("started\n")
+        time.sleep(3600)
     if item == "segv":
         os.kill(os.getpid(), signal.SIGSEGV)  # what OpenCV did on a name that is not UTF-8
     if item == "kill":
@@ -16,11 +22,12 @@ def square_or_die(item):
     return item * item
 
 
-def _run_with_deadline(items, num_workers, deadline=240):
+def _run_with_deadline(items, num_workers, deadline=240, item_timeout=None):
     """run_items on a thread: a hang (multiprocessing.Pool's answer to a dead worker) fails."""
     box, done = {}, []
     thread = threading.Thread(target=lambda: box.setdefault(
-        "results", worker_pool.run_items(square_or_die, items, num_workers, done.append)),
+        "results", worker_pool.run_items(square_or_die, items, num_workers, done.append,
+                                         item_timeout)),
         daemon=True)
     thread.start()
     thread.join(deadline)
@@ -41,3 +48,12 @@ def test_dead_workers_skip_their_items_only():
 def test_without_deaths_results_keep_the_order_of_the_items():
     results, _ = _run_with_deadline(list(range(12)), num_workers=2)
     assert results == [item * item for item in range(12)]
+
+
+def test_an_item_that_never_returns_is_stopped_after_the_timeout(tmp_path):
+    starts = tmp_path / "starts.txt"
+    items = [1, 2, ("hang", str(starts)), 3, 4, 5]
+    results, _ = _run_with_deadline(items, num_workers=2, item_timeout=3)
+    assert isinstance(results[2], worker_pool.WorkerDied) and "after 3 s" in results[2].reason
+    assert [result for index, result in enumerate(results) if index != 2] == [1, 4, 9, 16, 25]
+    assert starts.read_text(encoding="utf-8") == "started\n"  # stopped once, not tried again alone

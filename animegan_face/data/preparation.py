@@ -44,6 +44,9 @@ JPEG_QUALITY = 95
 FACES_FILE = "faces.json"
 REPORT_FILE = "prepare_report.json"
 MANIFEST_FILE = "prepare_manifest.json"
+# Seconds one image may take in a worker process before it is stopped and skipped (a decoder caught
+# in a loop by a crafted file); far above what reading, face detection and writing one image take.
+ITEM_TIMEOUT_S = 300
 # Shorter sides below this are skipped: the generators need 8 px (two stride-2 steps, then a
 # reflection pad of 1), and a smaller image scaled up to the training size carries nothing.
 MIN_SIDE = 8
@@ -423,7 +426,8 @@ def _make_tasks(photos, animes, output_dir, settings):
 
 def _run_tasks(tasks, num_workers, show_progress):
     """Runs every task, in this process when num_workers is 1, else in worker processes, where a
-    worker that dies skips its image (``worker_pool``) instead of hanging the run."""
+    worker that dies, or runs one image longer than ITEM_TIMEOUT_S, skips its image
+    (``worker_pool``) instead of hanging the run."""
     num_workers = min(num_workers or os.cpu_count() or 1, len(tasks))
     progress = _Progress(len(tasks), show_progress)
     if num_workers == 1:
@@ -432,7 +436,8 @@ def _run_tasks(tasks, num_workers, show_progress):
             results.append(_run_task(task))
             progress.update(len(results))
     else:
-        outcomes = worker_pool.run_items(_run_task, tasks, num_workers, progress.update)
+        outcomes = worker_pool.run_items(_run_task, tasks, num_workers, progress.update,
+                                         ITEM_TIMEOUT_S)
         results = [
             _Result(str(task.source), task.kind, {}, skip_reason=outcome.reason)
             if isinstance(outcome, worker_pool.WorkerDied) else outcome
