@@ -39,9 +39,12 @@ class RunLog:
             self.writer.scalar(f"lr/{name}", float(np.asarray(optimizer.learning_rate)), step)
 
     def step_end(self, logs, step):
-        """After global step `step` (counted from 1): `logs` are the running means of the epoch."""
+        """After global step `step` (counted from 1): `logs` are the running means of the epoch.
+        Flushed at once: a run killed before its epoch ends (the epoch-end samples and gradient
+        norms take a while) keeps the curves up to its last logging step."""
         if step % self.every_steps == 0:
             self._scalars("train", logs, step)
+            self.writer.flush()
 
     def epoch_end(self, epoch, step, logs, stylised, gradient_norms=None):
         """After epoch `epoch` (counted from 1), at global step `step`.
