@@ -9,7 +9,7 @@ back, and writes OUTPUT_DIR/side_by_side.png (each photo beside its stylisation)
 OUTPUT_DIR/<photo>.png.
 Give --model more than once to compare models: one column per model, in the order given, and
 OUTPUT_DIR/<photo>_<k>.png for the k-th (from 1).
-To train a model yourself, see demo_train.py (`make train-demo`) and the README.
+To train a model yourself, see demo_train.py (`make train-demo`) and docs/training.md.
 """
 
 import os

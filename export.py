@@ -5,7 +5,7 @@
         --input_size=256 --representative_dir=dataset/face_256/photo
 
 Each written file is run on check images and compared with the Keras generator; its size and its
-largest and mean difference are printed. A file past its tolerance (see the README) fails the run
+largest and mean difference are printed. A file past its tolerance (see docs/export.md) fails the run
 and is not written; earlier exports are never harmed. output_dir/export_manifest.json records where
 the files came from (`animegan_face.deployment.provenance`): the source weights and their sha256, the training
 run's config and progress, the extractor weights, the code and package versions, each file's sha256.

@@ -4,7 +4,7 @@ Every file is written under a temporary name, run on check images, compared with
 generator, and only then renamed into place: a failed or drifting export never leaves a broken
 file and never harms an earlier one.
 
-Interfaces (documented in the README):
+Interfaces (documented in docs/export.md):
     SavedModel `serving_default`: `images` float32 (N, H, W, 3) RGB in [-1, 1] -> `stylised`, same.
     SavedModel `serving_uint8`:   `images` uint8 (N, H, W, 3) RGB 0..255 -> `stylised` uint8.
     TFLite (every quantisation): one float32 input (1, H, W, 3) in [-1, 1] -> float32 output, same.

@@ -12,7 +12,7 @@ What is checked at load, so that a file that is not a generator fails there, in 
 `.keras` model must have the variables of one of `config.GENERATORS`; a SavedModel, `.tflite` or
 `.onnx` file must take float32 (N or 1, H, W, 3) images and give back a test image's shape with
 finite values in [-1, 1] (`check_round_trip`). A SavedModel and a `.keras` file can carry code
-that runs when they are loaded or called: load only files you trust (README).
+that runs when they are loaded or called: load only files you trust (docs/reliability.md).
 """
 
 import contextlib
