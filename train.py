@@ -2,10 +2,14 @@
 
     python train.py --photo_dir=PHOTOS --anime_dir=ANIME --model_dir=runs/face
     python train.py --model_dir=runs/face ...      # same command again after a crash: resumes
-    python train.py --preset=animegan --dry_run    # print the resolved config and exit
+    python train.py --preset=animegan --model_dir=runs/base --dry_run   # print the config, exit
+    python train.py --preset=smoke --photo_dir=... --anime_dir=... --model_dir=runs/smoke
 
-Flags are read once into a `Config` (written to model_dir/config.json). Each flag's default and
-help come from its field in animegan_face/config.py: `python train.py --helpfull` lists them.
+The defaults train the shipped model's networks and loss weights (ImageNet VGG16: without
+internet, run `python fetch_weights.py vgg16` once); recipes/selfie2anime_v2.sh reproduces the
+shipped model stage by stage. Flags are read once into a `Config` (written to
+model_dir/config.json). Each flag's default and help come from its field in
+animegan_face/config.py: `python train.py --helpshort` lists them.
 """
 
 import os

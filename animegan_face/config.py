@@ -1,6 +1,8 @@
 """Typed, frozen configuration of a run: data, models, loss weights, training schedule.
 
-Entry scripts read their flags once into a `Config`; the library only ever sees these objects.
+Each field's default and help text live here once (`option`): train.py generates its flags from
+them (`options()`), and presets (`PRESETS`) give starting values for any field. Entry scripts read
+their flags once into a `Config`; the library only ever sees these objects.
 `Config.to_json()` is written next to the checkpoints so a run can be reproduced and resumed.
 Every check names the field it rejects, so a wrong value fails before any heavy work.
 """
