@@ -98,7 +98,7 @@ if stage 3 "epochs 10-11 at 256 px, 200 steps each: the faithful end"; then
   end_folder "$RUNS/thesis" 11 "$RUNS/faithful"
   finished 3
 fi
-if stage 4 "the stylised end: 4 epochs of 200 steps at 256 px from the faithful end, content and face weights halved"; then
+if stage 4 "the stylised end: 4 x 200 steps at 256 px, content and face weights halved"; then
   # --init_from counts the warm-up as done (epoch 2), so --epochs=4 ends at epoch 6.
   run "$PYTHON" train.py "${COMMON[@]}" "${AT256[@]}" --init_from="$RUNS/faithful" \
     --model_dir="$RUNS/stylised" --epochs=4 --color_scale=32 --con_weight=1.5 --face_weight=1.0
