@@ -15,6 +15,8 @@ import sys
 import tempfile
 import zipfile
 
+from absl import app
+
 from animegan_face.data import face_landmarks
 
 WHEEL = "mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl"
@@ -22,7 +24,9 @@ WHEEL_SHA256 = "05dc4a9e593655a79558d05d6227d31018c2537a4bd3362b51e230cf22aecfe3
 MEMBER = "mediapipe/modules/face_landmark/face_landmark.tflite"
 
 
-def main():
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"takes no arguments, got: {' '.join(argv[1:])}")
     with tempfile.TemporaryDirectory() as folder:
         command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", folder,
                    "--only-binary=:all:", "--python-version=3.11", "--platform=manylinux_2_28_x86_64",
@@ -43,4 +47,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    app.run(main)

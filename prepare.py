@@ -20,32 +20,33 @@ from absl import flags
 from animegan_face.data import face_alignment, preparation
 from animegan_face.data.image_files import EXIT_SOME_SKIPPED, printable, read_name_list
 
-_PHOTO_DIR = flags.DEFINE_string("photo_dir", None, "Folder of real face photos (any size/format).")
-_ANIME_DIR = flags.DEFINE_string("anime_dir", None, "Folder of anime images (any size/format).")
-_OUTPUT_DIR = flags.DEFINE_string(
+flags.DEFINE_string("photo_dir", None, "Folder of real face photos (any size/format).")
+flags.DEFINE_string("anime_dir", None, "Folder of anime images (any size/format).")
+flags.DEFINE_string(
     "output_dir", None, "Folder to write photo/, anime/, smooth/, faces.json into.")
-_IMAGE_SIZE = flags.DEFINE_integer("image_size", 256, "Side of the square outputs.", lower_bound=8)
-_CROP_FACES = flags.DEFINE_bool(
+flags.DEFINE_integer("image_size", 256, "Side of the square outputs.", lower_bound=8)
+flags.DEFINE_bool(
     "crop_faces", False, "Write one aligned face crop (eyes level, as stylize.py's face mode) "
     "per detected face instead of the centre crop.")
-_FACE_MARGIN = flags.DEFINE_float(
+flags.DEFINE_float(
     "face_margin", face_alignment.DEFAULT_MARGIN,
     "Crop margin on each side, as a fraction of the face size; 0.25 frames "
     "faces as the selfie2anime photos are, and as stylize.py's default.", lower_bound=0)
-_UPSAMPLE = flags.DEFINE_integer(
+flags.DEFINE_integer(
     "upsample", 1, "Face detector upsamplings (each finds 2x smaller faces, 4x slower).",
     lower_bound=0)
-_NUM_WORKERS = flags.DEFINE_integer(
+flags.DEFINE_integer(
     "num_workers", None, "Worker processes (default: number of CPUs).", lower_bound=1)
-_FORCE = flags.DEFINE_bool("force", False, "Redo the work even if the output is up to date.")
-_MAX_MEGAPIXELS = flags.DEFINE_float(
+flags.DEFINE_bool("force", False, "Redo the work even if the output is up to date.")
+flags.DEFINE_float(
     "max_megapixels", 50, "Images whose header declares more pixels are skipped before decoding "
     "(a guard against decompression bombs).", lower_bound=0.001)
-_EXCLUDE_LIST = flags.DEFINE_string(
+flags.DEFINE_string(
     "exclude_list", None, "A text file of photo file names (one per line, # comments) to leave "
     "out, e.g. a held-out evaluation set.")
 
 flags.mark_flags_as_required(["photo_dir", "anime_dir", "output_dir"])
+FLAGS = flags.FLAGS
 for _name in ("photo_dir", "anime_dir"):
     flags.register_validator(
         _name, lambda value: value is None or pathlib.Path(value).is_dir(),
@@ -56,13 +57,13 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     try:
-        excluded = read_name_list(_EXCLUDE_LIST.value) if _EXCLUDE_LIST.value else ()
+        excluded = read_name_list(FLAGS.exclude_list) if FLAGS.exclude_list else ()
         report = preparation.prepare_dataset(
-            _PHOTO_DIR.value, _ANIME_DIR.value, _OUTPUT_DIR.value,
-            image_size=_IMAGE_SIZE.value, crop_faces=_CROP_FACES.value,
-            face_margin=_FACE_MARGIN.value, upsample=_UPSAMPLE.value,
-            num_workers=_NUM_WORKERS.value, force=_FORCE.value, exclude_photos=excluded,
-            max_pixels=round(_MAX_MEGAPIXELS.value * 1e6))
+            FLAGS.photo_dir, FLAGS.anime_dir, FLAGS.output_dir,
+            image_size=FLAGS.image_size, crop_faces=FLAGS.crop_faces,
+            face_margin=FLAGS.face_margin, upsample=FLAGS.upsample,
+            num_workers=FLAGS.num_workers, force=FLAGS.force, exclude_photos=excluded,
+            max_pixels=round(FLAGS.max_megapixels * 1e6))
     except (ValueError, OSError) as error:
         raise SystemExit(f"prepare.py: {printable(str(error))}") from error
     print(report.summary())

@@ -21,18 +21,19 @@ from animegan_face.data import image_files
 from animegan_face.evaluation import rating
 from animegan_face.flag_values import named_paths
 
-_MODEL = flags.DEFINE_multi_string(
+flags.DEFINE_multi_string(
     "model", [], "make: NAME=DIR, a folder of one model's outputs (repeat per model).")
-_OUTPUT = flags.DEFINE_string(
+flags.DEFINE_string(
     "output", "rating.html", "make: the page to write; the key goes to <stem>.key.json beside it.")
-_LIMIT = flags.DEFINE_integer(
+flags.DEFINE_integer(
     "limit", 0, "make: at most this many images per model, the first by file name (0 = all).",
     lower_bound=0)
-_SEED = flags.DEFINE_integer("seed", 0, "make: seed of the shuffle.")
-_MAX_SIDE = flags.DEFINE_integer(
+flags.DEFINE_integer("seed", 0, "make: seed of the shuffle.")
+flags.DEFINE_integer(
     "max_side", 512, "make: longer images are shrunk to this side in the page.", lower_bound=16)
-_KEY = flags.DEFINE_string("key", None, "aggregate: the key JSON written by `make`.")
+flags.DEFINE_string("key", None, "aggregate: the key JSON written by `make`.")
 
+FLAGS = flags.FLAGS
 _USAGE = "usage: rate.py make --model=NAME=DIR ... | rate.py aggregate --key=KEY SCORES.json ..."
 
 
@@ -47,12 +48,12 @@ def make(model_flags):
         raise app.UsageError("make needs at least one --model=NAME=DIR")
     images_by_model = {}
     for name, folder in _parse_pairs(model_flags):
-        files = image_files.list_images(folder)[:_LIMIT.value or None]
+        files = image_files.list_images(folder)[:FLAGS.limit or None]
         if not files:
             raise SystemExit(f"rate.py: no image in {folder} (--model={name}={folder})")
         images_by_model[name] = [(path.name, image_files.read_image(path)) for path in files]
-    page, key = rating.make_page(images_by_model, seed=_SEED.value, max_side=_MAX_SIDE.value)
-    output = pathlib.Path(_OUTPUT.value)
+    page, key = rating.make_page(images_by_model, seed=FLAGS.seed, max_side=FLAGS.max_side)
+    output = pathlib.Path(FLAGS.output)
     image_files.write_file_atomic(output, page.encode("utf-8"))
     image_files.write_file_atomic(key_path(output), json.dumps(key, indent=1).encode("utf-8"))
     counts = ", ".join(f"{name}: {len(images)}" for name, images in images_by_model.items())
@@ -61,12 +62,12 @@ def make(model_flags):
 
 
 def aggregate(score_paths):
-    if _KEY.value is None or not score_paths:
+    if FLAGS.key is None or not score_paths:
         raise app.UsageError("aggregate needs --key=KEY.json and at least one scores file")
-    key = _read_json(_KEY.value, "--key")
+    key = _read_json(FLAGS.key, "--key")
     score_files = [(str(path), _read_json(path, "scores file")) for path in score_paths]
     try:
-        rating.check_key(key, _KEY.value)
+        rating.check_key(key, FLAGS.key)
         rows = rating.aggregate(key, score_files)
         kept, duplicates = rating.unique_raters(key, score_files)
     except rating.ScoresError as error:
@@ -101,7 +102,7 @@ def main(argv):
     if argv[1] == "make":
         if len(argv) > 2:
             raise app.UsageError(f"unexpected arguments: {' '.join(argv[2:])}")
-        make(_MODEL.value)
+        make(FLAGS.model)
     else:
         aggregate(argv[2:])
 

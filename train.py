@@ -2,9 +2,14 @@
 
     python train.py --photo_dir=PHOTOS --anime_dir=ANIME --model_dir=runs/face
     python train.py --model_dir=runs/face ...      # same command again after a crash: resumes
-    python train.py --preset=animegan --dry_run    # print the resolved config and exit
+    python train.py --preset=animegan --model_dir=runs/base --dry_run   # print the config, exit
+    python train.py --preset=smoke --photo_dir=... --anime_dir=... --model_dir=runs/smoke
 
-Flags are read once into a `Config` (written to model_dir/config.json); see README.md for each.
+The defaults train the shipped model's networks and loss weights (ImageNet VGG16: without
+internet, run `python fetch_weights.py vgg16` once); recipes/selfie2anime_v2.sh reproduces the
+shipped model stage by stage. Flags are read once into a `Config` (written to
+model_dir/config.json). Each flag's default and help come from its field in
+animegan_face/config.py: `python train.py --helpshort` lists them.
 """
 
 import os
@@ -14,102 +19,39 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
-from animegan_face.config import (  # noqa: E402
-    DISTANCES, EXTRACTORS, FACE_EXTRACTORS, GENERATORS, PRECISIONS, PRESETS, STRATEGIES, Config,
-    DataConfig, LossConfig, ModelConfig, TrainConfig)
+from animegan_face.config import PRESETS, config_from_options, options  # noqa: E402
 
 FLAGS = flags.FLAGS
-_defaults = PRESETS["thesis"]
+_DEFINE = {str: flags.DEFINE_string, int: flags.DEFINE_integer, float: flags.DEFINE_float,
+           bool: flags.DEFINE_bool}
+
+
+def define_config_flags():
+    """One flag per config field, its default and help taken from the field (config.option)."""
+    for option in options():
+        default = None if option.required else option.default
+        if option.choices:
+            flags.DEFINE_enum(option.flag, default, option.choices, option.help)
+        else:
+            _DEFINE[option.kind](option.flag, default, option.help)
+        if option.required:
+            flags.mark_flag_as_required(option.flag)
+
 
 flags.DEFINE_enum("preset", "thesis", sorted(PRESETS),
-                  "Starting values: 'thesis' (all six terms) or 'animegan' (no skin/face terms). "
-                  "Flags given explicitly override the preset.")
-# data
-flags.DEFINE_string("photo_dir", "", "Raw face photos; prepared into --dataset_dir on first use.")
-flags.DEFINE_string("anime_dir", "", "Raw anime images; prepared with --photo_dir.")
-flags.DEFINE_string("dataset_dir", "", "Prepared dataset (prepare.py); default MODEL_DIR/dataset.")
-flags.DEFINE_integer("image_size", _defaults.data.image_size, "Training size, a multiple of 4.")
-flags.DEFINE_integer("batch_size", _defaults.data.batch_size, "Global batch size.")
-# schedule
-flags.DEFINE_string("model_dir", None, "Checkpoints, logs, samples and config.json go here.")
-flags.DEFINE_integer("epochs", _defaults.train.epochs, "GAN epochs after the warm-up.")
-flags.DEFINE_integer("init_epochs", _defaults.train.init_epochs, "Warm-up epochs (content loss only).")
-flags.DEFINE_integer("steps_per_epoch", 0, "Steps per epoch; 0: max(#photos, #anime) / batch.")
-flags.DEFINE_float("g_lr", _defaults.train.g_lr, "Generator learning rate (Adam).")
-flags.DEFINE_float("d_lr", _defaults.train.d_lr, "Discriminator learning rate (Adam).")
-flags.DEFINE_float("init_lr", _defaults.train.init_lr, "Warm-up learning rate (Adam).")
-# losses
-for _term, _help in (("adv", "adversarial (G and D)"), ("con", "content"), ("gra", "Gram style"),
-                     ("col", "colour"), ("skin", "skin colour"), ("face", "face feature")):
-    flags.DEFINE_float(f"{_term}_weight", getattr(_defaults.loss, _term), f"Weight of the {_help} loss.")
-flags.DEFINE_enum("distance", _defaults.loss.distance, DISTANCES, "Distance inside every loss term.")
-flags.DEFINE_float("color_scale", _defaults.loss.color_scale,
-                   "YUV of [0, 1] images is multiplied by this in the colour and skin terms "
-                   "(1: AnimeGAN's reference scale; see README 'Loss scales').")
-# flatness candidates (issue 24): off by default until a fixed-budget comparison chooses
-for _term, _help in (("surface", "surface adversarial (D also judges guided-filtered images)"),
-                     ("distill", "self-distillation onto G's own edge-preserving-smoothed output"),
-                     ("region", "pull towards G's output with its k-means colour regions averaged")):
-    flags.DEFINE_float(f"{_term}_weight", getattr(_defaults.loss, _term), f"Weight of the {_help} loss.")
-flags.DEFINE_string("diffaugment", _defaults.loss.diffaugment,
-                    "DiffAugment for everything the discriminator sees: '' (off) or a comma list "
-                    "of color, translation, cutout.")
-# networks
-flags.DEFINE_enum("generator", _defaults.model.generator, GENERATORS,
-                  "Generator: animegan_v1 (the thesis', 3.96 M parameters) or animegan_v2 "
-                  "(2.14 M, lighter and faster, for phones).")
-flags.DEFINE_enum("extractor", _defaults.model.extractor, EXTRACTORS, "Content/Gram extractor.")
-flags.DEFINE_enum("face_extractor", _defaults.model.face_extractor, FACE_EXTRACTORS,
-                  "Face-feature extractor ('none' turns the face loss off).")
-flags.DEFINE_string("extractor_weights", _defaults.model.extractor_weights,
-                    "'imagenet' (downloaded once by keras.applications), 'none', or a weights file.")
-flags.DEFINE_string("face_extractor_weights", _defaults.model.face_extractor_weights,
-                    "As --extractor_weights, for the face extractor.")
-flags.DEFINE_integer("face_crop_size", _defaults.model.face_crop_size, "Face crop side for the face extractor.")
-# execution
-flags.DEFINE_enum("strategy", _defaults.train.strategy, STRATEGIES,
-                  "auto: MirroredStrategy over all GPUs if any, else the default device; "
-                  "multi_worker: several machines, from TF_CONFIG (see README).")
-flags.DEFINE_enum("mixed_precision", "off", PRECISIONS,
-                  "Compute dtype: off (float32), bfloat16 (CPUs with AVX-512-BF16 or AMX, TPUs, "
-                  "recent GPUs) or float16 (GPUs, with loss scaling); losses stay float32.")
-flags.DEFINE_bool("jit_compile", False, "XLA-compile the train steps (faster on GPU, ~2x slower on CPU).")
-flags.DEFINE_integer("seed", _defaults.train.seed, "Random seed.")
-flags.DEFINE_string("init_from", "", "Start a new run from this folder's generator.weights.h5 "
-                    "(+ discriminator.weights.h5), e.g. checkpoints/selfie2anime_v2: warm-up skipped.")
+                  "Starting values of every option: 'thesis' (the defaults: the thesis' six terms "
+                  "on the shipped model's networks), 'animegan' (no skin/face terms), "
+                  "'thesis_networks' (AnimeGAN v1 generator, VGG19, ResNet101) or 'smoke' (random "
+                  "extractors, 64 px, a few steps). Flags given explicitly override the preset.")
+define_config_flags()
 flags.DEFINE_bool("dry_run", False, "Print the resolved config and exit.")
-flags.mark_flag_as_required("model_dir")
-
-
-def _value(name, preset_value):
-    """An explicitly given flag wins over the preset."""
-    return FLAGS[name].value if FLAGS[name].present else preset_value
 
 
 def config_from_flags():
-    preset = PRESETS[FLAGS.preset]
-    data = DataConfig(
-        photo_dir=FLAGS.photo_dir, anime_dir=FLAGS.anime_dir, dataset_dir=FLAGS.dataset_dir,
-        image_size=FLAGS.image_size, batch_size=FLAGS.batch_size)
-    model = ModelConfig(
-        generator=_value("generator", preset.model.generator),
-        extractor=_value("extractor", preset.model.extractor),
-        extractor_weights=_value("extractor_weights", preset.model.extractor_weights),
-        face_extractor=_value("face_extractor", preset.model.face_extractor),
-        face_extractor_weights=_value("face_extractor_weights", preset.model.face_extractor_weights),
-        face_crop_size=FLAGS.face_crop_size)
-    loss = LossConfig(distance=_value("distance", preset.loss.distance),
-                      color_scale=_value("color_scale", preset.loss.color_scale),
-                      diffaugment=_value("diffaugment", preset.loss.diffaugment),
-                      **{t: _value(f"{t}_weight", getattr(preset.loss, t))
-                         for t in ("adv", "con", "gra", "col", "skin", "face", "surface", "distill",
-                                   "region")})
-    train = TrainConfig(
-        model_dir=FLAGS.model_dir, epochs=FLAGS.epochs, init_epochs=FLAGS.init_epochs,
-        steps_per_epoch=FLAGS.steps_per_epoch or None, g_lr=FLAGS.g_lr, d_lr=FLAGS.d_lr,
-        init_lr=FLAGS.init_lr, strategy=FLAGS.strategy, mixed_precision=FLAGS.mixed_precision,
-        jit_compile=FLAGS.jit_compile, seed=FLAGS.seed, init_from=FLAGS.init_from)
-    return Config(data=data, model=model, loss=loss, train=train)
+    """The run's Config: the flags given explicitly, the rest from --preset."""
+    given = {option.flag: FLAGS[option.flag].value for option in options()
+             if FLAGS[option.flag].present}
+    return config_from_options(given, PRESETS[FLAGS.preset])
 
 
 def main(argv):
@@ -131,12 +73,14 @@ def main(argv):
         return
     # Heavy imports only after the flags are valid. KERAS_BACKEND picks the training path (in
     # `train`); the JAX one never imports TensorFlow.
+    from animegan_face.models.extractors import WeightsUnavailableError
     from animegan_face.training import train
     from animegan_face.training.run_checks import NonFiniteError, SetupError
 
     try:
         epochs = train(config)
-    except (SetupError, NonFiniteError) as error:  # each names the file, or the step and term
+    # each names the file, the step and term, or (offline, no weights) `fetch_weights.py vgg16`
+    except (SetupError, NonFiniteError, WeightsUnavailableError) as error:
         sys.exit(f"train.py: {error}")
     print(f"Done: {epochs} epochs in {config.train.model_dir}", file=sys.stderr)
 

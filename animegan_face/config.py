@@ -1,6 +1,8 @@
 """Typed, frozen configuration of a run: data, models, loss weights, training schedule.
 
-Entry scripts read their flags once into a `Config`; the library only ever sees these objects.
+Each field's default and help text live here once (`option`): train.py generates its flags from
+them (`options()`), and presets (`PRESETS`) give starting values for any field. Entry scripts read
+their flags once into a `Config`; the library only ever sees these objects.
 `Config.to_json()` is written next to the checkpoints so a run can be reproduced and resumed.
 Every check names the field it rejects, so a wrong value fails before any heavy work.
 """
@@ -16,15 +18,30 @@ FACE_EXTRACTORS = ("resnet101", "vgg16", "none")
 STRATEGIES = ("auto", "mirrored", "one_device", "multi_worker")
 # Mixed precision: compute dtype of the networks (variables, loss terms and normalisation
 # statistics stay float32). bfloat16: CPUs with AVX-512-BF16 or AMX, TPUs, recent GPUs; float16:
-# GPUs, with loss scaling.
-PRECISIONS = ("off", "bfloat16", "float16")
+# GPUs, with loss scaling; auto: `compute_precision` decides on the machine at hand.
+PRECISIONS = ("auto", "off", "bfloat16", "float16")
 DIFFAUGMENT_PARTS = ("color", "translation", "cutout")
-# YUV of [0, 1] images times this in the colour and skin terms (LossConfig.color_scale): the
-# 0..255 scale of the pixels the VGG extractors see. With it, each term's gradient on the
-# generator's variables stands to the content term's about as the thesis' weights do (colour
-# 3.6x content against weights 10 : 3); with AnimeGAN's [0, 1] the colour gradient was 0.1 % of
-# content's and the skin term did nothing. README "Loss scales" has the measurement.
-COLOR_SCALE = 255.0
+# YUV of [0, 1] images times this in the colour and skin terms (LossConfig.color_scale). At 255
+# (the 0..255 scale of the pixels the VGG extractors see) the colour term was the strongest pull on
+# the generator and the outputs stayed photographs; at 32 outlines and flat shading appeared, and
+# the shipped model trained at 32 (model card "Why the colour scale changed"). At AnimeGAN's [0, 1]
+# the colour gradient was 0.1 % of content's and the skin term did nothing (README "Loss scales").
+COLOR_SCALE = 32.0
+
+
+def option(default, help, flag=None, choices=None, required=False):
+    """A config field that is also a command-line option: its default and `help` are the one source
+    of both (train.py builds its flags from them, `options()` lists them).
+
+    Args:
+        default: the field's default, and the flag's.
+        help: what the option means, as `--helpfull` shows it.
+        flag: the flag's name where it is not the field's (e.g. "adv_weight" for `loss.adv`).
+        choices: the allowed values of a string option (an enum flag).
+        required: the flag must be given (its flag default is then None).
+    """
+    return dataclasses.field(default=default, metadata={
+        "help": help, "flag": flag, "choices": choices, "required": required})
 
 
 def _require(condition, field, message):
@@ -37,24 +54,20 @@ def _check_weights_option(field, value):
     _require(isinstance(value, str) and value != "", field, "must be 'imagenet', 'none' or a file path")
 
 
+_WEIGHTS_HELP = ("'imagenet' (for vgg16 the file `fetch_weights.py vgg16` writes, else downloaded "
+                 "once by keras.applications), 'none' (random: smoke runs only), or a weights file")
+
+
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    """Where the images are and how they are batched.
+    """Where the images are and how they are batched (each field's meaning: its `help`)."""
 
-    Args:
-        photo_dir, anime_dir: raw image folders; when set, they are prepared into `dataset_dir`
-            on first use (cached).
-        dataset_dir: a prepared dataset (see `animegan_face.data.preparation`): photo/, anime/,
-            smooth/ and faces.json.
-        image_size: square training size in pixels, a multiple of 4.
-        batch_size: global batch size (split across replicas).
-    """
-
-    photo_dir: str = ""
-    anime_dir: str = ""
-    dataset_dir: str = ""
-    image_size: int = 256
-    batch_size: int = 6
+    photo_dir: str = option("", "Raw face photos; prepared into --dataset_dir on first use.")
+    anime_dir: str = option("", "Raw anime images; prepared with --photo_dir.")
+    dataset_dir: str = option("", "Prepared dataset (prepare.py: photo/, anime/, smooth/, "
+                                  "faces.json); default MODEL_DIR/dataset.")
+    image_size: int = option(256, "Square training size in pixels, a multiple of 4.")
+    batch_size: int = option(8, "Global batch size (split across replicas).")
 
     def __post_init__(self):
         _require(self.image_size >= 16 and self.image_size % 4 == 0, "image_size",
@@ -66,26 +79,25 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """The generator architecture, the frozen feature extractors the losses use, and their weights.
+    """The generator, the frozen feature extractors the losses use, and their weights.
 
-    Args:
-        generator: "animegan_v1" (3.96 M parameters, the thesis') or "animegan_v2" (2.14 M,
-            layer norm, 15 % less work per pixel: the phone-sized option).
-        extractor: content/Gram network, "vgg19" (AnimeGAN), "vgg16" (ImageNet weights obtainable
-            offline with fetch_weights.py) or "mobilenet" (the thesis' light option).
-        extractor_weights: "imagenet" (keras.applications download), "none" (random), or a file path.
-        face_extractor: face-feature network, "resnet101" (the thesis'), "vgg16" or "none" (face
-            loss off).
-        face_extractor_weights: as `extractor_weights`.
-        face_crop_size: side of the face crops fed to the face extractor, in pixels.
+    The defaults are the shipped model's (selfie2anime_v2): the thesis named VGG19 and ResNet101,
+    whose ImageNet weights cannot be had without internet; VGG16's can (`fetch_weights.py vgg16`).
     """
 
-    generator: str = "animegan_v1"
-    extractor: str = "vgg19"
-    extractor_weights: str = "imagenet"
-    face_extractor: str = "resnet101"
-    face_extractor_weights: str = "imagenet"
-    face_crop_size: int = 128
+    generator: str = option(
+        "animegan_v2", "Generator: animegan_v2 (AnimeGANv2's, 2.14 M parameters, layer norm; the "
+        "shipped model's) or animegan_v1 (the thesis', 3.96 M).", choices=GENERATORS)
+    extractor: str = option(
+        "vgg16", "Content/Gram extractor: vgg16 (ImageNet weights obtainable offline with "
+        "fetch_weights.py), vgg19 (AnimeGAN's) or mobilenet (the thesis' light option).",
+        choices=EXTRACTORS)
+    extractor_weights: str = option("imagenet", f"Weights of --extractor: {_WEIGHTS_HELP}.")
+    face_extractor: str = option(
+        "vgg16", "Face-feature extractor: vgg16, resnet101 (the thesis') or none (face loss "
+        "off).", choices=FACE_EXTRACTORS)
+    face_extractor_weights: str = option("imagenet", "As --extractor_weights, for --face_extractor.")
+    face_crop_size: int = option(128, "Side of the face crops fed to the face extractor, in pixels.")
 
     def __post_init__(self):
         _require(self.generator in GENERATORS, "generator",
@@ -105,32 +117,34 @@ class LossConfig:
 
     The discriminator loss is weighted by `adv` too, as in AnimeGAN v1. `color_scale` multiplies
     the YUV values of the colour and skin terms before the distance (see `losses.color_loss`):
-    the thesis fixes their formula and weights, not the value range of YUV.
-
-    Flatness candidates (issue 24; all off by default until a fixed-budget ablation chooses):
-        surface: weight of the surface adversarial term (White-box Cartoonization): the
-            discriminator also judges guided-filtered anime (real) against guided-filtered
-            G(p) (fake); G is pulled by the same weight, D's side is weighted by it too.
-        distill: weight of self-distillation onto an edge-preserving (guided-filter) smoothed copy
-            of G's own output (AnimeGANv3's cleaned-target head, one head).
-        region: weight of the pull towards G's output with its colour regions averaged (k-means
-            colours of the smoothed output: flat shading; White-box's structure term, simplified).
-        diffaugment: DiffAugment policy for everything D sees, in D and G updates:
-            "" (off) or a comma list of "color", "translation", "cutout".
+    the thesis fixes their formula and weights, not the value range of YUV. The flatness
+    candidates (surface, distill, region, diffaugment; issue 24) are off by default until a
+    fixed-budget ablation chooses.
     """
 
-    adv: float = 300.0
-    con: float = 3.0
-    gra: float = 3.5
-    col: float = 10.0
-    skin: float = 2.8
-    face: float = 2.0
-    distance: str = "huber"
-    color_scale: float = COLOR_SCALE
-    surface: float = 0.0
-    distill: float = 0.0
-    region: float = 0.0
-    diffaugment: str = ""
+    adv: float = option(300.0, "Weight of the adversarial loss (G and D).", flag="adv_weight")
+    con: float = option(3.0, "Weight of the content loss.", flag="con_weight")
+    gra: float = option(3.5, "Weight of the Gram style loss.", flag="gra_weight")
+    col: float = option(10.0, "Weight of the colour loss.", flag="col_weight")
+    skin: float = option(2.8, "Weight of the skin colour loss.", flag="skin_weight")
+    face: float = option(2.0, "Weight of the face feature loss.", flag="face_weight")
+    distance: str = option("huber", "Distance inside every loss term.", choices=DISTANCES)
+    color_scale: float = option(
+        COLOR_SCALE, "YUV of [0, 1] images is multiplied by this in the colour and skin terms: 32 "
+        "(the shipped model's), 255 (the 0..255 pixel scale: the colour term then outweighs the "
+        "rest and outputs stay photographs) or 1 (AnimeGAN's: the terms do nothing measurable).")
+    surface: float = option(
+        0.0, "Weight of the surface adversarial loss (White-box Cartoonization): D also judges "
+        "guided-filtered anime (real) against guided-filtered G(p) (fake).", flag="surface_weight")
+    distill: float = option(
+        0.0, "Weight of self-distillation onto an edge-preserving (guided-filter) smoothed copy "
+        "of G's own output (AnimeGANv3's cleaned-target head).", flag="distill_weight")
+    region: float = option(
+        0.0, "Weight of the pull towards G's output with its k-means colour regions averaged "
+        "(flat shading; White-box's structure term, simplified).", flag="region_weight")
+    diffaugment: str = option(
+        "", "DiffAugment for everything the discriminator sees, in D and G updates: '' (off) or "
+        "a comma list of color, translation, cutout.")
 
     def __post_init__(self):
         _require(self.distance in DISTANCES, "distance",
@@ -145,34 +159,39 @@ class LossConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """The AnimeGAN v1 schedule with the thesis' learning rates.
+    """The AnimeGAN v1 schedule with the thesis' learning rates, and how the run executes."""
 
-    Args:
-        model_dir: checkpoints, TensorBoard logs, samples and config.json go here.
-        epochs: GAN epochs after the warm-up.
-        init_epochs: warm-up epochs training the generator alone on the content loss.
-        steps_per_epoch: None means max(#photos, #anime) // global batch.
-        init_from: a folder with generator.weights.h5 (and optionally discriminator.weights.h5),
-            e.g. a shipped model, that a new run starts from instead of its warm-up; ignored
-            once the run has a checkpoint of its own.
-    """
-
-    model_dir: str = ""
-    epochs: int = 100
-    init_epochs: int = 5
-    steps_per_epoch: Optional[int] = None
-    g_lr: float = 8e-5
-    d_lr: float = 1.6e-4
-    init_lr: float = 1e-4
-    beta_1: float = 0.5
-    beta_2: float = 0.999
-    strategy: str = "auto"
-    mixed_precision: str = "off"
-    jit_compile: bool = False
-    seed: int = 0
-    init_from: str = ""
+    model_dir: str = option("", "Checkpoints, TensorBoard logs, samples and config.json go here.",
+                            required=True)
+    epochs: int = option(100, "GAN epochs after the warm-up.")
+    init_epochs: int = option(5, "Warm-up epochs training the generator alone on the content loss.")
+    steps_per_epoch: Optional[int] = option(
+        None, "Steps per epoch; unset or 0: max(#photos, #anime) // global batch.")
+    g_lr: float = option(8e-5, "Generator learning rate (Adam).")
+    d_lr: float = option(1.6e-4, "Discriminator learning rate (Adam).")
+    init_lr: float = option(1e-4, "Warm-up learning rate (Adam).")
+    beta_1: float = option(0.5, "Adam's beta_1 (all three optimizers).")
+    beta_2: float = option(0.999, "Adam's beta_2 (all three optimizers).")
+    strategy: str = option(
+        "auto", "auto: MirroredStrategy over all GPUs if any, else the default device; "
+        "multi_worker: several machines, from TF_CONFIG (see README).", choices=STRATEGIES)
+    mixed_precision: str = option(
+        "auto", "Compute dtype (losses, variables and normalisation statistics stay float32): "
+        "auto (bfloat16 on a GPU or on a CPU with AVX512_BF16/AMX, else float32), off "
+        "(float32), bfloat16 (on other CPUs emulated and many times slower), or float16 (GPUs, "
+        "with loss scaling; choose it on GPUs older than Ampere, which lack bfloat16).",
+        choices=PRECISIONS)
+    jit_compile: bool = option(False, "XLA-compile the train steps (faster on GPU, ~2x slower "
+                                      "on CPU).")
+    seed: int = option(0, "Random seed.")
+    init_from: str = option(
+        "", "Start a new run from this folder's generator.weights.h5 (+ discriminator.weights.h5), "
+        "e.g. checkpoints/selfie2anime_v2: warm-up skipped; ignored once the run has a checkpoint "
+        "of its own.")
 
     def __post_init__(self):
+        if self.steps_per_epoch == 0:  # the flag's "0: automatic"
+            object.__setattr__(self, "steps_per_epoch", None)
         _require(self.epochs >= 0, "epochs", "must not be negative")
         _require(self.init_epochs >= 0, "init_epochs", "must not be negative")
         _require(self.steps_per_epoch is None or self.steps_per_epoch >= 1, "steps_per_epoch",
@@ -185,6 +204,18 @@ class TrainConfig:
             object.__setattr__(self, "mixed_precision", "float16" if self.mixed_precision else "off")
         _require(self.mixed_precision in PRECISIONS, "mixed_precision",
                  f"must be one of {PRECISIONS}, got {self.mixed_precision!r}")
+
+
+def compute_precision(setting, cpu_native_bfloat16, has_gpu):
+    """The compute precision a run uses: "off", "bfloat16" or "float16".
+
+    `setting` is TrainConfig.mixed_precision; "auto" picks bfloat16 where it runs in hardware (a
+    GPU, or a CPU whose flags list avx512_bf16 or amx_bf16: `cpu_native_bfloat16` True) and
+    float32 elsewhere, where emulated bfloat16 is many times slower than float32.
+    """
+    if setting != "auto":
+        return setting
+    return "bfloat16" if has_gpu or cpu_native_bfloat16 else "off"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,33 +241,98 @@ class Config:
 
     @classmethod
     def from_dict(cls, values):
-        # A config.json from before color_scale existed trained with YUV of [0, 1] images.
-        loss = {"color_scale": 1.0, **values.get("loss", {})}
+        """The Config of a config.json (as a dict). A field the file lacks was added after it was
+        written: such a run trained with that field's value of the time (`_BEFORE_FIELD`)."""
+        sections = {name: {**_BEFORE_FIELD.get(name, {}), **values.get(name, {})}
+                    for name in ("data", "model", "loss", "train")}
         # shuffle_buffer sized tf.data's shuffle before the one input pipeline shuffled whole passes.
-        data = {k: v for k, v in values.get("data", {}).items() if k != "shuffle_buffer"}
-        return cls(
-            data=DataConfig(**data),
-            model=ModelConfig(**values.get("model", {})),
-            loss=LossConfig(**loss),
-            train=TrainConfig(**values.get("train", {})),
-        )
+        sections["data"].pop("shuffle_buffer", None)
+        return cls(data=DataConfig(**sections["data"]), model=ModelConfig(**sections["model"]),
+                   loss=LossConfig(**sections["loss"]), train=TrainConfig(**sections["train"]))
 
     @classmethod
     def from_json(cls, text):
         return cls.from_dict(json.loads(text))
 
 
+# What a run whose config.json lacks a field trained with: the value before the field existed
+# (color_scale: YUV of [0, 1] images; mixed_precision: float32; generator: the thesis' v1), or the
+# default of the time for the fields whose default changed later (extractors, batch size).
+_BEFORE_FIELD = {
+    "data": {"batch_size": 6},
+    "model": {"generator": "animegan_v1", "extractor": "vgg19", "face_extractor": "resnet101"},
+    "loss": {"color_scale": 1.0},
+    "train": {"mixed_precision": "off"},
+}
+
+
 def run_generator(values):
     """The generator architecture a run's config.json (as a dict) names. Runs written before the
     architecture became a setting trained animegan_v1, whatever the default is now."""
-    return values.get("model", {}).get("generator", "animegan_v1")
+    return values.get("model", {}).get("generator", _BEFORE_FIELD["model"]["generator"])
 
 
-# The thesis model, and the AnimeGAN baseline it is compared with (no skin or face loss).
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """One config field as a command-line option (see `option`)."""
+
+    section: str  # "data", "model", "loss" or "train": the Config attribute holding it
+    field: str
+    flag: str
+    default: object
+    help: str
+    kind: type  # str, int, float or bool
+    choices: Optional[tuple]
+    required: bool
+
+
+def options():
+    """Every field of a Config as an `Option`, section by section in declaration order."""
+    found = []
+    for section in dataclasses.fields(Config):
+        for field in dataclasses.fields(section.type):
+            meta = field.metadata
+            kind = next(t for t in (bool, int, float, str)
+                        if field.type is t or field.type == Optional[t])
+            found.append(Option(section.name, field.name, meta.get("flag") or field.name,
+                                field.default, meta["help"], kind, meta.get("choices"),
+                                meta.get("required", False)))
+    return found
+
+
+def config_from_options(values, preset):
+    """The Config of {flag name: value} for the options given explicitly, the rest from `preset`
+    (a Config): an explicit option wins over the preset, for every field."""
+    by_flag = {option.flag: option for option in options()}
+    unknown = set(values) - set(by_flag)
+    _require(not unknown, "options", f"not config options: {sorted(unknown)}")
+    sections = {name: {} for name in ("data", "model", "loss", "train")}
+    for flag, value in values.items():
+        sections[by_flag[flag].section][by_flag[flag].field] = value
+    return Config(**{name: dataclasses.replace(getattr(preset, name), **changes)
+                     for name, changes in sections.items()})
+
+
+# Starting values of a run (train.py --preset): every field may be set; flags given explicitly win.
 PRESETS = {
+    # The thesis' six terms on the shipped model's networks: the defaults.
     "thesis": Config(),
+    # The AnimeGAN baseline the thesis is compared with: no skin or face term, no face extractor.
     "animegan": Config(
         model=ModelConfig(face_extractor="none"),
         loss=LossConfig(skin=0.0, face=0.0),
+    ),
+    # The thesis' own networks (AnimeGAN v1 generator, VGG19, ResNet101 faces; ImageNet weights
+    # downloaded by keras.applications: needs internet once).
+    "thesis_networks": Config(
+        model=ModelConfig(generator="animegan_v1", extractor="vgg19", face_extractor="resnet101"),
+    ),
+    # A smoke run that needs no weights and ends in minutes on a CPU: random extractors, 64 px,
+    # one short warm-up and GAN epoch, float32. Its images mean nothing.
+    "smoke": Config(
+        data=DataConfig(image_size=64, batch_size=2),
+        model=ModelConfig(extractor_weights="none", face_extractor_weights="none",
+                          face_crop_size=32),
+        train=TrainConfig(epochs=1, init_epochs=1, steps_per_epoch=2, mixed_precision="off"),
     ),
 }

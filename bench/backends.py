@@ -68,7 +68,10 @@ def _worker():
 
     assert keras.backend.backend() == FLAGS.worker, keras.backend.backend()
     config = Config(data=DataConfig(image_size=FLAGS.image_size, batch_size=FLAGS.batch_size),
-                    model=ModelConfig(extractor_weights="none", face_extractor_weights="none"))
+                    # the thesis' networks, as measured before the defaults became the shipped model's
+                    model=ModelConfig(generator="animegan_v1", extractor="vgg19",
+                                      face_extractor="resnet101", extractor_weights="none",
+                                      face_extractor_weights="none"))
     batch = _fixed_batch(FLAGS.image_size, FLAGS.batch_size)
     started = time.perf_counter()
     if FLAGS.worker == "jax":

@@ -8,7 +8,7 @@ import time
 import cv2
 import numpy as np
 
-from animegan_face.config import Config, DataConfig, ModelConfig, TrainConfig
+from animegan_face.config import Config, DataConfig, LossConfig, ModelConfig, TrainConfig
 
 
 @contextlib.contextmanager
@@ -62,10 +62,13 @@ def tiny_config(dataset_dir, model_dir, size=32, **train):
     by tests/test_extractors.py."""
     return Config(
         data=DataConfig(dataset_dir=str(dataset_dir), image_size=size, batch_size=2),
-        model=ModelConfig(extractor="vgg19", extractor_weights="none", face_extractor="vgg16",
-                          face_extractor_weights="none", face_crop_size=32),
+        # The v1 generator, colour scale 255 and float32: the defaults these tests were written for.
+        model=ModelConfig(generator="animegan_v1", extractor="vgg19", extractor_weights="none",
+                          face_extractor="vgg16", face_extractor_weights="none", face_crop_size=32),
+        loss=LossConfig(color_scale=255.0),
         train=TrainConfig(model_dir=str(model_dir), **{"epochs": 1, "init_epochs": 1,
-                                                       "steps_per_epoch": 2, **train}),
+                                                       "steps_per_epoch": 2,
+                                                       "mixed_precision": "off", **train}),
     )
 
 

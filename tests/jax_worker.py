@@ -252,7 +252,7 @@ def cli_task(work):
     dataset = write_prepared_dataset(work / "data")
     common = [f"--dataset_dir={dataset}", "--image_size=32", "--batch_size=2", "--init_epochs=0",
               "--extractor=mobilenet", "--extractor_weights=none", "--face_extractor=none",
-              "--generator=animegan_v2"]
+              "--generator=animegan_v2", "--mixed_precision=off", "--color_scale=255"]
     result = {"exit_code": _run_train_py(f"--model_dir={work / 'run'}", "--epochs=1",
                                          "--steps_per_epoch=1", *common)}
     # The trained v2 generator on a fixed input, for the TensorFlow side to reproduce.

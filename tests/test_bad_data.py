@@ -188,7 +188,7 @@ def test_photos_but_no_anime_images(tmp_path):
         image_files.write_image(tmp_path / "prepared" / folder / "p.jpg", _noise(16, 16))
     (tmp_path / "prepared" / "faces.json").write_text('{"image_size": 16, "boxes": {}}')
     config = Config(data=DataConfig(dataset_dir=str(tmp_path / "prepared"), image_size=16),
-                    train=TrainConfig(model_dir=str(tmp_path / "run")))
+                    train=TrainConfig(model_dir=str(tmp_path / "run"), mixed_precision="off"))
     with pytest.raises(SetupError, match=f"image folder not found: {tmp_path / 'prepared' / 'anime'}"):
         tf_training.train(config)
 

@@ -35,3 +35,21 @@ def test_bfloat16_on_an_emulating_cpu_warns_and_still_sets_the_policy(monkeypatc
     finally:
         keras.mixed_precision.set_global_policy("float32")
     assert ("AVX512_BF16" in capsys.readouterr().err) is warned
+
+
+@pytest.mark.parametrize("native, gpu, policy", [(True, False, "mixed_bfloat16"),
+                                                 (False, False, "float32"),
+                                                 (False, True, "mixed_bfloat16")])
+def test_auto_precision_follows_the_hardware_and_says_what_it_chose(monkeypatch, capsys, native,
+                                                                    gpu, policy):
+    monkeypatch.setattr(components, "cpu_has_native_bfloat16", lambda: native)
+    monkeypatch.setattr(components, "has_gpu", lambda: gpu)
+    config = dataclasses.replace(Config(), train=TrainConfig(mixed_precision="auto"))
+    try:
+        chosen = components.set_precision_policy(config)
+        assert keras.mixed_precision.global_policy().name == policy
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert chosen == {"float32": "off", "mixed_bfloat16": "bfloat16"}[policy]
+    assert f"--mixed_precision=auto: {policy}" in capsys.readouterr().err
+    assert not isinstance(components.make_adam(1e-4, config), keras.optimizers.LossScaleOptimizer)

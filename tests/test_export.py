@@ -175,7 +175,8 @@ def test_cli_exports_and_records_where_the_files_came_from(tmp_path, generator):
     run = tmp_path / "run"
     run.mkdir()
     generator.save_weights(run / "generator.weights.h5")
-    config = Config(model=ModelConfig(extractor_weights="none"), train=TrainConfig(model_dir=str(run)))
+    config = Config(model=ModelConfig(generator="animegan_v1", extractor_weights="none"),
+                    train=TrainConfig(model_dir=str(run)))
     (run / "config.json").write_text(config.to_json())
     out = tmp_path / "out"
     result = _run_export(f"--model_dir={run}", f"--output_dir={out}", "--formats=tflite",

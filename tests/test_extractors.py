@@ -63,8 +63,8 @@ def test_face_extractor_none_and_bad_options(tmp_path):
 
 
 def test_no_resnet101_is_built_when_the_face_term_is_off():
-    model = ModelConfig(extractor="mobilenet", extractor_weights="none", face_extractor_weights="none",
-                        face_crop_size=32)
+    model = ModelConfig(extractor="mobilenet", extractor_weights="none", face_extractor="resnet101",
+                        face_extractor_weights="none", face_crop_size=32)
     content, face = build_loss_extractors(model, LossConfig(face=0.0))
     assert face is None and content.name.startswith("mobilenet")
     _, face = build_loss_extractors(model, LossConfig())

@@ -42,7 +42,9 @@ def _train_command(dataset, model_dir):
     return [sys.executable, "train.py", f"--model_dir={model_dir}", f"--dataset_dir={dataset}",
             "--image_size=32", "--batch_size=2", "--init_epochs=1", "--epochs=2",
             f"--steps_per_epoch={STEPS}", "--extractor=mobilenet", "--extractor_weights=none",
-            "--face_extractor=none"]
+            "--face_extractor=none",
+            # the defaults these runs were written for (build_generator() loads their weights)
+            "--generator=animegan_v1", "--mixed_precision=off", "--color_scale=255"]
 
 
 class _Output:
@@ -169,7 +171,8 @@ def test_nan_loss_stops_at_its_step_and_saves_nothing_non_finite(tmp_path, monke
     model_dir = tmp_path / "run"
     config = tiny_config(dataset, model_dir, init_epochs=0, epochs=3, steps_per_epoch=3)
     config = dataclasses.replace(config, model=ModelConfig(
-        extractor="mobilenet", extractor_weights="none", face_extractor="none"))
+        generator="animegan_v1", extractor="mobilenet", extractor_weights="none",
+        face_extractor="none"))
     monkeypatch.setattr(tf_training, "NumpyBatches", _poison_batch(4))  # epoch 2 (batches 3, 4, 5)
 
     with pytest.raises(NonFiniteError, match=r"step \d+ \(epoch 2, batch \d\): loss terms not "
@@ -208,7 +211,7 @@ def test_train_cli_names_the_step_of_a_nan(tmp_path):
         [sys.executable, "train.py", f"--model_dir={tmp_path / 'run'}", f"--dataset_dir={dataset}",
          "--image_size=32", "--batch_size=2", "--init_epochs=0", "--epochs=2", "--steps_per_epoch=4",
          "--extractor=mobilenet", "--extractor_weights=none", "--face_extractor=none",
-         "--g_lr=1e30", "--d_lr=1e30"], cwd=REPO, capture_output=True, text=True, timeout=300)
+         "--generator=animegan_v1", "--mixed_precision=off", "--color_scale=255", "--g_lr=1e30", "--d_lr=1e30"], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
     assert re.search(r"train.py: (step \d+ \(epoch \d, batch \d\)|epoch \d): .*not finite", result.stderr)
     assert "Traceback" not in result.stderr

@@ -30,7 +30,7 @@ def _run_dir(tmp_path, extractor_weights):
     dataset.mkdir(parents=True)
     (dataset / "prepare_report.json").write_text(json.dumps({"fingerprint": "f1ng3r"}))
     config = Config(data=DataConfig(dataset_dir=str(dataset)),
-                    model=ModelConfig(extractor_weights=extractor_weights,
+                    model=ModelConfig(extractor="vgg19", extractor_weights=extractor_weights,
                                       face_extractor_weights="none"),
                     train=TrainConfig(model_dir=str(model_dir)))
     model_dir.mkdir()

@@ -5,10 +5,13 @@ import json
 
 import pytest
 
-from animegan_face.config import Config, LossConfig, TrainConfig
+from animegan_face.config import Config, LossConfig, ModelConfig, TrainConfig
 from animegan_face.training.components import make_adam, set_precision_policy
 from animegan_face.training.run_checks import SetupError, check_batch_split
 from animegan_face.training.run_folder import RunFolder
+
+# The generator of the legacy TensorFlow checkpoints and of the tests below (the default was v1).
+_V1 = ModelConfig(generator="animegan_v1")
 
 
 def _legacy_tensorflow_run(model_dir):
@@ -75,7 +78,7 @@ def test_a_damaged_config_json_cannot_lock_a_run_out_of_its_checkpoints(tmp_path
     (tmp_path / "config.json").write_bytes(b"\x00\x00 disk error")
     v2 = Config.from_dict({**Config(train=TrainConfig(model_dir=str(tmp_path))).to_dict(),
                            "model": {"generator": "animegan_v2"}})
-    v1 = Config(train=TrainConfig(model_dir=str(tmp_path)))
+    v1 = Config(model=_V1, train=TrainConfig(model_dir=str(tmp_path)))
     assert RunFolder(tmp_path).checkpoint_generator() == "animegan_v2"
     with pytest.raises(SetupError, match="checkpoints of the animegan_v2 generator.*damaged"):
         RunFolder(tmp_path).write_config(v1)
@@ -88,7 +91,7 @@ def test_a_damaged_config_json_cannot_lock_a_run_out_of_its_checkpoints(tmp_path
 
 @pytest.mark.parametrize("make_run", [_legacy_tensorflow_run, _run])
 def test_another_generator_cannot_resume_a_run(tmp_path, make_run):
-    old = Config(train=TrainConfig(model_dir=str(tmp_path)))
+    old = Config(model=_V1, train=TrainConfig(model_dir=str(tmp_path)))
     RunFolder(tmp_path).write_config(old)
     new = Config.from_dict({**old.to_dict(), "model": {"generator": "animegan_v2"}})
     RunFolder(tmp_path).write_config(new)  # no checkpoint yet: a new architecture is just a new setting
@@ -110,7 +113,7 @@ def test_a_config_json_from_before_the_generator_setting_means_v1(tmp_path):
 
 
 def test_a_config_json_from_before_the_one_input_pipeline_resumes_as_the_same_settings(tmp_path, capsys):
-    config = Config(train=TrainConfig(model_dir=str(tmp_path)))
+    config = Config(model=_V1, train=TrainConfig(model_dir=str(tmp_path)))
     old = config.to_dict()
     old["data"]["shuffle_buffer"] = 2048  # tf.data's shuffle, before both backends shared a pipeline
     (tmp_path / "config.json").write_text(json.dumps(old))

