@@ -67,7 +67,8 @@ def main(argv):
         if path and not os.path.isdir(path):
             raise app.UsageError(f"--{name}: no such folder: {path}")
     if config.train.strategy == "multi_worker" and not os.environ.get("TF_CONFIG"):
-        raise app.UsageError("--strategy=multi_worker: set TF_CONFIG on every worker (see README)")
+        raise app.UsageError("--strategy=multi_worker: set TF_CONFIG on every worker (see "
+                             "docs/training.md, 'Train on several machines')")
     print(config.to_json())
     if FLAGS.dry_run:
         return

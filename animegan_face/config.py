@@ -25,7 +25,7 @@ DIFFAUGMENT_PARTS = ("color", "translation", "cutout")
 # (the 0..255 scale of the pixels the VGG extractors see) the colour term was the strongest pull on
 # the generator and the outputs stayed photographs; at 32 outlines and flat shading appeared, and
 # the shipped model trained at 32 (model card "Why the colour scale changed"). At AnimeGAN's [0, 1]
-# the colour gradient was 0.1 % of content's and the skin term did nothing (README "Loss scales").
+# the colour gradient was 0.1 % of content's and the skin term did nothing (docs/method.md, "Loss scales").
 COLOR_SCALE = 32.0
 
 
@@ -174,7 +174,7 @@ class TrainConfig:
     beta_2: float = option(0.999, "Adam's beta_2 (all three optimizers).")
     strategy: str = option(
         "auto", "auto: MirroredStrategy over all GPUs if any, else the default device; "
-        "multi_worker: several machines, from TF_CONFIG (see README).", choices=STRATEGIES)
+        "multi_worker: several machines, from TF_CONFIG (docs/training.md).", choices=STRATEGIES)
     mixed_precision: str = option(
         "auto", "Compute dtype (losses, variables and normalisation statistics stay float32): "
         "auto (bfloat16 on a GPU or on a CPU with AVX512_BF16/AMX, else float32), off "

@@ -67,7 +67,7 @@ def _check_tf_config():
         raise ValueError(
             "strategy: multi_worker needs the environment variable TF_CONFIG = "
             '{"cluster": {"worker": ["host1:port", ...]}, "task": {"type": "worker", "index": i}} '
-            f"on every worker (see README, 'Train on several machines'); got {text[:200]!r}")
+            f"on every worker (see docs/training.md, 'Train on several machines'); got {text[:200]!r}")
 
 
 def jax_distribution(name, batch_size):
