@@ -20,6 +20,7 @@ import re
 
 from animegan_face.data import image_files
 from animegan_face.data.image_files import EXIT_SOME_SKIPPED
+from animegan_face.deployment import provenance
 
 
 class OutputError(ValueError):
@@ -109,7 +110,7 @@ class OwnedOutputs:
         if target.is_symlink() or not target.is_file():
             return (f"the output {image_files.printable(target.name)} exists and is not a regular "
                     f"file: not replaced")
-        if _file_sha256(target) in self._hashes.get(target.name, ()):
+        if provenance.sha256(target) in self._hashes.get(target.name, ()):
             return None
         return (f"the output {image_files.printable(target.name)} exists and was not written by "
                 f"stylize.py (or was changed since): not replaced; --overwrite replaces it")
@@ -120,7 +121,7 @@ class OwnedOutputs:
 
     def record_file(self, target, path):
         """``record`` with the contents of the file ``path`` (a video written under another name)."""
-        self._remember(target, _file_sha256(path))
+        self._remember(target, provenance.sha256(path))
 
     def _remember(self, target, digest):
         name = pathlib.Path(target).name
@@ -128,11 +129,6 @@ class OwnedOutputs:
         self._hashes[name] = [digest] + earlier[:self._KEPT - 1]
         text = json.dumps(self._hashes, indent=0, sort_keys=True)  # ASCII: names are escaped
         image_files.write_file_atomic(self.record_path, (text + "\n").encode("ascii"))
-
-
-def _file_sha256(path):
-    with open(path, "rb") as file:  # in chunks: a video output may be gigabytes
-        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def _remove_leftovers(folder, names):
