@@ -61,7 +61,7 @@ def main(argv):
     files = resolve_dataset(config)
     photos = np.stack([load_photo(files.photos[k], files.photo_boxes[k], FLAGS.image_size)[0]
                        for k in range(4)])
-    generator = build_generator(config.model.generator)
+    generator = build_generator(config.model.generator, output_filter=config.model.output_filter)
     generator.load_weights(RunFolder(config.train.model_dir).generator_path)
     stylised = np.asarray(generator(photos, training=False))
     write_image(out / "side_by_side.png", side_by_side(photos, stylised))

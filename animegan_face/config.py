@@ -77,6 +77,9 @@ class DataConfig:
                  "--photo_dir and --anime_dir go together")
 
 
+OUTPUT_FILTER_EPSILON = 0.01  # ModelConfig.output_filter_epsilon's default
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """The generator, the frozen feature extractors the losses use, and their weights.
@@ -98,6 +101,13 @@ class ModelConfig:
         "off).", choices=FACE_EXTRACTORS)
     face_extractor_weights: str = option("imagenet", "As --extractor_weights, for --face_extractor.")
     face_crop_size: int = option(128, "Side of the face crops fed to the face extractor, in pixels.")
+    output_filter_radius: int = option(
+        0, "Radius in pixels of an edge-preserving guided filter that ends the generator (0 = "
+        "none): texture and shading noise are averaged away, outlines kept (AnimeGANv3's output "
+        "filter). No weights: the losses, the exports and stylize.py all see the filtered output.")
+    output_filter_epsilon: float = option(
+        OUTPUT_FILTER_EPSILON, "Variance on the [-1, 1] scale below which --output_filter_radius "
+        "flattens: 0.01 flattens differences of about 0.1 (13 grey levels) and keeps larger steps.")
 
     def __post_init__(self):
         _require(self.generator in GENERATORS, "generator",
@@ -109,6 +119,13 @@ class ModelConfig:
         _check_weights_option("extractor_weights", self.extractor_weights)
         _check_weights_option("face_extractor_weights", self.face_extractor_weights)
         _require(self.face_crop_size >= 32, "face_crop_size", "must be at least 32")
+        _require(self.output_filter_radius >= 0, "output_filter_radius", "must be 0 (off) or more")
+        _require(self.output_filter_epsilon > 0, "output_filter_epsilon", "must be above 0")
+
+    @property
+    def output_filter(self):
+        """`networks.build_generator`'s output_filter: None, or (radius, epsilon)."""
+        return run_output_filter({"model": dataclasses.asdict(self)})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -270,6 +287,16 @@ def run_generator(values):
     """The generator architecture a run's config.json (as a dict) names. Runs written before the
     architecture became a setting trained animegan_v1, whatever the default is now."""
     return values.get("model", {}).get("generator", _BEFORE_FIELD["model"]["generator"])
+
+
+def run_output_filter(values):
+    """The generator's output filter that a run's config.json (as a dict) names: None, or
+    (radius, epsilon). Runs written before the setting existed have none."""
+    model = values.get("model", {})
+    radius = int(model.get("output_filter_radius", 0))
+    if radius <= 0:
+        return None
+    return radius, float(model.get("output_filter_epsilon", OUTPUT_FILTER_EPSILON))
 
 
 @dataclasses.dataclass(frozen=True)

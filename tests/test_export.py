@@ -77,6 +77,17 @@ def test_tflite_round_trips_within_tolerance(tmp_path, generator, photos, quanti
     assert list(tmp_path.iterdir()) == [result.path]  # no temporary file left
 
 
+@pytest.mark.parametrize("quantize", ["none", "float16"])
+def test_a_generator_ending_in_the_output_filter_exports_within_tolerance(tmp_path, photos, quantize):
+    """The guided filter's box means are TFLite AVERAGE_POOL_2D with SAME padding, which averages
+    over the pixels inside the image as Keras' average_pool does (a border counted as zeros would
+    darken the edges far past the tolerance)."""
+    filtered = build_generator("animegan_v2", output_filter=(3, 0.01))
+    result = export.export_tflite(filtered, tmp_path, quantize, photos)
+    maximum, mean = export.TOLERANCES[quantize]
+    assert result.max_difference <= maximum and result.mean_difference <= mean
+
+
 def test_float16_is_half_the_size_of_float32(tmp_path, generator, photos):
     full = export.export_tflite(generator, tmp_path, "none", photos)
     half = export.export_tflite(generator, tmp_path, "float16", photos)

@@ -1,6 +1,8 @@
 """Loading a generator checks that it is one (issue 26): files that merely have the right signature
 fail at load, in one line naming the file, not with a traceback at the first image."""
 
+import json
+
 import keras
 import numpy as np
 import onnx
@@ -8,6 +10,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from animegan_face.deployment.inference import ModelLoadError, load_stylizer
+from animegan_face.models.layers import guided_filter
 from animegan_face.models.networks import build_generator
 
 
@@ -69,3 +72,17 @@ def test_a_keras_file_must_be_one_of_the_generators(tmp_path):
     build_generator("animegan_v2").save(tmp_path / "v2.keras")
     image = np.zeros((1, 8, 8, 3), np.float32)
     assert load_stylizer(tmp_path / "v2.keras")(image).shape == image.shape
+
+
+def test_a_run_folder_whose_config_names_an_output_filter_stylises_through_it(tmp_path):
+    """The filter has no weights: only config.json says the generator ends in it, and a run folder
+    (or a shipped model folder) is loaded with it; without config.json, without it."""
+    plain = build_generator("animegan_v2")
+    plain.save_weights(tmp_path / "generator.weights.h5")
+    images = np.random.default_rng(0).uniform(-1, 1, (1, 24, 32, 3)).astype(np.float32)
+    raw = np.asarray(plain(images))
+    np.testing.assert_allclose(load_stylizer(tmp_path)(images), raw, atol=1e-6)
+    (tmp_path / "config.json").write_text(json.dumps({"model": {
+        "generator": "animegan_v2", "output_filter_radius": 3, "output_filter_epsilon": 0.02}}))
+    np.testing.assert_allclose(load_stylizer(tmp_path)(images), guided_filter(raw, raw, 3, 0.02),
+                               atol=1e-5)

@@ -6,7 +6,8 @@ import pytest
 import keras
 
 from animegan_face.config import GENERATORS
-from animegan_face.models.layers import ReflectionPad2D, Resize2D, _resize_bilinear
+from animegan_face.models.layers import (GuidedFilter, ReflectionPad2D, Resize2D, _resize_bilinear,
+                                         guided_filter)
 from animegan_face.models.networks import build_discriminator, build_generator, generator_architecture
 
 
@@ -67,7 +68,8 @@ def test_discriminator_is_spectrally_normalised(discriminator):
 
 
 @pytest.mark.parametrize("build, name", [
-    (build_generator, "g"), (lambda: build_generator("animegan_v2"), "g2"), (build_discriminator, "d")])
+    (build_generator, "g"), (lambda: build_generator("animegan_v2"), "g2"), (build_discriminator, "d"),
+    (lambda: build_generator("animegan_v2", output_filter=(2, 0.01)), "g2_filtered")])
 def test_save_and_load_give_identical_outputs(tmp_path, rng, build, name):
     model = build()
     images = rng.uniform(-1, 1, (1, 32, 32, 3)).astype(np.float32)
@@ -80,9 +82,35 @@ def test_save_and_load_give_identical_outputs(tmp_path, rng, build, name):
 def test_custom_layers_round_trip_config(rng):
     images = rng.uniform(-1, 1, (1, 6, 8, 3)).astype(np.float32)
     for layer in (ReflectionPad2D((1, 2, 0, 3)), Resize2D(2.0), Resize2D(0.5),
-                  Resize2D(2.0, align_corners=True)):
+                  Resize2D(2.0, align_corners=True), GuidedFilter(2, 0.02)):
         clone = layer.__class__.from_config(layer.get_config())
         np.testing.assert_array_equal(np.asarray(layer(images)), np.asarray(clone(images)))
+
+
+def test_output_filter_smooths_the_same_generator_and_its_weights_load_either_way(tmp_path, rng):
+    """The filter has no weights: a checkpoint trained with or without it loads into both, and the
+    filtered generator's output is the guided filter of the plain one's."""
+    plain = build_generator("animegan_v2")
+    filtered = build_generator("animegan_v2", output_filter=(2, 0.01))
+    assert len(filtered.weights) == len(plain.weights)
+    plain.save_weights(tmp_path / "plain.weights.h5")
+    filtered.load_weights(tmp_path / "plain.weights.h5")
+    images = rng.uniform(-1, 1, (2, 32, 24, 3)).astype(np.float32)
+    raw = np.asarray(plain(images))
+    out = np.asarray(filtered(images))
+    np.testing.assert_allclose(out, np.asarray(guided_filter(raw, raw, 2, 0.01)), atol=1e-6)
+    assert np.abs(out - raw).max() > 0.01  # it did filter
+    filtered.save_weights(tmp_path / "filtered.weights.h5")
+    again = build_generator("animegan_v2")
+    again.load_weights(tmp_path / "filtered.weights.h5")
+    np.testing.assert_array_equal(np.asarray(again(images)), raw)
+    assert filtered.output.dtype == "float32"
+
+
+@pytest.mark.parametrize("radius, epsilon", [(0, 0.01), (2, 0.0), (2, -1.0)])
+def test_output_filter_settings_that_do_nothing_or_divide_by_zero_are_refused(radius, epsilon):
+    with pytest.raises(ValueError, match="GuidedFilter"):
+        GuidedFilter(radius, epsilon)
 
 
 def test_reflection_pad_matches_numpy(rng):

@@ -15,7 +15,7 @@ from animegan_face.deployment import export
 from animegan_face.deployment.inference import ModelLoadError, OnnxStylizer, load_stylizer
 from animegan_face.deployment.onnx_converter import UnsupportedLayerError, generator_to_onnx
 from animegan_face.deployment.tflite_graph import tflite_graph
-from animegan_face.models.layers import ReflectionPad2D, Resize2D
+from animegan_face.models.layers import GuidedFilter, ReflectionPad2D, Resize2D
 from animegan_face.models.networks import build_generator
 
 pytestmark = pytest.mark.slow  # builds both full generators
@@ -69,6 +69,8 @@ def _single_layer_model(layer, channels=4):
     Resize2D(2.0),
     Resize2D(0.5),
     Resize2D(2.0, align_corners=True),
+    GuidedFilter(2, 0.05),
+    GuidedFilter(5, 0.01),  # a window larger than the 8-pixel side: cut at both borders
 ], ids=lambda layer: f"{type(layer).__name__}_{layer.name}")
 def test_each_layer_matches_keras(layer, rng):
     model = _single_layer_model(layer)

@@ -197,9 +197,10 @@ def native_stderr_only_on_error():
             os.close(saved)
 
 
-def _load_keras_generator(path, architecture=None):
+def _load_keras_generator(path, architecture=None, output_filter=None):
     """A Keras generator from a .keras file, or from a .weights.h5 file of `architecture`
-    (None: whichever of `config.GENERATORS` the weights fit)."""
+    (None: whichever of `config.GENERATORS` the weights fit), ending in `output_filter` (see
+    `networks.build_generator`)."""
     import keras
 
     from animegan_face.models.networks import build_generator
@@ -215,7 +216,7 @@ def _load_keras_generator(path, architecture=None):
         return model
     failures = []
     for name in [architecture] if architecture else GENERATORS:
-        generator = build_generator(name)
+        generator = build_generator(name, output_filter=output_filter)
         # Keras warns about every part that does not fit before it raises: only the warnings of
         # the architecture that fits are shown.
         with warnings.catch_warnings(record=True) as caught:
@@ -281,7 +282,8 @@ def load_keras_generator(path):
         if not run.generator_path.is_file():
             raise ModelLoadError(path, "folder holds no generator.weights.h5 (not a training run)")
         # no readable config.json: _load_keras_generator tries each architecture
-        return _load_keras_generator(run.generator_path, run.generator_architecture())
+        return _load_keras_generator(run.generator_path, run.generator_architecture(),
+                                     run.generator_output_filter())
     if path.name.endswith(".weights.h5") or path.suffix == ".keras":
         return _load_keras_generator(path)
     raise ModelLoadError(path, "expected a training model_dir, a .weights.h5 or a .keras file")

@@ -13,6 +13,8 @@ the layer types the two generators use (`networks.py`, `generator_v2.py`):
                                      counts reshape to (N, groups, -1) first, then scale and shift
                                      (BatchNormalization of mean 0, variance 1)
     LeakyReLU, Add, Activation    -> LeakyRelu, Add, Tanh
+    GuidedFilter (output filter)  -> AveragePool (window cut at the border: count_include_pad 0),
+                                     Mul, Sub, Add, Div
 
 Any other layer, or one of these with a setting not listed (say a dilated conv), raises
 UnsupportedLayerError naming it: nothing is skipped. The graph is NCHW inside (ONNX's Conv
@@ -31,7 +33,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from animegan_face.models.layers import ReflectionPad2D, Resize2D
+from animegan_face.models.layers import GuidedFilter, ReflectionPad2D, Resize2D
 
 # Opset 17 (ONNX 1.12, 2022) has every op used here; nothing newer, so that older runtimes load it.
 OPSET = 17
@@ -192,6 +194,28 @@ def _resize(graph, layer, x):
                       coordinate_transformation_mode=mode)
 
 
+def _convert_guided_filter(graph, layer, x):
+    """The self-guided filter of `layers.guided_filter`: box means are AveragePools of the (2r+1)^2
+    window with r pixels of padding that the mean leaves out (count_include_pad 0, ONNX's
+    default), so the window is cut at the border as `box_filter`'s."""
+    radius, name = layer.radius, layer.name
+
+    def box(value, tag):
+        return graph.node("AveragePool", [value], f"{name}/{tag}", kernel_shape=[2 * radius + 1] * 2,
+                          strides=[1, 1], pads=[radius] * 4, count_include_pad=0)
+
+    def op(op_type, a, b, tag):
+        return graph.node(op_type, [a, b], f"{name}/{tag}")
+
+    mean = box(x, "mean")
+    variance = op("Sub", box(op("Mul", x, x, "square"), "mean_square"),
+                  op("Mul", mean, mean, "mean_squared"), "variance")
+    epsilon = graph.weight(f"{name}/epsilon", np.float32(layer.epsilon))
+    a = op("Div", variance, op("Add", variance, epsilon, "variance_epsilon"), "a")
+    b = op("Sub", mean, op("Mul", a, mean, "a_mean"), "b")
+    return graph.node("Add", [op("Mul", box(a, "mean_a"), x, "mean_a_x"), box(b, "mean_b")], name)
+
+
 _CONVERTERS = {
     keras.layers.Conv2D: _convert_conv2d,
     keras.layers.DepthwiseConv2D: _convert_depthwise_conv2d,
@@ -202,6 +226,7 @@ _CONVERTERS = {
     keras.layers.Add: _convert_add,
     ReflectionPad2D: _convert_reflection_pad,
     Resize2D: _convert_resize,
+    GuidedFilter: _convert_guided_filter,
 }
 
 

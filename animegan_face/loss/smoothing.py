@@ -11,51 +11,15 @@ need a smoothed copy of an image that keeps its edges:
   no `keras.ops` form).
 
 Images are float (B, H, W, C) in [-1, 1]; every function is differentiable, runs on every Keras
-backend, and computes in float32 (float64 for float64 input, `image_ops.float_dtype`).
+backend, and computes in float32 (float64 for float64 input, `layers.float_dtype`).
 """
 
 from keras import ops
 
-from animegan_face.loss import image_ops
-
-
-def _as_float(images):
-    images = ops.convert_to_tensor(images)
-    return ops.cast(images, image_ops.float_dtype(images))
-
-
-def box_filter(images, radius):
-    """Mean over the (2r+1) x (2r+1) window around each pixel, over the pixels inside the image.
-
-    At the border the window is cut to the image and the mean taken over what is left (average
-    pooling with "same" padding counts only real pixels on every backend), so a constant image
-    stays constant up to the edge.
-    """
-    images = _as_float(images)
-    if radius <= 0:
-        return images
-    size = 2 * radius + 1
-    return ops.average_pool(images, pool_size=size, strides=1, padding="same")
-
-
-def guided_filter(guide, images, radius, epsilon):
-    """He et al.'s guided filter, channel by channel: q = mean(a) * I + mean(b), with
-    a = cov(I, p) / (var(I) + epsilon), b = mean(p) - a * mean(I) over (2r+1)^2 windows.
-
-    guide I and images p: (B, H, W, C) of the same shape ([-1, 1]); `guided_filter(x, x, r, eps)`
-    is the self-guided, edge-preserving smoothing: where a window's variance is well above
-    epsilon (an edge) the output follows the input, where it is below (texture, noise) the output
-    is the window mean. epsilon is a variance on the [-1, 1] scale: 0.04 flattens differences
-    of about 0.2 (25 grey levels) and keeps larger steps.
-    """
-    guide, images = _as_float(guide), _as_float(images)
-    mean_guide = box_filter(guide, radius)
-    mean_images = box_filter(images, radius)
-    covariance = box_filter(guide * images, radius) - mean_guide * mean_images
-    variance = box_filter(guide * guide, radius) - mean_guide * mean_guide
-    a = covariance / (variance + epsilon)
-    b = mean_images - a * mean_guide
-    return box_filter(a, radius) * guide + box_filter(b, radius)
+# The box and guided filters live with the generator's layers (`GuidedFilter`, the optional output
+# filter of a generator); the flatness terms use the same functions.
+from animegan_face.models.layers import box_filter, guided_filter  # noqa: F401 - re-exported
+from animegan_face.models.layers import float_dtype
 
 
 def colour_region_average(images, clusters=8, iterations=4):
@@ -68,7 +32,8 @@ def colour_region_average(images, clusters=8, iterations=4):
     flows to the images through the cluster means only (callers stop it; see `losses.flatness_loss`).
     Returns (B, H, W, C) of the input's float dtype.
     """
-    images = _as_float(images)
+    images = ops.convert_to_tensor(images)
+    images = ops.cast(images, float_dtype(images))
     batch, height, width, channels = ops.shape(images)
     colours = ops.reshape(images, (batch, height * width, channels))
     centres = _farthest_point_centres(colours, clusters)  # (B, K, C)

@@ -16,7 +16,8 @@ from keras import layers
 
 from animegan_face.config import GENERATORS
 from animegan_face.models.generator_v2 import build_generator_v2
-from animegan_face.models.layers import LEAKY_SLOPE, ReflectionPad2D, Resize2D, output_dtype
+from animegan_face.models.layers import (LEAKY_SLOPE, GuidedFilter, ReflectionPad2D, Resize2D,
+                                         output_dtype)
 
 _INSTANCE_NORM_EPSILON = 1e-5
 
@@ -74,16 +75,25 @@ def _inverted_residual(x, name, expansion=2):
     return layers.Add(name=f"{name}_add")([x, y])
 
 
-def build_generator(architecture="animegan_v1", name="generator", image_shape=(None, None, 3)):
+def build_generator(architecture="animegan_v1", name="generator", image_shape=(None, None, 3),
+                    output_filter=None):
     """The generator named by `architecture` (`GENERATORS`): "animegan_v1" (the thesis') or
     "animegan_v2" (lighter, `generator_v2.build_generator_v2`).
 
     Input and output: float images in [-1, 1], shape (B, H, W, 3), H and W divisible by 4.
     `image_shape` may fix H and W (every layer then has static shapes, e.g. for FLOP counts).
+    `output_filter`: None, or `(radius, epsilon)` of a `GuidedFilter` applied to the output (no
+    weights: the same weights file loads either way; the training losses then see the filtered
+    output, as AnimeGANv3's do).
     """
     if architecture not in _BUILDERS:
         raise ValueError(f"generator: must be one of {GENERATORS}, got {architecture!r}")
-    return _BUILDERS[architecture](name=name, image_shape=image_shape)
+    generator = _BUILDERS[architecture](name=name, image_shape=image_shape)
+    if output_filter is None:
+        return generator
+    radius, epsilon = output_filter
+    filtered = GuidedFilter(radius, epsilon, name="output_filter")(generator.output)
+    return keras.Model(generator.input, filtered, name=name)
 
 
 def generator_of_weights(path):

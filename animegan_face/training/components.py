@@ -68,7 +68,8 @@ def build_networks(config):
     """The generator and discriminator `config.model` names, and the frozen loss extractors
     (`face_extractor` None when the face term is off)."""
     # This order (generator, discriminator, extractors) fixes which random draws each one gets.
-    generator, discriminator = build_generator(config.model.generator), build_discriminator()
+    generator = build_generator(config.model.generator, output_filter=config.model.output_filter)
+    discriminator = build_discriminator()
     return Networks(generator, discriminator, *build_loss_extractors(config.model, config.loss))
 
 

@@ -21,7 +21,7 @@ import os
 import pathlib
 import re
 
-from animegan_face.config import Config, run_generator
+from animegan_face.config import Config, run_generator, run_output_filter
 from animegan_face.data.image_files import save_weights_atomic, write_file_atomic
 from animegan_face.training.keras_checkpoint import KerasCheckpoint
 from animegan_face.training.run_checks import SetupError
@@ -83,6 +83,12 @@ class RunFolder:
         """The generator the run's config.json names (runs from before that setting: v1), or None."""
         config = self.read_config()
         return None if config is None else run_generator(config)
+
+    def generator_output_filter(self):
+        """The generator's output filter that config.json names: None (none, or no config.json)
+        or (radius, epsilon) (`networks.build_generator`'s output_filter)."""
+        config = self.read_config()
+        return None if config is None else run_output_filter(config)
 
     def checkpoint_generator(self):
         """The generator whose weights the latest checkpoint holds, or None (no checkpoint of the
