@@ -87,6 +87,31 @@ def test_source_of_a_run_and_of_a_bare_file(tmp_path):
     assert provenance.random_extractor_warning(bare) is None
 
 
+def test_a_model_folder_of_blended_weights_is_no_training_run_but_keeps_its_config(tmp_path):
+    """The shipped model's folder: weights made by interpolate.py (their .source.json record) and a
+    config.json that only says how the generator is built (architecture, output filter, size)."""
+    folder = tmp_path / "shipped"
+    folder.mkdir()
+    (folder / "generator.weights.h5").write_bytes(b"blend")
+    blend = {"interpolation": {"alpha": 0.5, "a": {"training_run": None}, "b": {}}}
+    (folder / "generator.weights.h5.source.json").write_text(json.dumps(blend))
+    settings = {"data": {"image_size": 256}, "model": {"generator": "animegan_v2",
+                                                       "output_filter_radius": 4}}
+    (folder / "config.json").write_text(json.dumps(settings))
+    source = provenance.source_record(folder)
+    assert source["training_run"] is None and "extractors" not in source
+    assert source["interpolated_from"] == blend and source["config"] == settings
+    assert provenance.model_image_size(folder) == 256
+    # A training run whose generator started from converted weights is still a run.
+    model_dir, _ = _run_dir(tmp_path, "imagenet")
+    (model_dir / "generator.weights.h5.source.json").write_text(json.dumps({"file": "x.pth"}))
+    (model_dir / "checkpoints" / "keras-ckpt-1").mkdir(parents=True)
+    (model_dir / "checkpoints" / "keras-ckpt-1" / "counters.json").write_text(
+        json.dumps({"epoch": 1, "step": 4}))
+    run = provenance.source_record(model_dir)
+    assert run["training_run"]["progress"]["step"] == 4 and run["converted_from"] == {"file": "x.pth"}
+
+
 def test_trained_image_size_of_a_run_a_blend_and_a_bare_file(tmp_path):
     model_dir, config = _run_dir(tmp_path, "imagenet")
     run = provenance.source_record(model_dir)

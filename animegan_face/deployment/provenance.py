@@ -61,22 +61,29 @@ def _extractor_weights(option):
 
 
 def source_record(model_path):
-    """What `model_path` (a training model_dir, or a bare .weights.h5/.keras file) is made of."""
+    """What `model_path` (a training model_dir, a model folder, or a bare .weights.h5/.keras file)
+    is made of. A folder's config.json is recorded as "config" (it says how the generator is built,
+    e.g. its output filter); it is a training run when it has checkpoints or its weights have no
+    record of being converted or blended (a shipped blend's folder is not a run)."""
     path = pathlib.Path(model_path)
     run = RunFolder(path)
     weights = run.generator_path if path.is_dir() else path
     record = {"generator": {"file": str(weights.resolve()), "sha256": sha256(weights)}}
+    made = _read_json(conversion_record_path(weights))
+    if isinstance(made, dict) and "interpolation" in made:
+        record["interpolated_from"] = made
+    elif made is not None:
+        record["converted_from"] = made
     if not path.is_dir():
         record["training_run"] = None  # a bare file carries no record of how it was trained
-        made = _read_json(conversion_record_path(weights))
-        if isinstance(made, dict) and "interpolation" in made:
-            record["interpolated_from"] = made
-        elif made is not None:
-            record["converted_from"] = made
         return record
     config = run.read_config()
+    progress = run.training_progress()
+    if made is not None and progress is None:
+        record["training_run"], record["config"] = None, config
+        return record
     record["training_run"] = {"model_dir": str(path.resolve()), "config": config,
-                              "progress": run.training_progress()}
+                              "progress": progress}
     if config:
         model = config.get("model", {})
         face_used = model.get("face_extractor") != "none" and config.get("loss", {}).get("face") != 0
