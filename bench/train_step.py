@@ -31,7 +31,7 @@ from absl import app, flags  # noqa: E402
 
 from animegan_face.config import (  # noqa: E402
     Config, DataConfig, LossConfig, ModelConfig, TrainConfig)
-from animegan_face.training.components import set_precision_policy  # noqa: E402
+from animegan_face.training.loop import set_precision_policy  # noqa: E402
 from animegan_face.training.tf_training import build_trainers  # noqa: E402
 
 _RANDOM = ModelConfig(extractor_weights="none", face_extractor_weights="none")
