@@ -20,8 +20,8 @@ import pytest
 from animegan_face.config import Config, DataConfig, TrainConfig
 from animegan_face.data import image_files, preparation
 from animegan_face.training import train
-from animegan_face.training.run_checks import SetupError
 from animegan_face.training.loop import resolve_dataset
+from animegan_face.training.run_checks import SetupError
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SIZE = 32
