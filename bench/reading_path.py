@@ -25,6 +25,7 @@ import tempfile
 # object of its own, named tf__<name>, in a generated file outside the repository).
 STEP_FUNCTIONS = {"tf_trainer.py": "train_step", "jax_trainer.py": "warmup_step"}
 AUTOGRAPH_STEP = "tf__train_step"
+_THIS_FILE = os.path.abspath(__file__)
 
 
 def _trace_reading(repo, argv):
@@ -35,8 +36,10 @@ def _trace_reading(repo, argv):
     def relative(code):
         if code not in in_repo:
             name = code.co_filename
+            # Not this script: run on its own checkout, it would head the call chain.
             in_repo[code] = (os.path.relpath(name, repo) if name.startswith(repo + os.sep)
-                             and name.endswith(".py") and "/tests/" not in name else None)
+                             and name.endswith(".py") and "/tests/" not in name
+                             and name != _THIS_FILE else None)
         return in_repo[code]
 
     read, visits, started = set(), [], []
