@@ -38,8 +38,8 @@ def main(argv):
     from animegan_face.data.image_files import side_by_side, write_image
     from animegan_face.data.pipeline import load_photo
     from animegan_face.training import train
+    from animegan_face.training.loop import resolve_dataset
     from animegan_face.training.run_folder import RunFolder
-    from animegan_face.training.training_data import resolve_dataset
 
     started = time.time()
     out = pathlib.Path(FLAGS.output_dir)

@@ -35,14 +35,12 @@ def main(argv):
 
     from animegan_face.config import Config
     from animegan_face.loss import diagnostics
-    from animegan_face.training.components import set_precision_policy
     from animegan_face.training.keras_checkpoint import training_checkpoint
-    from animegan_face.training.legacy_checkpoint import restore_legacy_checkpoint
+    from animegan_face.training.loop import (
+        diagnostic_batch, resolve_dataset, resume, set_precision_policy)
     from animegan_face.training.run_checks import SetupError
     from animegan_face.training.run_folder import RunFolder
     from animegan_face.training.tf_training import build_trainers
-    from animegan_face.training.training_data import diagnostic_batch, resolve_dataset
-    from animegan_face.training.warm_start import warm_start
 
     run = RunFolder(FLAGS.model_dir)
     try:
@@ -60,21 +58,15 @@ def main(argv):
     except SetupError as error:
         sys.exit(f"diagnose.py: {error}")
     warmup, gan = build_trainers(config)
-    state = (gan.generator, gan.discriminator, warmup.optimizer, gan.g_optimizer, gan.d_optimizer)
-    latest = run.latest_checkpoint()
-    if latest is not None:
-        training_checkpoint(run.checkpoints_dir, *state).restore(latest)
-    elif run.legacy_tensorflow_checkpoint() is not None:
-        latest = run.legacy_tensorflow_checkpoint()
-        restore_legacy_checkpoint(latest, *state)
-    elif config.train.init_from:  # a run that has not saved yet: the weights it starts from
-        try:
-            warm_start(config, gan.generator, gan.discriminator, steps=0)
-        except SetupError as error:
-            sys.exit(f"diagnose.py: {error}")
-        latest = config.train.init_from
-    else:
+    checkpoint = training_checkpoint(run.checkpoints_dir, gan.generator, gan.discriminator,
+                                     warmup.optimizer, gan.g_optimizer, gan.d_optimizer)
+    try:  # the latest checkpoint, else the legacy one, else the weights --init_from starts from
+        latest, _, _ = resume(run, checkpoint, config)
+    except SetupError as error:
+        sys.exit(f"diagnose.py: {error}")
+    if latest is None and not config.train.init_from:
         sys.exit(f"diagnose.py: no checkpoint in {run.checkpoints_dir}, and no --init_from")
+    latest = latest or config.train.init_from
     size = config.data.image_size
     batches = [diagnostic_batch(_subset(files, k), size) for k in range(FLAGS.batches)]
     variants = [(scale, distance)

@@ -31,7 +31,7 @@ from absl import app, flags  # noqa: E402
 
 from animegan_face.config import (  # noqa: E402
     Config, DataConfig, LossConfig, ModelConfig, TrainConfig)
-from animegan_face.training.components import set_precision_policy  # noqa: E402
+from animegan_face.training.loop import set_precision_policy  # noqa: E402
 from animegan_face.training.tf_training import build_trainers  # noqa: E402
 
 # The thesis' networks, named: the defaults became the shipped model's (v2, VGG16) after the

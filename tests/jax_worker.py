@@ -33,7 +33,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from animegan_face.models.networks import build_generator  # noqa: E402
-from animegan_face.training import devices, jax_training  # noqa: E402
+from animegan_face.training import devices, jax_training, loop  # noqa: E402
 from animegan_face.training.jax_trainer import JaxAnimeGANTrainer  # noqa: E402
 from animegan_face.training.run_checks import SetupError  # noqa: E402
 from tests.helpers import float64_policy, tiny_config, write_prepared_dataset  # noqa: E402
@@ -84,13 +84,13 @@ def train_task(work):
     result["face_changed"] = any(_changed(before["face"], trainer.face_extractor.variables))
 
     # train(): one warm-up and one GAN epoch of two steps, then one more epoch on resume.
-    result["epochs"] = jax_training.train(config, verbose=0)
+    result["epochs"] = loop.train(config, jax_training.Jax(config), verbose=0)
     longer = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=2))
-    result["epochs_resumed"] = jax_training.train(longer, verbose=2)
+    result["epochs_resumed"] = loop.train(longer, jax_training.Jax(longer), verbose=2)
     # A kill between the checkpoint and the generator file left the latter behind: even with all
     # epochs done, the run puts the checkpoint's generator back.
     (work / "run" / "generator.weights.h5").write_bytes(b"stale")
-    result["epochs_again"] = jax_training.train(longer, verbose=0)
+    result["epochs_again"] = loop.train(longer, jax_training.Jax(longer), verbose=0)
     result["stale_generator_replaced"] = (
         (work / "run" / "generator.weights.h5").read_bytes()
         == (work / "run" / "checkpoints" / "keras-ckpt-3" / "generator.weights.h5").read_bytes())

@@ -19,9 +19,9 @@ import pytest
 
 from animegan_face.config import Config, DataConfig, TrainConfig
 from animegan_face.data import image_files, preparation
-from animegan_face.training import tf_training
+from animegan_face.training import train
+from animegan_face.training.loop import resolve_dataset
 from animegan_face.training.run_checks import SetupError
-from animegan_face.training.training_data import resolve_dataset
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SIZE = 32
@@ -190,7 +190,7 @@ def test_photos_but_no_anime_images(tmp_path):
     config = Config(data=DataConfig(dataset_dir=str(tmp_path / "prepared"), image_size=16),
                     train=TrainConfig(model_dir=str(tmp_path / "run"), mixed_precision="off"))
     with pytest.raises(SetupError, match=f"image folder not found: {tmp_path / 'prepared' / 'anime'}"):
-        tf_training.train(config)
+        train(config)
 
 
 @pytest.mark.slow

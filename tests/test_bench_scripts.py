@@ -1,6 +1,6 @@
 """bench/inference.py's ONNX rows, bench/video.py, bench/web.py and the face benches
 (face_alignment.py, small_faces.py), end to end on tiny inputs: the scripts whose tables
-bench/RESULTS.md, the README and docs/face_mode.md quote."""
+bench/RESULTS.md, the README and docs/face_mode.md quote; and bench/reading_path.py's call chain."""
 
 import os
 import re
@@ -133,3 +133,22 @@ def test_small_faces_bench_reports_each_upsampling():
     # dlib alone finds the face down to about 53 px at upsample 0 (x0.92 steps); steps of x0.8
     # land elsewhere, but never below 40 px or above the full-size 88 px.
     assert upsample == 0 and 40 < checked <= 88 and checked >= raw and milliseconds > 0
+
+
+def test_reading_path_follows_train_py_through_the_one_procedure_to_the_first_step():
+    """bench/reading_path.py (issue 27): the calls from train.py to the first TensorFlow step pass
+    through loop.train once, each file once, and the bench itself is not counted."""
+    result = subprocess.run([sys.executable, "bench/reading_path.py"], cwd=REPO,
+                            capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "KERAS_BACKEND": "tensorflow"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    chain = re.search(r"^call chain at the first step: (.*) \((\d+) files, (\d+) repeated\)$",
+                      result.stdout, re.MULTILINE)
+    assert chain, result.stdout[-2000:]
+    assert chain.group(1).split(" > ") == [
+        "train.py", "animegan_face/training/__init__.py", "animegan_face/training/loop.py",
+        "animegan_face/training/tf_training.py", "animegan_face/training/tf_trainer.py"]
+    assert chain.group(2, 3) == ("5", "0")
+    visited = re.search(r"^files: (\d+), visits returning to a file visited before: (\d+)$",
+                        result.stdout, re.MULTILINE)
+    assert visited and int(visited.group(1)) >= 5, result.stdout[-2000:]

@@ -9,7 +9,7 @@ import pytest
 from animegan_face.data.pipeline import load_dataset_files
 from animegan_face.loss import diagnostics
 from animegan_face.training.tf_training import build_trainers
-from animegan_face.training.training_data import diagnostic_batch
+from animegan_face.training.loop import diagnostic_batch
 from tests.helpers import tiny_config, write_prepared_dataset
 
 pytestmark = pytest.mark.slow

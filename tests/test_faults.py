@@ -15,7 +15,7 @@ import pytest
 
 from animegan_face.config import ModelConfig
 from animegan_face.models.networks import build_discriminator, build_generator
-from animegan_face.training import tf_training
+from animegan_face.training import loop, tf_training
 from animegan_face.training.callbacks import Counters, EpochCheckpoint
 from animegan_face.training.cluster import weights_fingerprint
 from animegan_face.training.keras_checkpoint import KerasCheckpoint
@@ -177,7 +177,7 @@ def test_nan_loss_stops_at_its_step_and_saves_nothing_non_finite(tmp_path, monke
 
     with pytest.raises(NonFiniteError, match=r"step \d+ \(epoch 2, batch \d\): loss terms not "
                                              r"finite \{.*'g_total': nan") as raised:
-        tf_training.train(config, verbose=0)
+        loop.train(config, tf_training.TensorFlow(config), verbose=0)
     assert "keras-ckpt-1" in str(raised.value) and "lower the learning rates" in str(raised.value)
     checkpoints = model_dir / "checkpoints"
     assert _latest(checkpoints).name == "keras-ckpt-1"

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from animegan_face.config import Config, LossConfig, ModelConfig, TrainConfig
-from animegan_face.training.components import make_adam, set_precision_policy
+from animegan_face.training.loop import make_adam, set_precision_policy
 from animegan_face.training.run_checks import SetupError, check_batch_split
 from animegan_face.training.run_folder import RunFolder
 

@@ -95,7 +95,7 @@ def _first_kernel_cosine(network, other):
 def test_init_from_a_folder_without_discriminator_loads_the_generator_only(tmp_path, capsys):
     # The shipped model's folder holds a blended generator and no discriminator: fine-tuning from
     # it loads G and leaves the run's own freshly drawn D as it was.
-    from animegan_face.training.warm_start import warm_start
+    from animegan_face.training.loop import warm_start
 
     keras.utils.set_random_seed(7)
     build_generator().save_weights(tmp_path / "generator.weights.h5")

@@ -1,11 +1,11 @@
-"""Stage 2, training: one `Config` in, a trained (or resumed) run folder out.
+"""Stage 3, training: one `Config` in, a trained (or resumed) run folder out.
 
-`train(config)` runs under the Keras backend in use (KERAS_BACKEND): TensorFlow (`tf_training`,
-steps in `tf_trainer`, `cluster` for several machines) or JAX (`jax_training`, steps in
-`jax_trainer`; TensorFlow is never imported). What both share: the training loop (`loop`) and its
-callbacks (`callbacks`), the run folder (`run_folder`), the checks that stop a run (`run_checks`), what `--strategy` means (`devices`), the networks and
-optimizers (`components`), what is read from the dataset (`training_data`) and the logs
-(`run_log`, `event_log`).
+`train(config)` runs the one procedure (`loop.train`) with the backend in use (KERAS_BACKEND):
+`tf_training.TensorFlow` (steps in `tf_trainer`, `cluster` for several machines) or
+`jax_training.Jax` (steps in `jax_trainer`; TensorFlow is never imported). The procedure's pieces:
+the run folder (`run_folder`), checkpoints (`keras_checkpoint`), the callbacks (`callbacks`) and
+logs (`run_log`, `event_log`), the checks that stop a run (`run_checks`) and what `--strategy`
+means (`devices`).
 """
 
 
@@ -17,8 +17,10 @@ def train(config, verbose=1):
     """
     import keras  # here, so that importing the package costs nothing
 
+    from animegan_face.training import loop
+
     if keras.backend.backend() == "jax":
-        from animegan_face.training.jax_training import train as train_on_backend
+        from animegan_face.training.jax_training import Jax as Backend
     else:
-        from animegan_face.training.tf_training import train as train_on_backend
-    return train_on_backend(config, verbose)
+        from animegan_face.training.tf_training import TensorFlow as Backend
+    return loop.train(config, Backend(config), verbose)

@@ -1,6 +1,6 @@
 """Training across machines (MultiWorkerMirroredStrategy, `devices.tf_strategy`): which process
 is the chief, and the check that the workers agree. The steps themselves run in the one loop
-(`loop.run_epochs`) through `tf_training`'s strategy step, as on one machine.
+(`loop.train`) through `tf_training`'s strategy step, as on one machine.
 
 Keras 3.15's `fit()` fails under MultiWorkerMirroredStrategy (checked with this project's
 trainers): its symbolic build reduces a whole input batch with `strategy.reduce`, which the

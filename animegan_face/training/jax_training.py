@@ -1,31 +1,74 @@
-"""The library side of train.py under KERAS_BACKEND=jax: same Config, same model_dir layout
-(`run_folder`), same checkpoints (`keras_checkpoint`: a run resumes under either backend), logs
-`event_log` files with TensorFlow's tags, no TensorFlow.
-
-Differences from the TensorFlow path (`tf_training`), none of them in what a run produces: the
-pipeline's `NumpyBatches` are consumed directly (not through tf.data), every step is compiled by
-jax.jit whatever `jit_compile` says (XLA is how JAX runs), and runs from before the one checkpoint
-format (`tf.train.Checkpoint`) are refused, naming the ways on. What `strategy` means here:
-`devices.jax_distribution`.
+"""What the training procedure (`loop.train`) does differently under KERAS_BACKEND=jax, without
+TensorFlow: the jitted, stateless steps of `jax_trainer` over explicit state (`JaxSteps`), the
+pipeline's `NumpyBatches` consumed directly (not through tf.data), and `keras.distribution`'s
+DataParallel over several devices (`devices.jax_distribution`). Every step is compiled by jax.jit
+whatever `jit_compile` says (XLA is how JAX runs); runs from before the one checkpoint format
+(`tf.train.Checkpoint`) are refused, naming the ways on. What a run produces is the same.
 """
 
+import contextlib
 import random
-import types
 
 import jax
 import numpy as np
 
 from animegan_face.data.pipeline import NumpyBatches
-from animegan_face.training.callbacks import Counters, EpochCheckpoint, TensorBoardLogger
-from animegan_face.training.components import build_networks, make_optimizers, set_precision_policy
 from animegan_face.training.devices import jax_distribution, jax_placer
 from animegan_face.training.jax_trainer import JaxAnimeGANTrainer
-from animegan_face.training.keras_checkpoint import KerasCheckpoint, training_checkpoint
-from animegan_face.training.loop import Steps, run_epochs
-from animegan_face.training.run_folder import RunFolder
-from animegan_face.training.run_log import RunLog
-from animegan_face.training.training_data import resolve_dataset, sample_photos, steps_per_epoch
-from animegan_face.training.warm_start import warm_start
+from animegan_face.training.loop import Steps, build_networks, make_optimizers
+
+
+class Jax:
+    """The JAX side of `loop.train` for one `Config`: every member is what the procedure calls, in
+    the order it calls them. The trained values live in `state` (a `TrainState`) between steps."""
+
+    reads_legacy_checkpoints = False  # tf.train.Checkpoint needs TensorFlow: refused, naming the ways on
+
+    def __init__(self, config):
+        self.config = config
+        self.distribution = self.trainer = self.state = None
+
+    @staticmethod
+    def set_random_seed(seed):
+        set_random_seed(seed)
+
+    @contextlib.contextmanager
+    def distributed(self, run):
+        """Over several devices, the whole run is inside a DataParallel scope: variables are created
+        replicated over the mesh; batches are sharded by `jax_placer`. One process writes `run`."""
+        self.distribution = jax_distribution(self.config.train.strategy, self.config.data.batch_size)
+        with self.distribution.scope() if self.distribution is not None else contextlib.nullcontext():
+            yield run
+
+    @staticmethod
+    def scope():
+        return contextlib.nullcontext()  # the distribution's, entered for the whole run
+
+    def build(self, networks, optimizers):
+        self.trainer = make_jax_trainer(networks, optimizers, self.config)
+
+    def check_workers_agree(self, counters, when):
+        """One process: nothing to compare."""
+
+    def stylise(self, photos):
+        return self.trainer.generate(self.state, photos)
+
+    @staticmethod
+    def gradient_norms(files):
+        return None  # `diagnostics` takes TensorFlow's gradients
+
+    def steps(self):
+        """The jitted warm-up and GAN steps, over the state as restored."""
+        self.state = self.trainer.state()
+        place = jax_placer(self.distribution)
+        return (JaxSteps(self.trainer, self, self.trainer.warmup_step, place),
+                JaxSteps(self.trainer, self, self.trainer.gan_step, place))
+
+    def batches(self, files, epoch):
+        """The pipeline's numpy batches, as they are."""
+        config = self.config
+        return NumpyBatches(files, config.data.image_size, config.data.batch_size,
+                            seed=config.train.seed + epoch)
 
 
 def set_random_seed(seed):
@@ -47,7 +90,12 @@ def set_random_seed(seed):
 
 def build_jax_trainer(config):
     """Networks, frozen extractors, the three Adams and the jitted steps."""
-    networks, optimizers = build_networks(config), make_optimizers(config)
+    return make_jax_trainer(build_networks(config), make_optimizers(config), config)
+
+
+def make_jax_trainer(networks, optimizers, config):
+    """The `JaxAnimeGANTrainer` over `networks` (`loop.Networks`) and `optimizers`
+    (`loop.Optimizers`)."""
     return JaxAnimeGANTrainer(
         *networks, config.loss, init_optimizer=optimizers.init, g_optimizer=optimizers.generator,
         d_optimizer=optimizers.discriminator, face_crop_size=config.model.face_crop_size)
@@ -77,64 +125,3 @@ class JaxSteps(Steps):
 
     def sync(self):
         self.trainer.write_back(self.holder.state)
-
-
-def train(config, verbose=1):
-    """Runs (or resumes) warm-up then GAN training under JAX. Returns the epochs done."""
-    run = RunFolder(config.train.model_dir)
-    run.refuse_legacy_checkpoint()
-    run.write_config(config)
-    set_random_seed(config.train.seed)
-    set_precision_policy(config)
-    files = resolve_dataset(config)
-    steps = steps_per_epoch(config, files)
-    total_epochs = config.train.init_epochs + config.train.epochs
-    distribution = jax_distribution(config.train.strategy, config.data.batch_size)
-    if distribution is not None:
-        # Variables are created replicated over the mesh; batches are sharded by `jax_placer`.
-        with distribution.scope():
-            return _train(config, verbose, run, files, steps, total_epochs, distribution)
-    return _train(config, verbose, run, files, steps, total_epochs, None)
-
-
-def _train(config, verbose, run, files, steps, total_epochs, distribution):
-    # Nothing to do when the latest checkpoint is at the last epoch: say so before building.
-    checkpoint = KerasCheckpoint(run.checkpoints_dir, {}, {})
-    if checkpoint.latest is not None:
-        # A kill between the checkpoint and the generator file leaves the latter an epoch behind.
-        run.copy_generator(checkpoint.latest / "generator.weights.h5")
-        done, step = checkpoint.counters(checkpoint.latest)
-        if done >= total_epochs:
-            print(f"{checkpoint.latest}: all {total_epochs} epochs done (step {step})")
-            return done
-
-    trainer = build_jax_trainer(config)
-    generator, discriminator = trainer.generator, trainer.discriminator
-    optimizers = (trainer.init_optimizer, trainer.g_optimizer, trainer.d_optimizer)
-    checkpoint = training_checkpoint(run.checkpoints_dir, generator, discriminator, *optimizers)
-    counters = Counters()
-    if checkpoint.latest is not None:
-        counters.epoch, counters.step = checkpoint.restore(checkpoint.latest)
-        print(f"Resuming from {checkpoint.latest}: {counters.epoch} of {total_epochs} epochs done, "
-              f"step {counters.step}")
-    else:
-        counters.epoch, counters.step = warm_start(config, generator, discriminator, steps)
-
-    image_size, batch_size = config.data.image_size, config.data.batch_size
-    run_log = RunLog(run, dict(zip(("init", "generator", "discriminator"), optimizers)),
-                     sample_photos(files, image_size))
-    holder = types.SimpleNamespace(state=trainer.state())
-    place = jax_placer(distribution)
-    saved_variables = (generator.weights + discriminator.weights
-                       + [v for optimizer in optimizers for v in optimizer.variables])
-    callbacks = [
-        EpochCheckpoint(checkpoint, counters, run, saved_variables, checkpoint.latest),
-        TensorBoardLogger(run_log, counters, lambda photos: trainer.generate(holder.state, photos)),
-    ]
-    phases = ((JaxSteps(trainer, holder, trainer.warmup_step, place), config.train.init_epochs),
-              (JaxSteps(trainer, holder, trainer.gan_step, place), total_epochs))
-    with NumpyBatches(files, image_size, batch_size, seed=config.train.seed + counters.epoch) as batches:
-        try:
-            return run_epochs(phases, batches, counters, total_epochs, steps, callbacks, verbose)
-        finally:
-            run_log.close()

@@ -1,8 +1,6 @@
-"""The library side of train.py under TensorFlow: one `Config` in, a trained (or resumed) run in
-`model_dir` out (its layout: `run_folder`).
-
-The one loop (`loop.run_epochs`) runs the train steps of `tf_trainer` on every replica of the
-tf.distribute strategy (`StrategySteps`), one machine or several (`cluster`).
+"""What the training procedure (`loop.train`) does differently under TensorFlow: the tf.distribute
+strategy (one machine or several: `cluster`), the `tf_trainer` models and their steps on every
+replica (`StrategySteps`), and batches straight from numpy or through tf.data.
 """
 
 import contextlib
@@ -16,25 +14,107 @@ import tensorflow as tf
 from animegan_face.data.pipeline import NumpyBatches, make_dataset
 from animegan_face.loss import diagnostics
 from animegan_face.training import cluster
-from animegan_face.training.callbacks import Counters, EpochCheckpoint, TensorBoardLogger
-from animegan_face.training.components import build_networks, make_optimizers, set_precision_policy
 from animegan_face.training.devices import tf_strategy
-from animegan_face.training.keras_checkpoint import training_checkpoint
-from animegan_face.training.legacy_checkpoint import restore_legacy_checkpoint
-from animegan_face.training.loop import Steps, run_epochs
+from animegan_face.training.loop import (
+    Steps, build_networks, diagnostic_batch, make_optimizers)
 from animegan_face.training.run_checks import check_batch_split
 from animegan_face.training.run_folder import RunFolder
-from animegan_face.training.run_log import RunLog
 from animegan_face.training.tf_trainer import AnimeGANTrainer, GeneratorWarmup, as_fit_input
-from animegan_face.training.training_data import (
-    diagnostic_batch, resolve_dataset, sample_photos, steps_per_epoch)
-from animegan_face.training.warm_start import warm_start
+
+
+class TensorFlow:
+    """The TensorFlow side of `loop.train` for one `Config`: every member is what the procedure
+    calls, in the order it calls them."""
+
+    reads_legacy_checkpoints = True  # tf.train.Checkpoint runs from before the one format
+
+    def __init__(self, config):
+        self.config = config
+        self.strategy = self.warmup = self.gan = None
+
+    @staticmethod
+    def set_random_seed(seed):
+        keras.utils.set_random_seed(seed)
+
+    @contextlib.contextmanager
+    def distributed(self, run):
+        """Creates the strategy; yields the `RunFolder` this process writes.
+
+        Every worker saves (saving may need collectives), but only the chief owns model_dir; the
+        others write the same files to a folder of their own, deleted at the end.
+        """
+        self.strategy = tf_strategy(self.config.train.strategy)
+        check_batch_split(self.config.data.batch_size, self.strategy.num_replicas_in_sync,
+                          "replicas")
+        chief = cluster.is_chief(self.strategy)
+        output = run if chief else RunFolder(tempfile.mkdtemp(prefix="animegan_worker_"))
+        try:
+            yield output
+        finally:
+            if not chief:
+                shutil.rmtree(output.root, ignore_errors=True)
+
+    def scope(self):
+        """Variables are created on every replica of the strategy."""
+        return self.strategy.scope()
+
+    def build(self, networks, optimizers):
+        self.warmup, self.gan = compile_trainers(networks, optimizers, self.config)
+
+    def check_workers_agree(self, counters, when):
+        """Across machines: the workers restored (or ended) in the same state (`cluster`)."""
+        if self.config.train.strategy == "multi_worker":
+            cluster.check_workers_agree(self.strategy, counters.epoch, counters.step,
+                                        self.gan.generator, when)
+
+    def stylise(self, photos):
+        return self.gan.generator(photos, training=False)
+
+    def gradient_norms(self, files):
+        """callable(epoch) -> each weighted term's gradient norms on a fixed real batch, after the
+        GAN epochs (the warm-up has one term)."""
+        config, gan = self.config, self.gan
+        batch = diagnostic_batch(files, config.data.image_size)
+
+        def measure(epoch):
+            if epoch <= config.train.init_epochs:
+                return {}
+            return diagnostics.term_gradient_norms(
+                gan.generator, gan.discriminator, gan.content_extractor, gan.face_extractor, batch,
+                config.loss, config.model.face_crop_size)
+        return measure
+
+    def steps(self):
+        jit_compile = self.config.train.jit_compile
+        return (StrategySteps(self.warmup, self.strategy, jit_compile),
+                StrategySteps(self.gan, self.strategy, jit_compile))
+
+    @contextlib.contextmanager
+    def batches(self, files, epoch):
+        """The pipeline's batches as the train steps take them (each 5-tuple as x alone). On one
+        replica the numpy batches go straight into the step, which halves the input's cost against
+        tf.data's hand-over (bench/input_pipeline.py); several replicas take them through tf.data,
+        which splits each global batch among them (and shards by data across workers)."""
+        config = self.config
+        size, batch_size = config.data.image_size, config.data.batch_size
+        seed = config.train.seed + epoch
+        if self.strategy.num_replicas_in_sync == 1 and config.train.strategy != "multi_worker":
+            with NumpyBatches(files, size, batch_size, seed=seed) as batches:
+                yield ((batch,) for batch in batches)
+        else:
+            dataset = as_fit_input(make_dataset(files, size, batch_size, seed=seed))
+            yield iter(self.strategy.experimental_distribute_dataset(dataset))
 
 
 def build_trainers(config):
     """Networks, frozen extractors and both training models, compiled. Call inside a strategy scope."""
-    generator, discriminator, content, face = build_networks(config)
-    optimizers = make_optimizers(config)
+    return compile_trainers(build_networks(config), make_optimizers(config), config)
+
+
+def compile_trainers(networks, optimizers, config):
+    """The warm-up and GAN `tf_trainer` models over `networks` (`loop.Networks`) with `optimizers`
+    (`loop.Optimizers`), compiled and built. Call inside a strategy scope."""
+    generator, discriminator, content, face = networks
     warmup = GeneratorWarmup(generator, content, config.loss, name="warmup")
     warmup.compile(optimizers.init, jit_compile=config.train.jit_compile)
     gan = AnimeGANTrainer(generator, discriminator, content, face, config.loss,
@@ -49,112 +129,6 @@ def build_trainers(config):
                                  (gan.d_optimizer, discriminator.trainable_variables)):
         optimizer.build(variables)  # so a checkpoint restores into existing slots
     return warmup, gan
-
-
-def train(config, verbose=1):
-    """Runs (or resumes) warm-up then GAN training as `config` says under TensorFlow. Returns the
-    epochs done. (`animegan_face.training.train` picks this or the JAX path.)"""
-    run = RunFolder(config.train.model_dir)
-    run.write_config(config)
-    keras.utils.set_random_seed(config.train.seed)
-    set_precision_policy(config)
-    files = resolve_dataset(config)
-    steps = steps_per_epoch(config, files)
-    strategy = tf_strategy(config.train.strategy)
-    total_epochs = config.train.init_epochs + config.train.epochs
-    check_batch_split(config.data.batch_size, strategy.num_replicas_in_sync, "replicas")
-    # Every worker saves (saving may need collectives), but only the chief owns model_dir; the
-    # others write the same files to a folder of their own, deleted at the end.
-    chief = cluster.is_chief(strategy)
-    output = run if chief else RunFolder(tempfile.mkdtemp(prefix="animegan_worker_"))
-    try:
-        return _train_in(config, strategy, files, steps, total_epochs, run, output, verbose)
-    finally:
-        if not chief:
-            shutil.rmtree(output.root, ignore_errors=True)
-
-
-def _train_in(config, strategy, files, steps, total_epochs, run, output, verbose):
-    """Builds, restores and trains; checkpoints and outputs go to the `output` RunFolder.
-
-    The checkpoint is read from `run`'s checkpoints on every worker, so that all resume from the
-    chief's (model_dir must then be on a file system every worker sees).
-    """
-    with strategy.scope():
-        warmup, gan = build_trainers(config)
-    state = (gan.generator, gan.discriminator, warmup.optimizer, gan.g_optimizer, gan.d_optimizer)
-    checkpoint = training_checkpoint(output.checkpoints_dir, *state)
-    counters = Counters()
-    latest = run.latest_checkpoint()
-    if latest is not None:
-        counters.epoch, counters.step = checkpoint.restore(latest)
-    elif run.legacy_tensorflow_checkpoint() is not None:
-        latest = run.legacy_tensorflow_checkpoint()
-        counters.epoch, counters.step = restore_legacy_checkpoint(latest, *state)
-    if latest is not None:
-        print(f"Resuming from {latest}: {counters.epoch} of {total_epochs} epochs done, "
-              f"step {counters.step}")
-        # A kill between the checkpoint and the generator file leaves the latter an epoch behind.
-        output.save_generator(gan.generator)
-    else:
-        counters.epoch, counters.step = warm_start(config, gan.generator, gan.discriminator, steps)
-    multi_worker = config.train.strategy == "multi_worker"
-    if multi_worker:
-        cluster.check_workers_agree(strategy, counters.epoch, counters.step, gan.generator,
-                                    "after restoring")
-
-    saved_variables = (gan.generator.weights + gan.discriminator.weights + warmup.optimizer.variables
-                       + gan.g_optimizer.variables + gan.d_optimizer.variables)
-    run_log = RunLog(output, {"init": warmup.optimizer, "generator": gan.g_optimizer,
-                              "discriminator": gan.d_optimizer},
-                     sample_photos(files, config.data.image_size))
-    callbacks = [
-        EpochCheckpoint(checkpoint, counters, output, saved_variables, latest),
-        TensorBoardLogger(run_log, counters, lambda photos: gan.generator(photos, training=False),
-                          gradient_norms=_gan_gradient_norms(gan, files, config)),
-    ]
-    jit_compile = config.train.jit_compile
-    phases = ((StrategySteps(warmup, strategy, jit_compile), config.train.init_epochs),
-              (StrategySteps(gan, strategy, jit_compile), total_epochs))
-    with _batches(files, config, counters.epoch, strategy) as batches:
-        try:
-            run_epochs(phases, batches, counters, total_epochs, steps, callbacks, verbose)
-        finally:
-            run_log.close()
-    if multi_worker:
-        cluster.check_workers_agree(strategy, counters.epoch, counters.step, gan.generator,
-                                    "at the end")
-    return counters.epoch
-
-
-@contextlib.contextmanager
-def _batches(files, config, epoch, strategy):
-    """The pipeline's batches as the train steps take them (each 5-tuple as x alone). On one
-    replica the numpy batches go straight into the step, which halves the input's cost against
-    tf.data's hand-over (bench/input_pipeline.py); several replicas take them through tf.data,
-    which splits each global batch among them (and shards by data across workers)."""
-    size, batch_size = config.data.image_size, config.data.batch_size
-    seed = config.train.seed + epoch
-    if strategy.num_replicas_in_sync == 1 and config.train.strategy != "multi_worker":
-        with NumpyBatches(files, size, batch_size, seed=seed) as batches:
-            yield ((batch,) for batch in batches)
-    else:
-        dataset = as_fit_input(make_dataset(files, size, batch_size, seed=seed))
-        yield iter(strategy.experimental_distribute_dataset(dataset))
-
-
-def _gan_gradient_norms(gan, files, config):
-    """callable(epoch) -> each weighted term's gradient norms on a fixed real batch, after the GAN
-    epochs (the warm-up has one term)."""
-    batch = diagnostic_batch(files, config.data.image_size)
-
-    def measure(epoch):
-        if epoch <= config.train.init_epochs:
-            return {}
-        return diagnostics.term_gradient_norms(
-            gan.generator, gan.discriminator, gan.content_extractor, gan.face_extractor, batch,
-            config.loss, config.model.face_crop_size)
-    return measure
 
 
 class StrategySteps(Steps):
