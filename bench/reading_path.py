@@ -36,9 +36,11 @@ def _trace_reading(repo, argv):
     def relative(code):
         if code not in in_repo:
             name = code.co_filename
-            # Not this script: run on its own checkout, it would head the call chain.
+            # Not this script: run on its own checkout, it would head the call chain. Not the
+            # installed packages either: `make` puts the virtual environment inside the checkout.
             in_repo[code] = (os.path.relpath(name, repo) if name.startswith(repo + os.sep)
                              and name.endswith(".py") and "/tests/" not in name
+                             and os.sep + "site-packages" + os.sep not in name
                              and name != _THIS_FILE else None)
         return in_repo[code]
 
