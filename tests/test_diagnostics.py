@@ -101,7 +101,7 @@ def trained_run(tmp_path_factory):
     return config
 
 
-# Both on one pytest-xdist worker under `make test` (--dist loadgroup), so `trained_run` trains once.
+# Both on one pytest-xdist worker under `make test` (--dist loadgroup): `trained_run` trains once.
 @pytest.mark.xdist_group("diagnose_run")
 def test_diagnose_cli_prints_a_table_per_colour_scale(tmp_path, trained_run):
     import subprocess
@@ -109,7 +109,8 @@ def test_diagnose_cli_prints_a_table_per_colour_scale(tmp_path, trained_run):
 
     repo = __import__("pathlib").Path(__file__).resolve().parent.parent
     done = subprocess.run([sys.executable, "diagnose.py",
-                           f"--model_dir={trained_run.train.model_dir}", "--color_scales=1,255", "--distances=l1", "--batches=1"],
+                           f"--model_dir={trained_run.train.model_dir}", "--color_scales=1,255",
+                           "--distances=l1", "--batches=1"],
                           cwd=repo, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     blocks = done.stdout.split("color_scale=")[1:]
