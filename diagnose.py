@@ -34,19 +34,24 @@ def main(argv):
     import json
 
     from animegan_face.config import Config
-    from animegan_face.loss import diagnostics
-    from animegan_face.training.keras_checkpoint import training_checkpoint
-    from animegan_face.training.loop import (
-        diagnostic_batch, resolve_dataset, resume, set_precision_policy)
-    from animegan_face.training.run_checks import SetupError
     from animegan_face.training.run_folder import RunFolder
-    from animegan_face.training.tf_training import build_trainers
 
     run = RunFolder(FLAGS.model_dir)
     try:
         config = Config.from_json(run.config_path.read_text())
     except OSError as error:
         sys.exit(f"diagnose.py: --model_dir: {error}")
+    # A run with nothing to measure fails here, before TensorFlow is imported and the networks
+    # are built (a minute at full size).
+    if not run.has_checkpoints() and not config.train.init_from:
+        sys.exit(f"diagnose.py: no checkpoint in {run.checkpoints_dir}, and no --init_from")
+    from animegan_face.loss import diagnostics
+    from animegan_face.training.keras_checkpoint import training_checkpoint
+    from animegan_face.training.loop import (
+        diagnostic_batch, resolve_dataset, resume, set_precision_policy)
+    from animegan_face.training.run_checks import SetupError
+    from animegan_face.training.tf_training import build_trainers
+
     if FLAGS.image_size:
         config = dataclasses.replace(
             config, data=dataclasses.replace(config.data, image_size=FLAGS.image_size))
@@ -64,8 +69,6 @@ def main(argv):
         latest, _, _ = resume(run, checkpoint, config)
     except SetupError as error:
         sys.exit(f"diagnose.py: {error}")
-    if latest is None and not config.train.init_from:
-        sys.exit(f"diagnose.py: no checkpoint in {run.checkpoints_dir}, and no --init_from")
     latest = latest or config.train.init_from
     size = config.data.image_size
     batches = [diagnostic_batch(_subset(files, k), size) for k in range(FLAGS.batches)]

@@ -37,9 +37,21 @@ def test_diagnostic_batch_prefers_photos_with_faces(setup):
     np.testing.assert_array_equal(anime_gray[..., 0], anime_gray[..., 2])
 
 
-def test_every_weighted_term_is_measured_and_a_zero_weight_is_not(setup):
+@pytest.fixture(scope="module")
+def measured(setup):
+    """One measurement at the run's own loss settings: the networks, their weights before it, and
+    what it measured; read by two tests instead of each measuring (seconds per eager measurement).
+    No test in this module trains `setup`'s networks, so they still hold what measuring left."""
     config, gan, batch = setup
+    networks = (gan.generator, gan.discriminator, gan.content_extractor, gan.face_extractor)
+    before = [[np.array(v) for v in network.weights] for network in networks]
     norms = _norms(gan, batch, config.loss)
+    return networks, before, norms
+
+
+def test_every_weighted_term_is_measured_and_a_zero_weight_is_not(setup, measured):
+    config, gan, batch = setup
+    norms = measured[2]
     terms = ("g_adv", "con", "gra", "col", "skin", "face")
     assert set(norms) == {f"{kind}/{t}" for kind in ("image", "generator") for t in terms}
     assert all(np.isfinite(v) and v > 0 for v in norms.values())
@@ -61,11 +73,8 @@ def test_norms_scale_with_the_weight_and_the_color_scale(setup):
     assert scaled["image/skin"] == pytest.approx(255 * base["image/skin"], rel=1e-4)
 
 
-def test_measuring_changes_no_variable(setup):
-    config, gan, batch = setup
-    networks = (gan.generator, gan.discriminator, gan.content_extractor, gan.face_extractor)
-    before = [[np.array(v) for v in network.weights] for network in networks]
-    _norms(gan, batch, config.loss)
+def test_measuring_changes_no_variable(measured):
+    networks, before, _ = measured
     for network, values in zip(networks, before):
         for variable, value in zip(network.weights, values):
             np.testing.assert_array_equal(np.array(variable), value, err_msg=variable.path)
@@ -79,17 +88,29 @@ def test_format_norms_gives_one_row_per_term_and_the_share_of_content():
     assert lines[2].split()[-1] == "0.2500"
 
 
-def test_diagnose_cli_prints_a_table_per_colour_scale(tmp_path):
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """A run folder after its warm-up epoch (checkpoint, generator.weights.h5, config.json), trained
+    once for the diagnose.py tests, which only read it: diagnose.py changes nothing in the run
+    folder, and a run started from it (--init_from) lives in a folder of its own."""
+    from animegan_face.training import train
+
+    root = tmp_path_factory.mktemp("diagnose_run")
+    config = tiny_config(write_prepared_dataset(root / "data"), root / "run", epochs=0)
+    train(config, verbose=0)
+    return config
+
+
+# Both on one pytest-xdist worker under `make test` (--dist loadgroup): `trained_run` trains once.
+@pytest.mark.xdist_group("diagnose_run")
+def test_diagnose_cli_prints_a_table_per_colour_scale(tmp_path, trained_run):
     import subprocess
     import sys
 
-    from animegan_face.training import train
-
-    config = tiny_config(write_prepared_dataset(tmp_path / "data"), tmp_path / "run", epochs=0)
-    train(config, verbose=0)
     repo = __import__("pathlib").Path(__file__).resolve().parent.parent
-    done = subprocess.run([sys.executable, "diagnose.py", f"--model_dir={tmp_path / 'run'}",
-                           "--color_scales=1,255", "--distances=l1", "--batches=1"],
+    done = subprocess.run([sys.executable, "diagnose.py",
+                           f"--model_dir={trained_run.train.model_dir}", "--color_scales=1,255",
+                           "--distances=l1", "--batches=1"],
                           cwd=repo, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     blocks = done.stdout.split("color_scale=")[1:]
@@ -102,28 +123,26 @@ def test_diagnose_cli_prints_a_table_per_colour_scale(tmp_path):
     assert missing.returncode != 0 and "nothing" in missing.stderr
 
 
-def test_diagnose_measures_a_new_run_from_its_init_from_weights(tmp_path):
+@pytest.mark.xdist_group("diagnose_run")
+def test_diagnose_measures_a_new_run_from_its_init_from_weights(tmp_path, trained_run):
     """Before its first checkpoint a run is measured on the weights it starts from, so the weight
     of a new term can be chosen from its gradient norm before training with it."""
     import json
     import subprocess
     import sys
 
-    from animegan_face.training import train
-
-    config = tiny_config(write_prepared_dataset(tmp_path / "data"), tmp_path / "trained", epochs=0)
-    train(config, verbose=0)
+    config, trained = trained_run, trained_run.train.model_dir
     fresh = dataclasses.replace(
         config, loss=dataclasses.replace(config.loss, surface=1.0, distill=1.0),
         train=dataclasses.replace(config.train, model_dir=str(tmp_path / "fresh"),
-                                  init_from=str(tmp_path / "trained")))
+                                  init_from=trained))
     (tmp_path / "fresh").mkdir()
     (tmp_path / "fresh" / "config.json").write_text(fresh.to_json())
     repo = __import__("pathlib").Path(__file__).resolve().parent.parent
     done = subprocess.run([sys.executable, "diagnose.py", f"--model_dir={tmp_path / 'fresh'}",
                            "--batches=1"], cwd=repo, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert f"{tmp_path / 'trained'}, 1 batches" in done.stdout
+    assert f"{trained}, 1 batches" in done.stdout
     rows = {line.split()[0] for line in done.stdout.splitlines()[-12:] if line.strip()}
     assert {"surface", "distill", "con"} <= rows and "region" not in rows
     no_start = json.loads(fresh.to_json())

@@ -94,7 +94,7 @@ _REPLICA_SCRIPT = textwrap.dedent("""
     batch = (images(), np.array([[0.2, 0.2, 0.8, 0.8], [0, 0, 0, 0], [0.1, 0.3, 0.7, 0.9], [0, 0, 0, 0]]),
              images(), images(), images())
 
-    def one_step(strategy):
+    def one_step(strategy, through_fit):
         keras.utils.set_random_seed(0)
         with strategy.scope(), float64_policy():
             _, gan = build_trainers(config)
@@ -105,12 +105,18 @@ _REPLICA_SCRIPT = textwrap.dedent("""
         assert {v.dtype for variables in networks for v in variables} == {"float64"}
         before = [[np.array(v) for v in variables] for variables in networks]
         dataset = tf.data.Dataset.from_tensors(batch).map(lambda *b: (b,))
-        gan.fit(dataset, epochs=1, verbose=0)
+        if through_fit:
+            gan.fit(dataset, epochs=1, verbose=0)
+        else:  # eagerly: tracing the GAN step on both replicas cost 36 s of this test (100 s)
+            strategy.run(gan.train_step,
+                         args=(next(iter(strategy.experimental_distribute_dataset(dataset))),))
         return [[np.array(v) - b for v, b in zip(variables, start)]
                 for variables, start in zip(networks, before)]
 
-    single = one_step(tf.distribute.OneDeviceStrategy("/cpu:0"))
-    mirrored = one_step(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+    # One replica through Keras' fit() (which a user may call: `compile_trainers` marks the models
+    # built for it), two replicas through strategy.run, as `tf_training.StrategySteps` runs them.
+    single = one_step(tf.distribute.OneDeviceStrategy("/cpu:0"), through_fit=True)
+    mirrored = one_step(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), through_fit=False)
     # Difference of the two updates relative to the update, over all weights of a network together
     # (a few weights, like the beta of a norm followed by another norm, get only rounding noise).
     for name, one, two in zip("GD", single, mirrored):
@@ -127,7 +133,7 @@ def test_one_and_two_replicas_make_the_same_update(tmp_path):
     # In float64 (`tests.helpers.float64_policy`): in float32, rounding (kernels chosen by batch
     # size and CPU) moved G's update by 1.2 % at random init on an AMD EPYC CPU, instance norm's
     # backward pass cancelling most of G's gradient, an amount another CPU changes. Measured here in
-    # float64: G 3.2e-15, D 7.2e-16; without the replica division in the train step, G 1.5, D 0.52.
+    # float64: G 7.5e-15, D 2.1e-15; without the replica division in the train step, G 1.52, D 0.52.
     # Float64 noise scales float32's by the ratio of their epsilons (2e-9): far below 1e-9 anywhere.
     assert float(difference["D"]) < 1e-9
     assert float(difference["G"]) < 1e-9
