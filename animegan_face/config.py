@@ -125,7 +125,9 @@ class ModelConfig:
     @property
     def output_filter(self):
         """`networks.build_generator`'s output_filter: None, or (radius, epsilon)."""
-        return run_output_filter({"model": dataclasses.asdict(self)})
+        if self.output_filter_radius <= 0:
+            return None
+        return self.output_filter_radius, self.output_filter_epsilon
 
 
 @dataclasses.dataclass(frozen=True)

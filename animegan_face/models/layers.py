@@ -180,11 +180,14 @@ def guided_filter(guide, images, radius, epsilon):
     is the window mean. epsilon is a variance on the [-1, 1] scale: 0.04 flattens differences
     of about 0.2 (25 grey levels) and keeps larger steps.
     """
-    guide, images = _as_float(guide), _as_float(images)
+    self_guided = guide is images  # one mean and variance serve both (the output filter's case)
+    guide = _as_float(guide)
+    images = guide if self_guided else _as_float(images)
     mean_guide = box_filter(guide, radius)
-    mean_images = box_filter(images, radius)
-    covariance = box_filter(guide * images, radius) - mean_guide * mean_images
+    mean_images = mean_guide if self_guided else box_filter(images, radius)
     variance = box_filter(guide * guide, radius) - mean_guide * mean_guide
+    covariance = (variance if self_guided
+                  else box_filter(guide * images, radius) - mean_guide * mean_images)
     a = covariance / (variance + epsilon)
     b = mean_images - a * mean_guide
     return box_filter(a, radius) * guide + box_filter(b, radius)
