@@ -68,11 +68,17 @@ class DataConfig:
                                   "faces.json); default MODEL_DIR/dataset.")
     image_size: int = option(256, "Square training size in pixels, a multiple of 4.")
     batch_size: int = option(8, "Global batch size (split across replicas).")
+    crop_size: int = option(
+        0, "Train on random crop_size x crop_size windows of the image_size images (0: whole "
+        "images): the generator learns at image_size's scale for crop_size's cost.")
 
     def __post_init__(self):
         _require(self.image_size >= 16 and self.image_size % 4 == 0, "image_size",
                  f"must be a multiple of 4 and at least 16, got {self.image_size}")
         _require(self.batch_size >= 1, "batch_size", f"must be at least 1, got {self.batch_size}")
+        _require(self.crop_size == 0 or (16 <= self.crop_size <= self.image_size
+                                         and self.crop_size % 4 == 0), "crop_size",
+                 f"must be 0 or a multiple of 4 from 16 to image_size, got {self.crop_size}")
         _require(bool(self.photo_dir) == bool(self.anime_dir), "photo_dir",
                  "--photo_dir and --anime_dir go together")
 
@@ -137,7 +143,7 @@ class LossConfig:
     The discriminator loss is weighted by `adv` too, as in AnimeGAN v1. `color_scale` multiplies
     the YUV values of the colour and skin terms before the distance (see `losses.color_loss`):
     the thesis fixes their formula and weights, not the value range of YUV. The flatness
-    candidates (surface, distill, region, diffaugment; issue 24) are off by default until a
+    candidates (surface, distill, region, pair, diffaugment; issue 24) are off by default until a
     fixed-budget ablation chooses.
     """
 
@@ -161,6 +167,10 @@ class LossConfig:
     region: float = option(
         0.0, "Weight of the pull towards G's output with its k-means colour regions averaged "
         "(flat shading; White-box's structure term, simplified).", flag="region_weight")
+    pair: float = option(
+        0.0, "Weight of the L1 pull towards each photo's pseudo-pair target (make_pairs.py: a "
+        "stylising model's output, edge-preserving filtered): the supervised signal the clean "
+        "public face models had.", flag="pair_weight")
     diffaugment: str = option(
         "", "DiffAugment for everything the discriminator sees, in D and G updates: '' (off) or "
         "a comma list of color, translation, cutout.")
@@ -172,7 +182,8 @@ class LossConfig:
         parts = [p.strip() for p in self.diffaugment.split(",")] if self.diffaugment else []
         _require(all(p in DIFFAUGMENT_PARTS for p in parts), "diffaugment",
                  f"must be empty or a comma list of {DIFFAUGMENT_PARTS}, got {self.diffaugment!r}")
-        for field in ("adv", "con", "gra", "col", "skin", "face", "surface", "distill", "region"):
+        for field in ("adv", "con", "gra", "col", "skin", "face", "surface", "distill", "region",
+                      "pair"):
             _require(getattr(self, field) >= 0, f"{field}_weight", "must not be negative")
 
 

@@ -88,7 +88,8 @@ def main(argv):
     rng = np.random.default_rng(0)
     images = lambda: tf.constant(rng.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32))  # noqa: E731
     boxes = tf.constant([[0.2, 0.25, 0.8, 0.75]] * batch)
-    data = ((images(), boxes, images(), images(), images()),)
+    photo = images()
+    data = ((photo, boxes, images(), images(), images(), photo),)
 
     steps, first_step = {}, {}
     for name in FLAGS.variants:

@@ -54,7 +54,8 @@ def _fixed_batch(size=32, batch=2):
         return rng.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32)
 
     boxes = np.array([[0.2, 0.25, 0.8, 0.75], [0, 0, 0, 0]] * (batch // 2), np.float32)
-    return (images(), boxes, images(), images(), images())
+    photo = images()
+    return (photo, boxes, images(), images(), images(), photo)
 
 
 def train_task(work):

@@ -31,8 +31,9 @@ def _norms(gan, batch, loss):
 
 def test_diagnostic_batch_prefers_photos_with_faces(setup):
     config, _, batch = setup
-    photo, boxes, anime, anime_gray, smooth_gray = batch
+    photo, boxes, anime, anime_gray, smooth_gray, target = batch
     assert photo.shape == anime.shape == anime_gray.shape == smooth_gray.shape == (2, 32, 32, 3)
+    np.testing.assert_array_equal(target, photo)  # a dataset without pseudo-pairs
     assert (boxes[:, 2] > boxes[:, 0]).all()  # the helper's dataset has faces in every other photo
     np.testing.assert_array_equal(anime_gray[..., 0], anime_gray[..., 2])
 

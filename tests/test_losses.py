@@ -254,3 +254,16 @@ def test_flatness_loss_golden_and_pulls_only_the_images():
     np.testing.assert_allclose(tape.gradient(value, images).numpy(), [[0.25, -0.25], [-0.25, 0.0]])
     assert tape.gradient(value, smoothed) is None  # the target does not move towards the images
     assert float(losses.flatness_loss(images, images)) == 0.0
+
+
+def test_pair_loss_golden_and_pulls_only_the_images():
+    import tensorflow as tf
+
+    images = tf.constant([[0.5, -1.0], [0.0, 1.0]])
+    targets = tf.constant([[-0.5, -0.5], [0.0, 0.75]])
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([images, targets])
+        value = losses.pair_loss(images, targets)
+    assert float(value) == pytest.approx((1.0 + 0.5 + 0.0 + 0.25) / 4, rel=1e-6)
+    np.testing.assert_allclose(tape.gradient(value, images).numpy(), [[0.25, -0.25], [0.0, 0.25]])
+    assert tape.gradient(value, targets) is None  # fixed data: never pulled towards G(p)

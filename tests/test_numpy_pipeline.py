@@ -25,7 +25,8 @@ def test_batches_shapes_ranges_and_boxes_flipped_with_their_photos(files):
     flipped_seen = set()
     with NumpyBatches(files, SIZE, batch_size=4, seed=3, workers=2) as batches:
         for _ in range(6):
-            photo, box, anime, anime_gray, smooth_gray = next(batches)
+            photo, box, anime, anime_gray, smooth_gray, target = next(batches)
+            np.testing.assert_array_equal(target, photo)  # no pair/ folder: the photo itself
             for images in (photo, anime, anime_gray, smooth_gray):
                 assert images.shape == (4, SIZE, SIZE, 3) and images.dtype == np.float32
                 assert images.min() >= -1.0 and images.max() <= 1.0
@@ -46,7 +47,7 @@ def test_batches_shapes_ranges_and_boxes_flipped_with_their_photos(files):
 def test_anime_gray_and_smooth_flip_together(files):
     with NumpyBatches(files, SIZE, batch_size=2, seed=0, workers=1) as batches:
         for _ in range(8):
-            _, _, anime, anime_gray, smooth_gray = next(batches)
+            _, _, anime, anime_gray, smooth_gray, _ = next(batches)
             gray_of_anime = np.array([cv2.cvtColor(np.round((a + 1) * 127.5).astype(np.uint8),
                                                    cv2.COLOR_RGB2GRAY) for a in anime])
             np.testing.assert_allclose((anime_gray[..., 0] + 1) * 127.5, gray_of_anime, atol=0.51)
@@ -69,11 +70,11 @@ def test_images_decode_exactly_as_the_tf_data_pipeline(files):
         return {np.asarray(image).tobytes() for image in images}
 
     tf_photos, tf_anime = set(), set()
-    for photo, _, anime, _, _ in make_dataset(files, SIZE, 3, seed=1).take(8):
+    for photo, _, anime, _, _, _ in make_dataset(files, SIZE, 3, seed=1).take(8):
         tf_photos |= keyed(photo) | keyed(np.asarray(photo)[:, :, ::-1])
         tf_anime |= keyed(anime) | keyed(np.asarray(anime)[:, :, ::-1])
     with NumpyBatches(files, SIZE, 3, seed=1, workers=2) as batches:
         for _ in range(4):
-            photo, _, anime, _, _ = next(batches)
+            photo, _, anime, _, _, _ = next(batches)
             assert keyed(photo) <= tf_photos
             assert keyed(anime) <= tf_anime

@@ -30,6 +30,7 @@ def _terms(loss_config):
     rng = np.random.default_rng(0)
     photo, gray, fake = (rng.uniform(-1, 1, (BATCH, SIZE, SIZE, 3)).astype(np.float32)
                          for _ in range(3))
+    target = np.clip(fake + 0.25, -1, 1)  # the pair term reads |fake - target|
     boxes = np.array([[0.2, 0.2, 0.8, 0.8], [0.1, 0.3, 0.7, 0.9]], np.float32)
     nets = {
         "discriminate": Recorder(lambda x: x[..., :1] * 0.5),
@@ -37,13 +38,13 @@ def _terms(loss_config):
         "extract_faces": Recorder(lambda x: x[:, ::4, ::4, :] - 0.1),
     }
     terms = objectives.generator_terms(photo, boxes, gray, fake, loss_config=loss_config,
-                                       face_crop_size=CROP, **nets)
+                                       face_crop_size=CROP, photo_target=target, **nets)
     values = {name: float(np.asarray(value)) for name, value in terms.items()}
     total = float(np.asarray(objectives.weighted_generator_loss(terms, loss_config)))
     return values, total, {name: net.images for name, net in nets.items()}
 
 
-CANDIDATES = ("surface", "distill", "region")
+CANDIDATES = ("surface", "distill", "region", "pair")
 
 
 def test_all_terms_on_call_each_network_once():
@@ -90,8 +91,21 @@ def test_all_weights_zero_gives_a_float_zero_total():
     assert calls == {"discriminate": [], "extract": [], "extract_faces": []}
 
 
+def test_pair_term_reads_the_targets_and_needs_them():
+    only_pair = LossConfig(adv=0, con=0, gra=0, col=0, skin=0, face=0, pair=4.0)
+    values, total, calls = _terms(only_pair)
+    rng = np.random.default_rng(0)
+    _, _, fake = (rng.uniform(-1, 1, (BATCH, SIZE, SIZE, 3)).astype(np.float32) for _ in range(3))
+    expected = np.mean(np.abs(fake - np.clip(fake + 0.25, -1, 1)))
+    assert values["pair"] == pytest.approx(expected, rel=1e-6)
+    assert total == pytest.approx(4.0 * expected, rel=1e-6)
+    assert calls == {"discriminate": [], "extract": [], "extract_faces": []}  # no network needed
+    with pytest.raises(ValueError, match="pseudo-pair"):
+        objectives.generator_terms(fake, None, fake, fake, None, None, None, only_pair, CROP)
+
+
 def test_flatness_candidates_add_their_terms_and_share_one_discriminator_pass():
-    config = LossConfig(surface=1.0, distill=2.0, region=3.0)
+    config = LossConfig(surface=1.0, distill=2.0, region=3.0, pair=4.0)
     values, total, calls = _terms(config)
     assert all(values[name] > 0 for name in CANDIDATES), values
     # The surface view rides in the same D call as the plain fake batch.

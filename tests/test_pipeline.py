@@ -32,7 +32,7 @@ def test_batches_shapes_ranges_and_flipped_boxes(dataset_dir):
     files = load_dataset_files(dataset_dir)
     dataset = make_dataset(files, image_size=SIZE, batch_size=4, seed=3)
     flipped_seen = set()
-    for photo, box, anime, anime_gray, smooth_gray in dataset.take(6):
+    for photo, box, anime, anime_gray, smooth_gray, _ in dataset.take(6):
         for tensor in (photo, anime, anime_gray, smooth_gray):
             assert tensor.shape == (4, SIZE, SIZE, 3) and tensor.dtype == "float32"
             assert float(np.min(tensor)) >= -1.0 and float(np.max(tensor)) <= 1.0

@@ -91,8 +91,9 @@ _REPLICA_SCRIPT = textwrap.dedent("""
     config = tiny_config("unused", "unused")
     rng = np.random.default_rng(0)
     images = lambda: rng.uniform(-1, 1, (4, 32, 32, 3))
-    batch = (images(), np.array([[0.2, 0.2, 0.8, 0.8], [0, 0, 0, 0], [0.1, 0.3, 0.7, 0.9], [0, 0, 0, 0]]),
-             images(), images(), images())
+    photo = images()
+    batch = (photo, np.array([[0.2, 0.2, 0.8, 0.8], [0, 0, 0, 0], [0.1, 0.3, 0.7, 0.9], [0, 0, 0, 0]]),
+             images(), images(), images(), photo)
 
     def one_step(strategy, through_fit):
         keras.utils.set_random_seed(0)

@@ -1,14 +1,19 @@
 """The training input pipeline, one for both backends: a prepared dataset folder -> batches of
-five numpy arrays (`NumpyBatches`; `make_dataset` hands them to TensorFlow as a tf.data.Dataset).
+six numpy arrays (`NumpyBatches`; `make_dataset` hands them to TensorFlow as a tf.data.Dataset).
 
-Each batch is `(photo, photo_face_box, anime, anime_gray, smooth_gray)`:
-    photo, anime, anime_gray, smooth_gray: float32 (B, S, S, 3) in [-1, 1], S = image_size;
-    photo_face_box: float32 (B, 4) rows (y0, x0, y1, x1) in [0, 1], all zero when no face.
+Each batch is `(photo, photo_face_box, anime, anime_gray, smooth_gray, photo_target)`:
+    photo, anime, anime_gray, smooth_gray, photo_target: float32 (B, C, C, 3) in [-1, 1];
+    photo_face_box: float32 (B, 4) rows (y0, x0, y1, x1) in [0, 1], all zero when no face;
+    photo_target: the photo's pseudo-pair target (DATASET/pair/, made by make_pairs.py), or the
+        photo itself when the dataset has none (then no loss term reads it).
 Images are decoded with OpenCV (any format it reads, any size: centre-cropped to a square and
-resized to S). A random horizontal flip is applied to a photo and its face box together, and to
-an anime image and its gray and smooth-gray copies together. Photos and anime images are
-shuffled independently, a fresh permutation per pass (the shorter set simply passes more often,
-as AnimeGAN repeats it); order and flips are fixed by the seed.
+resized to S = image_size). C = S, or `crop_size` when set: a random C x C window of the S x S
+image (the scale of S at the cost of C; the generator and discriminator are convolutional). A
+random horizontal flip is applied to a photo, its face box and its target together, and to an
+anime image and its gray and smooth-gray copies together; a photo and its target share their
+window. Photos and anime images are shuffled independently, a fresh permutation per pass (the
+shorter set simply passes more often, as AnimeGAN repeats it); order, windows and flips are fixed
+by the seed.
 
 OpenCV releases the GIL while it decodes and resizes, so a thread pool decodes in parallel without
 copying images between processes; `prefetch` batches are decoded ahead of the one consumed. This
@@ -25,9 +30,12 @@ import pathlib
 import cv2
 import numpy as np
 
-from animegan_face.data.image_files import center_crop_resize, from_uint8, list_images, read_image
+from animegan_face.data.image_files import (center_crop_resize, from_uint8, list_images, printable,
+                                            read_image)
 
 _NO_FACE = (0.0, 0.0, 0.0, 0.0)
+PAIR_FOLDER = "pair"  # pseudo-pair targets (deployment/pseudo_pairs.py writes them)
+PAIR_FILE = "pair.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +50,7 @@ class DatasetFiles:
     anime: tuple
     smooth: tuple
     photos_without_face: int
+    pairs: tuple = ()  # the pseudo-pair target of each photo, () when the dataset has none
 
     @property
     def steps_per_epoch_basis(self):
@@ -50,7 +59,8 @@ class DatasetFiles:
 
 
 def load_dataset_files(dataset_dir):
-    """Lists photo/, anime/, smooth/ and reads faces.json of a prepared dataset.
+    """Lists photo/, anime/, smooth/ (and pair/ when complete) and reads faces.json of a prepared
+    dataset.
 
     Raises ValueError naming the folder or file that is missing or empty.
     """
@@ -79,7 +89,35 @@ def load_dataset_files(dataset_dir):
         anime=tuple(str(p) for p in anime),
         smooth=tuple(smooth),
         photos_without_face=without_face,
+        pairs=complete_pairs(root, photos),
     )
+
+
+def pair_path(dataset_dir, photo_path):
+    """Where the pseudo-pair target of `photo_path` (a file of DATASET/photo) lives."""
+    return pathlib.Path(dataset_dir) / PAIR_FOLDER / (pathlib.Path(photo_path).stem + ".png")
+
+
+def read_pair_settings(dataset_dir):
+    """DATASET/pair.json as a dict, or None when there is none; ValueError when it is damaged."""
+    path = pathlib.Path(dataset_dir) / PAIR_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(f"{printable(path)} is not valid JSON ({error}): delete it and its "
+                         f"{PAIR_FOLDER}/ folder, then run make_pairs.py again") from error
+
+
+def complete_pairs(dataset_dir, photos):
+    """The target path of every photo in `photos`, or () when the dataset has no complete set of
+    targets (pair.json missing or not marked complete, or a target file missing)."""
+    settings = read_pair_settings(dataset_dir)
+    if not settings or not settings.get("complete"):
+        return ()
+    paths = tuple(str(pair_path(dataset_dir, photo)) for photo in photos)
+    return paths if all(pathlib.Path(p).is_file() for p in paths) else ()
 
 
 def _gray3(rgb):
@@ -116,23 +154,53 @@ def flip_box(box):
     return np.array([y0, 1.0 - x1, y1, 1.0 - x0], np.float32)
 
 
-def load_photo(path, box, image_size, flip=False):
-    """One photo in [-1, 1] (S, S, 3) and its face box moved into the centre crop; both mirrored
-    left-right when `flip`."""
+def _window(image, window):
+    """The (top, left, side) window of an (S, S, 3) image, or the image when `window` is None."""
+    if window is None:
+        return image
+    top, left, side = window
+    return image[top:top + side, left:left + side]
+
+
+def _flipped(image, flip):
+    return np.ascontiguousarray(image[:, ::-1]) if flip else image
+
+
+def load_photo(path, box, image_size, flip=False, window=None):
+    """One photo in [-1, 1] (S, S, 3) and its face box moved into the centre crop, then cut to
+    `window` (top, left, side) of the S x S square when given; both mirrored left-right when
+    `flip`."""
     rgb = read_image(path)
     height, width = rgb.shape[:2]
     square, crop = center_crop_resize(rgb, image_size)
-    photo, box = from_uint8(square), crop_box(np.asarray(box, np.float32), crop, height, width)
-    return (np.ascontiguousarray(photo[:, ::-1]), flip_box(box)) if flip else (photo, box)
+    box = crop_box(np.asarray(box, np.float32), crop, height, width)
+    if window is not None:
+        top, left, side = window
+        box = crop_box(box, (top, left, side, side), image_size, image_size)
+    photo = from_uint8(_window(square, window))
+    return (_flipped(photo, True), flip_box(box)) if flip else (photo, box)
 
 
-def load_anime(path, smooth_path, image_size, flip=False):
-    """An anime image, its grayscale and the grayscale of its edge-smoothed copy, in [-1, 1]; all
-    three mirrored left-right when `flip`."""
+def load_target(path, image_size, flip=False, window=None):
+    """A photo's pseudo-pair target in [-1, 1], cut and mirrored as `load_photo` cuts its photo."""
+    square, _ = center_crop_resize(read_image(path), image_size)
+    return _flipped(from_uint8(_window(square, window)), flip)
+
+
+def _load_photo_and_target(path, box, target_path, image_size, flip, window):
+    photo, box = load_photo(path, box, image_size, flip, window)
+    target = photo if target_path is None else load_target(target_path, image_size, flip, window)
+    return photo, box, target
+
+
+def load_anime(path, smooth_path, image_size, flip=False, window=None):
+    """An anime image, its grayscale and the grayscale of its edge-smoothed copy, in [-1, 1], cut
+    to `window` (top, left, side) when given; all three mirrored left-right when `flip`."""
     anime, _ = center_crop_resize(read_image(path), image_size)
     smooth, _ = center_crop_resize(read_image(smooth_path), image_size)
+    anime, smooth = _window(anime, window), _window(smooth, window)
     images = from_uint8(anime), from_uint8(_gray3(anime)), from_uint8(_gray3(smooth))
-    return tuple(np.ascontiguousarray(image[:, ::-1]) for image in images) if flip else images
+    return tuple(_flipped(image, flip) for image in images)
 
 
 def _shuffled_indices(count, rng):
@@ -142,22 +210,28 @@ def _shuffled_indices(count, rng):
 
 
 class NumpyBatches:
-    """Endless iterator of 5-tuples of numpy arrays, batched by `batch_size`. Use as a context
+    """Endless iterator of 6-tuples of numpy arrays, batched by `batch_size`. Use as a context
     manager (or call `close()`) to stop the decoding threads.
 
     Args:
         files: `DatasetFiles` of a prepared dataset.
         image_size: side S of the square training images.
         batch_size: images of each domain per batch.
-        seed: fixes the shuffling and the flips (photos and anime draw from separate generators).
+        seed: fixes the shuffling, the windows and the flips (photos and anime draw from separate
+            generators).
         workers: decoding threads; default the machine's CPU count.
         prefetch: batches decoded ahead of the consumer.
+        crop_size: side of the random window cut from each S x S image; 0 (or S): none.
     """
 
-    def __init__(self, files, image_size, batch_size, seed=0, workers=None, prefetch=4):
+    def __init__(self, files, image_size, batch_size, seed=0, workers=None, prefetch=4,
+                 crop_size=0):
+        if crop_size > image_size:
+            raise ValueError(f"crop_size {crop_size} is larger than image_size {image_size}")
         self.files = files
         self.image_size = image_size
         self.batch_size = batch_size
+        self.crop_size = crop_size if crop_size and crop_size < image_size else 0
         photo_rng = np.random.default_rng([seed, 0])
         anime_rng = np.random.default_rng([seed, 1])
         self._photo_order = _shuffled_indices(len(files.photos), photo_rng)
@@ -169,17 +243,26 @@ class NumpyBatches:
         for _ in range(max(1, prefetch)):
             self._submit_batch()
 
+    def _draw_window(self, rng):
+        if not self.crop_size:  # no draw: the stream of an uncropped run stays as it was
+            return None
+        top, left = rng.integers(0, self.image_size - self.crop_size + 1, size=2)
+        return int(top), int(left), self.crop_size
+
     def _submit_batch(self):
         photos, anime = [], []
         for _ in range(self.batch_size):
             k = next(self._photo_order)
+            flip = bool(self._photo_rng.random() < 0.5)
             photos.append(self._pool.submit(
-                load_photo, self.files.photos[k], self.files.photo_boxes[k], self.image_size,
-                bool(self._photo_rng.random() < 0.5)))
+                _load_photo_and_target, self.files.photos[k], self.files.photo_boxes[k],
+                self.files.pairs[k] if self.files.pairs else None, self.image_size, flip,
+                self._draw_window(self._photo_rng)))
             k = next(self._anime_order)
+            flip = bool(self._anime_rng.random() < 0.5)
             anime.append(self._pool.submit(
-                load_anime, self.files.anime[k], self.files.smooth[k], self.image_size,
-                bool(self._anime_rng.random() < 0.5)))
+                load_anime, self.files.anime[k], self.files.smooth[k], self.image_size, flip,
+                self._draw_window(self._anime_rng)))
         self._pending.append((photos, anime))
 
     def __iter__(self):
@@ -188,11 +271,12 @@ class NumpyBatches:
     def __next__(self):
         photos, anime = self._pending.popleft()
         self._submit_batch()
-        photo_pairs = [future.result() for future in photos]
+        photo_triples = [future.result() for future in photos]
         anime_triples = [future.result() for future in anime]
-        return (np.stack([p for p, _ in photo_pairs]),
-                np.stack([b for _, b in photo_pairs]).astype(np.float32),
-                *(np.stack([t[k] for t in anime_triples]) for k in range(3)))
+        return (np.stack([p for p, _, _ in photo_triples]),
+                np.stack([b for _, b, _ in photo_triples]).astype(np.float32),
+                *(np.stack([t[k] for t in anime_triples]) for k in range(3)),
+                np.stack([t for _, _, t in photo_triples]))
 
     def close(self):
         for photos, anime in self._pending:
@@ -207,7 +291,7 @@ class NumpyBatches:
         self.close()
 
 
-def make_dataset(files, image_size, batch_size, seed=0):
+def make_dataset(files, image_size, batch_size, seed=0, crop_size=0):
     """`NumpyBatches` as an endless tf.data.Dataset, for TensorFlow's tf.distribute.
 
     The same batches, in the same order, as the JAX path gets for the same seed: tf.data only
@@ -217,13 +301,15 @@ def make_dataset(files, image_size, batch_size, seed=0):
     import tensorflow as tf  # TensorFlow-only: kept at the edge, the pipeline above is numpy.
 
     def batches():
-        with NumpyBatches(files, image_size, batch_size, seed=seed) as source:
+        with NumpyBatches(files, image_size, batch_size, seed=seed, crop_size=crop_size) as source:
             yield from source
 
-    image = tf.TensorSpec((batch_size, image_size, image_size, 3), tf.float32)
+    side = crop_size if crop_size and crop_size < image_size else image_size
+    image = tf.TensorSpec((batch_size, side, side, 3), tf.float32)
     box = tf.TensorSpec((batch_size, 4), tf.float32)
     dataset = tf.data.Dataset.from_generator(
-        batches, output_signature=(image, box, image, image, image)).prefetch(tf.data.AUTOTUNE)
+        batches, output_signature=(image, box, image, image, image, image)).prefetch(
+            tf.data.AUTOTUNE)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)

@@ -22,9 +22,10 @@ def term_gradient_norms(generator, discriminator, content_extractor, face_extrac
                         loss_config, face_crop_size):
     """{"image/<term>": float, "generator/<term>": float} for every generator term with weight != 0.
 
-    batch: `(photo, face_boxes, anime, anime_gray, smooth_gray)` as the pipeline makes it.
+    batch: `(photo, face_boxes, anime, anime_gray, smooth_gray, photo_target)` as the pipeline
+    makes it.
     """
-    photo, face_boxes, _, anime_gray, _ = (tf.convert_to_tensor(part) for part in batch)
+    photo, face_boxes, _, anime_gray, _, photo_target = (tf.convert_to_tensor(p) for p in batch)
     weights = objectives.generator_weights(loss_config)
     extract_faces = None
     if face_extractor is not None:
@@ -36,7 +37,8 @@ def term_gradient_norms(generator, discriminator, content_extractor, face_extrac
             photo, face_boxes, anime_gray, fake,
             discriminate=lambda images: discriminator(images, training=False),
             extract=lambda images: content_extractor(images, training=False),
-            extract_faces=extract_faces, loss_config=loss_config, face_crop_size=face_crop_size)
+            extract_faces=extract_faces, loss_config=loss_config, face_crop_size=face_crop_size,
+            photo_target=photo_target)
         weighted = {name: weights[name] * terms[name] for name in objectives.GENERATOR_TERMS
                     if weights[name] != 0 and (name != "face" or face_extractor is not None)}
     norms = {}

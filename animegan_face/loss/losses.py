@@ -156,3 +156,12 @@ def flatness_loss(images, smoothed):
     """
     images, smoothed = _wide(images, smoothed)
     return ops.mean(ops.abs(images - ops.stop_gradient(smoothed)))
+
+
+def pair_loss(images, targets):
+    """mean |images - targets|: the pull towards fixed pseudo-pair targets (pix2pix's L1).
+
+    The same L1 as `flatness_loss` (see there why L1), but towards data made once by
+    make_pairs.py rather than a function of the images: the pull does not move with the generator.
+    """
+    return flatness_loss(images, targets)

@@ -9,7 +9,7 @@ as callables, because each backend calls them its own way (a Keras model call, o
     extract(images)      -> content/Gram features of the frozen extractor
     extract_faces(crops) -> face features of the frozen face extractor, or None (face term off)
 
-Batches are `(photo, face_boxes, anime, anime_gray, smooth_gray)` as `pipeline` makes them; every
+Batches are `(photo, face_boxes, anime, anime_gray, smooth_gray, photo_target)` as `pipeline` makes them; every
 term is a mean over the batch it is given (the per-replica batch under tf.distribute, the global
 batch under JAX); the replica division, where there is one, stays in the train step.
 """
@@ -18,7 +18,8 @@ from keras import ops
 
 from animegan_face.loss import augment, image_ops, losses, smoothing
 
-GENERATOR_TERMS = ("g_adv", "con", "gra", "col", "skin", "face", "surface", "distill", "region")
+GENERATOR_TERMS = ("g_adv", "con", "gra", "col", "skin", "face", "surface", "distill", "region",
+                   "pair")
 DISCRIMINATOR_TERMS = ("d_total", "d_adv", "d_surface")
 
 # Guided-filter settings at 256 px (radii scale with the image side). Surface: White-box
@@ -95,12 +96,15 @@ def generator_weights(loss_config):
     return {"g_adv": loss_config.adv, "con": loss_config.con, "gra": loss_config.gra,
             "col": loss_config.col, "skin": loss_config.skin, "face": loss_config.face,
             "surface": loss_config.surface, "distill": loss_config.distill,
-            "region": loss_config.region}
+            "region": loss_config.region, "pair": loss_config.pair}
 
 
 def generator_terms(photo, face_boxes, anime_gray, fake, discriminate, extract, extract_faces,
-                    loss_config, face_crop_size, seed=0):
+                    loss_config, face_crop_size, seed=0, photo_target=None):
     """The unweighted generator terms (`GENERATOR_TERMS`) for a batch and its stylisation `fake`.
+
+    `photo_target` is the batch's pseudo-pair targets, which the pair term pulls `fake` towards
+    (required when that term is on).
 
     A term whose weight is 0 is not computed and reads 0 (switching a term off saves its cost: no
     extractor pass when content and Gram are both off, no face crops when the face term is off).
@@ -122,6 +126,10 @@ def generator_terms(photo, face_boxes, anime_gray, fake, discriminate, extract, 
         terms["g_adv"] = losses.generator_adversarial_loss(discriminate(fake))
     elif on["surface"]:
         terms["surface"] = losses.generator_adversarial_loss(discriminate(surface(fake)))
+    if on["pair"]:
+        if photo_target is None:
+            raise ValueError("the pair term is on but the batch carries no pseudo-pair targets")
+        terms["pair"] = losses.pair_loss(fake, photo_target)
     if on["distill"]:
         terms["distill"] = losses.flatness_loss(fake, smoothed_target(fake))
     if on["region"]:

@@ -70,7 +70,7 @@ class JaxAnimeGANTrainer:
     Example:
         trainer = JaxAnimeGANTrainer(g, d, content, face, config.loss, init_opt, g_opt, d_opt)
         state = trainer.state()
-        state, logs = trainer.gan_step(state, batch)   # batch: the pipeline's 5-tuple
+        state, logs = trainer.gan_step(state, batch)   # batch: the pipeline's 6-tuple
         trainer.write_back(state)
     """
 
@@ -184,7 +184,7 @@ class JaxAnimeGANTrainer:
         return new_state, {"init_con": con}
 
     def _gan_step_fn(self, state, frozen, batch):
-        photo, face_boxes, anime, anime_gray, smooth_gray = batch
+        photo, face_boxes, anime, anime_gray, smooth_gray, photo_target = batch
         extract, extract_faces = self._extractors(frozen)
         seed = ops.cast(state.d_optimizer[self._d_step_index], "int32")
 
@@ -217,7 +217,7 @@ class JaxAnimeGANTrainer:
                 photo, face_boxes, anime_gray, fake,
                 discriminate=self._discriminate(d_trainable, d_non_trainable), extract=extract,
                 extract_faces=extract_faces, loss_config=self.loss_config,
-                face_crop_size=self.face_crop_size, seed=seed)
+                face_crop_size=self.face_crop_size, seed=seed, photo_target=photo_target)
             total = objectives.weighted_generator_loss(terms, self.loss_config)
             return _scaled(self.g_optimizer, state.g_optimizer, total), (total, terms)
 

@@ -68,7 +68,7 @@ class Jax:
         """The pipeline's numpy batches, as they are."""
         config = self.config
         return NumpyBatches(files, config.data.image_size, config.data.batch_size,
-                            seed=config.train.seed + epoch)
+                            seed=config.train.seed + epoch, crop_size=config.data.crop_size)
 
 
 def set_random_seed(seed):

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 
 from animegan_face.config import compute_precision
-from animegan_face.data.pipeline import load_anime, load_dataset_files, load_photo
+from animegan_face.data.pipeline import load_anime, load_dataset_files, load_photo, load_target
 from animegan_face.data.preparation import prepare_dataset
 from animegan_face.models.extractors import build_loss_extractors
 from animegan_face.models.networks import build_discriminator, build_generator
@@ -321,9 +321,14 @@ def resolve_dataset(config):
             report = prepare_dataset(data.photo_dir, data.anime_dir, dataset_dir,
                                      image_size=data.image_size)
             print(report.summary())
-        return load_dataset_files(dataset_dir)
+        files = load_dataset_files(dataset_dir)
     except (ValueError, OSError) as error:
         raise SetupError(str(error)) from error
+    if config.loss.pair and not files.pairs:
+        raise SetupError(f"--pair_weight={config.loss.pair} needs pseudo-pair targets for every "
+                         f"photo in {dataset_dir}/photo, and its pair/ folder has none or not all: "
+                         "run make_pairs.py on it first")
+    return files
 
 
 def steps_per_epoch(config, files):
@@ -341,13 +346,16 @@ def sample_photos(files, image_size):
 
 
 def diagnostic_batch(files, image_size, count=8):
-    """A fixed real batch for `diagnostics` (photo, face_boxes, anime, anime_gray, smooth_gray):
-    the first `count` photos with a detected face (faceless ones if there are too few) and the
-    first `count` anime images, unflipped; numpy, so every backend can use it."""
+    """A fixed real batch for `diagnostics` (photo, face_boxes, anime, anime_gray, smooth_gray,
+    photo_target): the first `count` photos with a detected face (faceless ones if there are too
+    few) and the first `count` anime images, whole and unflipped; numpy, so every backend can use
+    it."""
     order = sorted(range(len(files.photos)), key=lambda k: not files.photo_boxes[k].any())
-    photos = [load_photo(files.photos[k], files.photo_boxes[k], image_size)
-              for k in (order * count)[:count]]
+    chosen = (order * count)[:count]
+    photos = [load_photo(files.photos[k], files.photo_boxes[k], image_size) for k in chosen]
     anime = [load_anime(files.anime[k], files.smooth[k], image_size)
              for k in (list(range(len(files.anime))) * count)[:count]]
+    targets = ([load_target(files.pairs[k], image_size) for k in chosen] if files.pairs
+               else [p for p, _ in photos])
     return (np.stack([p for p, _ in photos]), np.stack([b for _, b in photos]),
-            *(np.stack(parts) for parts in zip(*anime)))
+            *(np.stack(parts) for parts in zip(*anime)), np.stack(targets))

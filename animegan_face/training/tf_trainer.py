@@ -1,7 +1,7 @@
 """The two training algorithms as `keras.Model`s: generator warm-up, then the AnimeGAN GAN step.
 
-Both consume batches `(photo, photo_face_box, anime, anime_gray, smooth_gray)` from
-`animegan_face.data.pipeline` and share one generator. The objectives (which terms, which weights) are
+Both consume batches `(photo, photo_face_box, anime, anime_gray, smooth_gray, photo_target)`
+from `animegan_face.data.pipeline` and share one generator. The objectives (which terms, which weights) are
 `animegan_face.loss.objectives`, shared with the JAX train steps of `animegan_face.training.jax_trainer`; this
 module only runs them under a GradientTape and applies the gradients. Each `train_step` returns
 that step's own values; the training loop (`loop.run_epochs`) keeps the running means.
@@ -23,13 +23,13 @@ def _replica_count():
 
 
 def _unpack(data):
-    # The 5-tuple comes as x alone (see `as_fit_input`), as fit() would hand it over.
+    # The 6-tuple comes as x alone (see `as_fit_input`), as fit() would hand it over.
     batch, _, _ = keras.utils.unpack_x_y_sample_weight(data)
     return batch
 
 
 def as_fit_input(dataset):
-    """Wraps each 5-tuple batch as x alone, so that fit() does not read it as (x, y, weights)."""
+    """Wraps each 6-tuple batch as x alone, so that fit() does not read it as (x, y, weights)."""
     return dataset.map(lambda *batch: (batch,))
 
 
@@ -102,7 +102,7 @@ class AnimeGANTrainer(keras.Model):
     def call(self, photo, training=False):
         return self.generator(photo, training=training)
 
-    def generator_terms(self, photo, face_boxes, anime_gray, fake, seed=0):
+    def generator_terms(self, photo, face_boxes, anime_gray, fake, seed=0, photo_target=None):
         """The unweighted generator loss terms for a batch and its stylisation `fake`."""
         extract_faces = None
         if self.face_extractor is not None:
@@ -112,13 +112,13 @@ class AnimeGANTrainer(keras.Model):
             discriminate=lambda images: self.discriminator(images, training=True),
             extract=lambda images: self.content_extractor(images, training=False),
             extract_faces=extract_faces, loss_config=self.loss_config,
-            face_crop_size=self.face_crop_size, seed=seed)
+            face_crop_size=self.face_crop_size, seed=seed, photo_target=photo_target)
 
     def weighted_generator_loss(self, terms):
         return objectives.weighted_generator_loss(terms, self.loss_config)
 
     def train_step(self, data):
-        photo, face_boxes, anime, anime_gray, smooth_gray = _unpack(data)
+        photo, face_boxes, anime, anime_gray, smooth_gray, photo_target = _unpack(data)
         replicas = _replica_count()
         # The step number seeds DiffAugment (when on): the same draws on a resumed run.
         seed = ops.cast(self.d_optimizer.iterations, "int32")
@@ -140,7 +140,7 @@ class AnimeGANTrainer(keras.Model):
             self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_scaled, d_variables), d_variables))
 
             # Generator update against the updated discriminator.
-            terms = self.generator_terms(photo, face_boxes, anime_gray, fake, seed)
+            terms = self.generator_terms(photo, face_boxes, anime_gray, fake, seed, photo_target)
             g_total = self.weighted_generator_loss(terms)
             g_scaled = self.g_optimizer.scale_loss(g_total / replicas)
         g_variables = self.generator.trainable_variables

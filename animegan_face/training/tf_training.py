@@ -91,18 +91,18 @@ class TensorFlow:
 
     @contextlib.contextmanager
     def batches(self, files, epoch):
-        """The pipeline's batches as the train steps take them (each 5-tuple as x alone). On one
+        """The pipeline's batches as the train steps take them (each 6-tuple as x alone). On one
         replica the numpy batches go straight into the step, which halves the input's cost against
         tf.data's hand-over (bench/input_pipeline.py); several replicas take them through tf.data,
         which splits each global batch among them (and shards by data across workers)."""
         config = self.config
-        size, batch_size = config.data.image_size, config.data.batch_size
+        size, batch_size, crop = config.data.image_size, config.data.batch_size, config.data.crop_size
         seed = config.train.seed + epoch
         if self.strategy.num_replicas_in_sync == 1 and config.train.strategy != "multi_worker":
-            with NumpyBatches(files, size, batch_size, seed=seed) as batches:
+            with NumpyBatches(files, size, batch_size, seed=seed, crop_size=crop) as batches:
                 yield ((batch,) for batch in batches)
         else:
-            dataset = as_fit_input(make_dataset(files, size, batch_size, seed=seed))
+            dataset = as_fit_input(make_dataset(files, size, batch_size, seed=seed, crop_size=crop))
             yield iter(self.strategy.experimental_distribute_dataset(dataset))
 
 
@@ -121,7 +121,7 @@ def compile_trainers(networks, optimizers, config):
                           face_crop_size=config.model.face_crop_size, name="animegan")
     gan.compile(optimizers.generator, optimizers.discriminator, jit_compile=config.train.jit_compile)
     # Marks both as built: fit() on them (which a user may call; the run uses `loop`) would
-    # otherwise trace call() on the whole 5-tuple batch under a distribution strategy and fail.
+    # otherwise trace call() on the whole 6-tuple batch under a distribution strategy and fail.
     for model in (warmup, gan):
         model(np.zeros((1, 16, 16, 3), np.float32))
     for optimizer, variables in ((warmup.optimizer, generator.trainable_variables),

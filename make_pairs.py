@@ -1,0 +1,58 @@
+"""Makes pseudo-pair targets for a prepared dataset: the supervised signal of `--pair_weight`.
+
+    python make_pairs.py --dataset_dir=dataset/selfie_256 --model=checkpoints/selfie2anime_v2_stylised
+    python train.py --dataset_dir=dataset/selfie_256 --pair_weight=10 ...
+
+For each photo of DATASET/photo, the model's stylisation with an edge-preserving filter applied
+(on a contrast-stretched copy, so dark faces keep their eyes) goes to DATASET/pair/<stem>.png;
+DATASET/pair.json records the model and the settings. Training then pulls the generator towards
+these targets: it learns the flattening that no export could run as a filter. See
+animegan_face/deployment/pseudo_pairs.py. Interrupted, the same command continues.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags  # noqa: E402
+
+from animegan_face.deployment import pseudo_pairs  # noqa: E402
+
+flags.DEFINE_string("dataset_dir", None, "A prepared dataset (prepare.py).")
+flags.DEFINE_string("model", None, "The model that stylises: a run folder, .weights.h5, .keras, "
+                                   "SavedModel, .tflite or .onnx.")
+flags.DEFINE_float("sigma_s", pseudo_pairs.SIGMA_S, "Spatial extent of the edge-preserving filter, "
+                   "in pixels at a 256 px side (scaled with the side).", lower_bound=1.0)
+flags.DEFINE_float("sigma_r", pseudo_pairs.SIGMA_R, "Colour differences the filter smooths over, "
+                   "on the contrast-stretched 0..1 scale (larger: flatter).", lower_bound=0.01,
+                   upper_bound=1.0)
+flags.mark_flags_as_required(["dataset_dir", "model"])
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    from animegan_face.data.image_files import printable
+    from animegan_face.deployment.inference import ModelLoadError, load_stylizer
+
+    try:
+        stylizer = load_stylizer(FLAGS.model)
+    except (FileNotFoundError, ModelLoadError) as error:
+        sys.exit(f"make_pairs.py: --model: {printable(str(error))}")
+
+    def progress(done, total):
+        if done % 100 == 0 or done == total:
+            print(f"{done}/{total} targets", flush=True)
+
+    try:
+        written = pseudo_pairs.write_pairs(FLAGS.dataset_dir, stylizer, FLAGS.model,
+                                           FLAGS.sigma_s, FLAGS.sigma_r, progress)
+    except (ValueError, OSError) as error:
+        sys.exit(f"make_pairs.py: {printable(str(error))}")
+    print(f"{written} targets written into {printable(pseudo_pairs.pair_path(FLAGS.dataset_dir, 'x').parent)}")
+
+
+if __name__ == "__main__":
+    app.run(main)

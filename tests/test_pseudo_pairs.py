@@ -1,0 +1,178 @@
+"""Pseudo-pair targets (make_pairs.py): the filter, the files, and how batches carry them."""
+
+import json
+import pathlib
+
+import cv2
+import numpy as np
+import pytest
+
+from animegan_face.data.pipeline import NumpyBatches, load_dataset_files, pair_path
+from animegan_face.deployment import pseudo_pairs
+from tests.helpers import write_face_patch_dataset, write_prepared_dataset
+
+SIZE = 64
+
+
+def _scene(rng, spot=40, noise=6.0):
+    """Mid gray with a step edge (right half brighter), a dark 'eye' and sensor noise."""
+    image = np.full((SIZE, SIZE, 3), 128.0, np.float32)
+    image[:, SIZE // 2:] += 2 * spot
+    image[20:28, 10:18] -= spot
+    image += rng.normal(0, noise, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def _eye_contrast(image):
+    image = image.astype(np.float32)
+    return image[22:26, 12:16].mean() - image[22:26, 22:26].mean()
+
+
+def test_flatten_removes_noise_keeps_edges_and_eyes_at_any_contrast(rng):
+    scene = _scene(rng)
+    flat = pseudo_pairs.flatten(scene)
+    assert flat.shape == scene.shape and flat.dtype == np.uint8
+    # Noise in a flat region shrinks (5.5 -> 1.6 grey levels measured); the 80-level step and the
+    # 40-level eye stay (119.8 of 120 and 35.5 of 38.9 measured). OpenCV's recursive filter is
+    # deterministic float code; the bounds leave 2x margins for another CPU's rounding.
+    assert flat[36:60, 36:60].std() < scene[36:60, 36:60].std() / 2
+    assert flat[:, 40:60].mean() - flat[:, 4:8].mean() > 0.95 * (scene[:, 40:60].mean() - scene[:, 4:8].mean())
+    assert _eye_contrast(flat) < 0.8 * _eye_contrast(scene)
+    # The same scene at 30 % contrast (a dark face): the plain filter's absolute sigma_r loses a
+    # third of the eye (38.3 -> 25.6 levels, scaled back), the stretched one keeps it (35.5 -> 36.2).
+    dark = np.round(scene * 0.3).astype(np.uint8)
+    plain = cv2.edgePreservingFilter(dark, flags=cv2.RECURS_FILTER, sigma_s=30 * SIZE / 256, sigma_r=0.3)
+    assert _eye_contrast(plain) / 0.3 > 0.8 * _eye_contrast(flat)  # contrast is negative: lost
+    assert _eye_contrast(pseudo_pairs.flatten(dark)) / 0.3 < 0.9 * _eye_contrast(flat)
+
+
+def _negate(images):
+    return -images
+
+
+def test_write_pairs_writes_one_target_per_photo_and_records_them(tmp_path):
+    root = write_prepared_dataset(tmp_path / "data", size=SIZE, photos=3)
+    assert load_dataset_files(root).pairs == ()
+    assert pseudo_pairs.write_pairs(root, _negate, "negate") == 3
+    settings = json.loads((root / "pair.json").read_text())
+    assert settings["complete"] and settings["model"] == "negate"
+    assert settings["files"] == ["p0.png", "p1.png", "p2.png"]
+    photo = cv2.cvtColor(cv2.imread(str(root / "photo" / "p1.png")), cv2.COLOR_BGR2RGB)
+    target = cv2.cvtColor(cv2.imread(str(pair_path(root, root / "photo" / "p1.png"))), cv2.COLOR_BGR2RGB)
+    # The model's output (255 - photo, up to the [-1, 1] round trip), then the filter.
+    np.testing.assert_array_equal(target, pseudo_pairs.flatten(255 - photo))
+    files = load_dataset_files(root)
+    assert files.pairs == tuple(str(root / "pair" / f"p{k}.png") for k in range(3))
+    assert pseudo_pairs.write_pairs(root, _negate, "negate") == 0  # up to date: nothing redone
+
+
+def test_an_interrupted_run_continues_and_other_settings_are_refused(tmp_path):
+    root = write_prepared_dataset(tmp_path / "data", size=SIZE, photos=3)
+    pseudo_pairs.write_pairs(root, _negate, "negate")
+    settings = json.loads((root / "pair.json").read_text())
+    (root / "pair" / "p2.png").unlink()  # as a killed run leaves it: claimed, not written
+    (root / "pair.json").write_text(json.dumps({**settings, "complete": False}))
+    assert load_dataset_files(root).pairs == ()  # incomplete targets are not trained on
+    assert pseudo_pairs.write_pairs(root, _negate, "negate") == 1
+    assert len(load_dataset_files(root).pairs) == 3
+    with pytest.raises(ValueError, match="other settings"):
+        pseudo_pairs.write_pairs(root, _negate, "negate", sigma_r=0.5)
+    (root / "pair" / "holiday.jpg").write_bytes(b"a user's file")
+    with pytest.raises(ValueError, match="holiday.jpg"):
+        pseudo_pairs.write_pairs(root, _negate, "negate")
+    assert (root / "pair" / "holiday.jpg").read_bytes() == b"a user's file"
+
+
+def test_a_photo_removed_from_the_dataset_loses_its_target(tmp_path):
+    root = write_prepared_dataset(tmp_path / "data", size=SIZE, photos=3)
+    pseudo_pairs.write_pairs(root, _negate, "negate")
+    (root / "photo" / "p0.png").unlink()
+    assert pseudo_pairs.write_pairs(root, _negate, "negate") == 0
+    assert sorted(p.name for p in (root / "pair").iterdir()) == ["p1.png", "p2.png"]
+
+
+def _with_pairs(root, transform):
+    """pair/ holding transform(photo) for every photo, recorded as complete."""
+    names = []
+    for photo in sorted((root / "photo").iterdir()):
+        target = pair_path(root, photo)
+        target.parent.mkdir(exist_ok=True)
+        cv2.imwrite(str(target), transform(cv2.imread(str(photo))))
+        names.append(target.name)
+    (root / "pair.json").write_text(json.dumps({"complete": True, "files": names}))
+    return load_dataset_files(root)
+
+
+@pytest.mark.parametrize("crop", [0, 24])
+def test_targets_share_their_photos_window_and_flip(tmp_path, crop):
+    files = _with_pairs(write_prepared_dataset(tmp_path / "data", size=32, photos=4),
+                        lambda bgr: 255 - bgr)
+    side = crop or 32
+    windows = set()
+    with NumpyBatches(files, 32, batch_size=4, seed=5, workers=2, crop_size=crop) as batches:
+        for _ in range(5):
+            photo, _, anime, _, _, target = next(batches)
+            assert photo.shape == target.shape == anime.shape == (4, side, side, 3)
+            # Random noise photos: only the same window, flipped the same way, gives -photo.
+            np.testing.assert_allclose(target, -photo, atol=1e-6)
+            windows |= {photo[k].tobytes() for k in range(4)}
+    assert len(windows) > 4 if crop else len(windows) <= 8  # crops differ; whole photos repeat
+
+
+def test_crop_windows_move_the_face_box(tmp_path, rng):
+    files = load_dataset_files(write_face_patch_dataset(tmp_path, rng, 32))
+    seen = 0
+    with NumpyBatches(files, 32, batch_size=3, seed=2, workers=1, crop_size=20) as batches:
+        for _ in range(10):
+            photo, box, *_ = next(batches)
+            assert photo.shape == (3, 20, 20, 3)
+            for image, (y0, x0, y1, x1) in zip(photo, box):
+                white = int((image == 1.0).all(axis=-1).sum())
+                if y1 <= y0:  # no face, or the window missed it
+                    assert white == 0
+                    continue
+                top, left, bottom, right = (int(round(v * 20)) for v in (y0, x0, y1, x1))
+                # The box frames exactly the part of the white patch inside the window.
+                assert image[top:bottom, left:right].min() == 1.0
+                assert white == (bottom - top) * (right - left)
+                seen += 1
+    assert seen > 5
+
+
+def test_uncropped_batches_do_not_change_with_the_crop_option_off(tmp_path):
+    files = load_dataset_files(write_prepared_dataset(tmp_path / "data", size=32, photos=4))
+    with NumpyBatches(files, 32, 2, seed=3, workers=1) as a, \
+            NumpyBatches(files, 32, 2, seed=3, workers=1, crop_size=32) as b:
+        for _ in range(3):
+            for x, y in zip(next(a), next(b)):
+                np.testing.assert_array_equal(x, y)
+    with pytest.raises(ValueError, match="crop_size"):
+        NumpyBatches(files, 32, 2, crop_size=40)
+
+
+def test_training_with_pair_weight_needs_the_targets(tmp_path):
+    from animegan_face.config import LossConfig
+    from animegan_face.training.loop import resolve_dataset
+    from animegan_face.training.run_checks import SetupError
+    from tests.helpers import tiny_config
+    import dataclasses
+
+    root = write_prepared_dataset(tmp_path / "data", size=32, photos=2)
+    config = tiny_config(root, tmp_path / "run")
+    config = dataclasses.replace(config, loss=LossConfig(pair=1.0))
+    with pytest.raises(SetupError, match="make_pairs.py"):
+        resolve_dataset(config)
+    pseudo_pairs.write_pairs(root, _negate, "negate")
+    assert len(resolve_dataset(config).pairs) == 2
+
+
+def test_make_pairs_script_names_a_missing_model(tmp_path):
+    import subprocess
+    import sys
+
+    root = write_prepared_dataset(tmp_path / "data", size=32, photos=1)
+    result = subprocess.run(
+        [sys.executable, "make_pairs.py", f"--dataset_dir={root}", f"--model={tmp_path / 'nope'}"],
+        capture_output=True, text=True, cwd=pathlib.Path(__file__).parents[1])
+    assert result.returncode == 1 and "nope" in result.stderr
+    assert not (root / "pair").exists()  # nothing written
