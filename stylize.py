@@ -12,7 +12,9 @@ whole frame if no face is found), videos to --mode=full.
 Exit status: 0 when every file was done; 3 when some were skipped or done in part (a truncated
 video), each listed with its reason on stderr; 1 when nothing was done. Inputs are never written
 over, two inputs never share an output, and an existing file is replaced only if stylize.py wrote
-it and it is unchanged since, or with --overwrite (animegan_face/deployment/outputs.py).
+it and it is unchanged since, or with --overwrite (animegan_face/deployment/outputs.py). In
+folder mode images are decoded in a worker process: one that hangs or crashes the decoder is
+skipped after --decode_timeout seconds, not waited on for ever.
 """
 
 import os
@@ -38,6 +40,9 @@ flags.DEFINE_integer("max_side", 1024, "Full-frame mode shrinks larger frames to
 flags.DEFINE_bool("side_by_side", False, "Write the input beside the output.")
 flags.DEFINE_bool("overwrite", False, "Replace existing outputs that stylize.py did not write, or "
                   "that were changed since (never an input).")
+flags.DEFINE_float("decode_timeout", 120, "Folder mode: seconds one image may take to decode "
+                   "(in a worker process) before it is skipped (a decoder caught in a loop).",
+                   lower_bound=0.1)
 flags.DEFINE_float("max_megapixels", 50, "Images whose header declares more pixels are skipped "
                    "before decoding (a guard against decompression bombs).", lower_bound=0.001)
 flags.mark_flags_as_required(["model", "input", "output"])
@@ -76,16 +81,10 @@ def _video(stylizer, stylize, source, target, options, report, owned):
         report.warnings.append((target, f"holds {written} frames, {frames} were written"))
 
 
-def _photo(stylizer, stylize, path, out_path, options, report, max_pixels, owned):
-    """One photo in, one file out; a problem with it is recorded in `report`, not raised."""
-    from animegan_face.data.image_files import (ImageReadError, encode_image, printable, read_image,
-                                                write_file_atomic)
+def _photo(stylizer, stylize, path, rgb, out_path, options, report, owned):
+    """One decoded photo in, one file out; a problem with it is recorded in `report`, not raised."""
+    from animegan_face.data.image_files import encode_image, printable, write_file_atomic
 
-    try:
-        rgb = read_image(path, max_pixels)
-    except ImageReadError as error:
-        report.skip(path, error.reason)
-        return
     try:
         result = stylize.stylize_image(stylizer, rgb, options)
     except Exception as error:  # pylint: disable=broad-except  # one bad image must not end a batch
@@ -146,16 +145,29 @@ def main(argv):
     if is_video:
         _video(stylizer, stylize, source, target, options, report, owned)
     elif not source.is_dir():
-        _photo(stylizer, stylize, source, target, options, report, max_pixels, owned)
+        from animegan_face.data.image_files import ImageReadError, read_image
+
+        try:
+            rgb = read_image(source, max_pixels)
+        except ImageReadError as error:
+            sys.exit(f"stylize.py: {printable(source)}: {error.reason}")
+        _photo(stylizer, stylize, source, rgb, target, options, report, owned)
         if report.skipped:
             path, reason = report.skipped[0]
             sys.exit(f"stylize.py: {printable(path)}: {reason}")
     else:
+        from animegan_face.data.guarded_reading import read_images
+
         if not plan.pairs and not plan.skipped:
             sys.exit(f"stylize.py: {printable(source)} holds no images")
         report.skipped += plan.skipped
-        for path, out_path in plan.pairs:
-            _photo(stylizer, stylize, path, out_path, options, report, max_pixels, owned)
+        # Decoded in a worker process: a file that hangs or crashes the decoder is skipped.
+        images = read_images([path for path, _ in plan.pairs], max_pixels, FLAGS.decode_timeout)
+        for (path, out_path), (_, rgb, reason) in zip(plan.pairs, images):
+            if rgb is None:
+                report.skip(path, reason)
+            else:
+                _photo(stylizer, stylize, path, rgb, out_path, options, report, owned)
         for path, out_path in plan.renamed:
             print(f"note: {printable(path)} -> {printable(out_path.name)}: another input has the "
                   f"same name stem")

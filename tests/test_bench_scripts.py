@@ -1,6 +1,7 @@
-"""bench/inference.py's ONNX rows, bench/video.py, bench/web.py and the face benches
-(face_alignment.py, small_faces.py), end to end on tiny inputs: the scripts whose tables
-bench/RESULTS.md, the README and docs/face_mode.md quote; and bench/reading_path.py's call chain."""
+"""bench/inference.py's ONNX rows, bench/video.py, bench/web.py, the face benches
+(face_alignment.py, small_faces.py) and export_parity.py, end to end on tiny inputs: the scripts
+whose tables bench/RESULTS.md, the README, docs/face_mode.md and export.TOLERANCES quote; and
+bench/reading_path.py's call chain."""
 
 import os
 import re
@@ -121,6 +122,26 @@ def test_face_alignment_bench_prints_both_methods_and_the_figure(tmp_path):
         assert float(row[2]) >= 0 and -1 <= float(row[3]) <= 1 and row[4].strip(" |") == "0"
     # 3 rows of 3 pictures of 384 px with 4 px gaps.
     assert image_files.read_image(figure).shape == (3 * 384 + 8, 3 * 384 + 8, 3)
+
+
+def test_export_parity_bench_prints_exports_and_broken_generators():
+    """bench/export_parity.py, whose numbers export.TOLERANCES quotes: an ONNX export differs by
+    float32 rounding, a kernel with 10 % noise by far more, and p99.9 lies between mean and max."""
+    result = subprocess.run(
+        [sys.executable, "bench/export_parity.py", "--sizes=32", "--generators=animegan_v2",
+         "--fit_steps=2", "--exports=onnx", "--noise=0.1"],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [row for row in _table_rows(result.stdout) if row[0] != "| generator"]
+    labels = [(row[0].lstrip("| "), row[1]) for row in rows]
+    assert labels == [("animegan_v2 random", "onnx"), ("animegan_v2 fit 2", "onnx")] + [
+        (net, f"{layer} noise 0.1") for net in ("animegan_v2 random", "animegan_v2 fit 2")
+        for layer in ("block_c_3_expand_conv", "out_layer_conv")]
+    stats = [[float(cell.strip(" |")) for cell in row[3:]] for row in rows]
+    assert all(largest >= percentile >= mean >= 0 for largest, percentile, mean in stats)
+    # ONNX: float32 rounding (export.TOLERANCES' measurements); noise: at least 1e-3 on the mean.
+    assert all(stat[1] < 1e-3 and stat[2] < 1e-4 for stat in stats[:2])
+    assert all(stat[2] > 1e-3 for stat in stats[2:])
 
 
 def test_small_faces_bench_reports_each_upsampling():

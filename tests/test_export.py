@@ -47,7 +47,7 @@ def photos():
 @pytest.mark.parametrize("input_size", [None, SIZE])
 def test_saved_model_round_trip_and_uint8_signature(tmp_path, generator, photos, input_size):
     result = export.export_saved_model(generator, tmp_path, photos, input_size)
-    assert result.max_difference <= export.TOLERANCES["saved_model"][0]
+    assert result.percentile_difference <= export.TOLERANCES["saved_model"][0]
     stylizer = load_stylizer(result.path)
     assert stylizer.fixed_size == (None if input_size is None else (SIZE, SIZE))
     if input_size is None:  # any size that is a multiple of 4
@@ -68,8 +68,9 @@ def test_tflite_round_trips_within_tolerance(tmp_path, generator, photos, quanti
     result = export.export_tflite(generator, tmp_path, quantize, photos, input_size,
                                   representative_images=photos)
     assert result.path.is_file() and result.size_bytes == result.path.stat().st_size
-    maximum, mean = export.TOLERANCES[quantize]
-    assert result.max_difference <= maximum and result.mean_difference <= mean  # see above
+    percentile, mean = export.TOLERANCES[quantize]
+    # see above
+    assert result.percentile_difference <= percentile and result.mean_difference <= mean
     stylizer = load_stylizer(result.path)
     assert stylizer(photos).shape == photos.shape
     if input_size is None:
@@ -84,14 +85,86 @@ def test_a_generator_ending_in_the_output_filter_exports_within_tolerance(tmp_pa
     darken the edges far past the tolerance)."""
     filtered = build_generator("animegan_v2", output_filter=(3, 0.01))
     result = export.export_tflite(filtered, tmp_path, quantize, photos)
-    maximum, mean = export.TOLERANCES[quantize]
-    assert result.max_difference <= maximum and result.mean_difference <= mean
+    percentile, mean = export.TOLERANCES[quantize]
+    assert result.percentile_difference <= percentile and result.mean_difference <= mean
 
 
 def test_float16_is_half_the_size_of_float32(tmp_path, generator, photos):
     full = export.export_tflite(generator, tmp_path, "none", photos)
     half = export.export_tflite(generator, tmp_path, "float16", photos)
     assert 0.4 < half.size_bytes / full.size_bytes < 0.6
+
+
+def test_parity_is_a_high_percentile_and_the_mean():
+    difference = np.zeros(2000)
+    difference[0] = 1.0  # one value far off: the largest, not the 99.9th percentile
+    exported = np.linspace(-1, 1, 2000) + difference
+    largest, percentile, mean = export.parity(exported, np.linspace(-1, 1, 2000))
+    assert largest == pytest.approx(1.0) and mean == pytest.approx(1.0 / 2000)
+    # numpy's linear interpolation: rank 0.999 * 1999 = 1997.0 of the sorted differences, between
+    # sorted values 1997 and 1998, both 0 (the 1.0 is value 1999).
+    assert percentile == pytest.approx(0.0, abs=1e-12)
+    difference[3:10] = 0.25  # now 10 values (0.5 %) are off: the percentile sees them
+    assert export.parity(difference, np.zeros(2000))[1] == pytest.approx(0.25)
+    assert np.isnan(export.parity(np.array([0.0, np.nan]), np.zeros(2)))[1:].all()
+
+
+def _spiking(monkeypatch, count, size):
+    """Exported files load as themselves plus ``size`` added to the first ``count`` values of the
+    first check image's output."""
+    load = export.load_stylizer
+
+    def load_spiked(path):
+        stylizer, calls = load(path), []
+
+        def run(images):
+            out = np.array(stylizer(images))
+            if not calls:
+                out.reshape(-1)[:count] += size
+            calls.append(images)
+            return out
+        return run
+    monkeypatch.setattr(export, "load_stylizer", load_spiked)
+
+
+def test_a_few_far_pixels_pass_and_many_are_refused(tmp_path, generator, photos, monkeypatch):
+    """Issue 26 item 8: a float16 export was refused by one pixel (largest 0.0502 of a bound of
+    0.05, mean 0.0023). Six values of 3 x 32 x 32 x 3 off by 0.5 are under 0.1 %: the check passes them
+    and records the largest; 1 % of the values off by as much is refused."""
+    _spiking(monkeypatch, 6, 0.5)
+    result = export.export_tflite(generator, tmp_path, "float16", photos)
+    assert result.max_difference > 0.5 and result.path.is_file()
+    assert result.percentile_difference <= export.TOLERANCES["float16"][0]
+    passed = result.path.read_bytes()
+    _spiking(monkeypatch, photos[0].size // 100, 0.5)
+    with pytest.raises(export.ExportDriftError, match=r"at the 99.9th percentile"):
+        export.export_tflite(generator, tmp_path, "float16", photos)
+    assert list(tmp_path.iterdir()) == [result.path] and result.path.read_bytes() == passed
+
+
+@pytest.mark.parametrize("quantize", ["none", "float16"])
+def test_an_export_with_one_layer_wrong_is_refused(tmp_path, generator, photos, monkeypatch,
+                                                   quantize):
+    """A broken conversion: the file is converted from the (v1, random) generator with noise of
+    10 % of its kernel's standard deviation added to one middle convolution (m_ir5_expand). That
+    moves the 99.9th percentile and the mean far past the float16 bounds (export.TOLERANCES: 0.30 /
+    0.039 at 64 to 256 px, 8x the mean bound; weight rounding is the same on every CPU), while the
+    correct float16 file of the same generator passes (test_tflite_round_trips_within_tolerance)."""
+    convert = export.tflite_bytes
+
+    def convert_wrong(network, *args, **kwargs):
+        wrong = keras.models.clone_model(network)
+        wrong.set_weights(network.get_weights())
+        kernel = wrong.get_layer("m_ir5_expand").kernel
+        value = np.asarray(kernel)
+        noise = np.random.default_rng(1).standard_normal(value.shape) * value.std() * 0.1
+        kernel.assign(value + noise.astype(value.dtype))
+        return convert(wrong, *args, **kwargs)
+
+    monkeypatch.setattr(export, "tflite_bytes", convert_wrong)
+    with pytest.raises(export.ExportDriftError, match="past its tolerance"):
+        export.export_tflite(generator, tmp_path, quantize, photos)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_drifting_export_fails_and_keeps_the_earlier_file(tmp_path, generator, photos, monkeypatch):
@@ -199,7 +272,7 @@ def test_cli_exports_and_records_where_the_files_came_from(tmp_path, generator):
     [entry] = manifest["exports"]
     assert entry["file"] == f"generator_{SIZE}_float32.tflite" and entry["input_size"] == SIZE
     assert entry["sha256"] == sha256(out / entry["file"])
-    assert entry["max_difference"] <= entry["tolerance"]["max"]
+    assert entry["p99.9_difference"] <= entry["tolerance"]["p99.9"]
     assert manifest["source"]["generator"]["sha256"] == sha256(run / "generator.weights.h5")
     assert Config.from_dict(manifest["source"]["training_run"]["config"]) == config
     assert manifest["source"]["extractors"]["content"]["weights"] == "none"

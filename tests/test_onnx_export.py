@@ -20,6 +20,8 @@ from animegan_face.models.networks import build_generator
 
 pytestmark = pytest.mark.slow  # builds both full generators
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# export.py bounds the 99.9th percentile of the difference and its mean; these converter tests hold
+# even the largest difference to the percentile's bound (ONNX and Keras differ by float32 rounding).
 MAX_DIFFERENCE, MEAN_DIFFERENCE = export.TOLERANCES["onnx"]
 
 
@@ -169,6 +171,7 @@ def test_export_and_load_stylizer_give_the_keras_output(tmp_path, generator, rng
     result = export.export_onnx(generator, tmp_path, photos)
     assert result.path == tmp_path / "generator.onnx" and result.kind == "onnx"
     assert result.max_difference <= MAX_DIFFERENCE and result.mean_difference <= MEAN_DIFFERENCE
+    assert result.percentile_difference <= result.max_difference
     assert list(tmp_path.iterdir()) == [result.path]  # no temporary file left
 
     stylizer = load_stylizer(result.path)
@@ -213,6 +216,7 @@ def test_cli_exports_onnx_and_records_it(tmp_path):
     [entry] = manifest["exports"]
     assert entry["file"] == "generator_32.onnx" and entry["kind"] == "onnx"
     assert entry["sha256"] == sha256(out / "generator_32.onnx")
-    assert entry["max_difference"] <= entry["tolerance"]["max"] == MAX_DIFFERENCE
+    assert entry["p99.9_difference"] <= entry["max_difference"] <= entry["tolerance"]["p99.9"] \
+        == MAX_DIFFERENCE
     assert manifest["software"]["onnxruntime"] == onnxruntime.__version__
     assert sorted(path.name for path in out.iterdir()) == ["export_manifest.json", "generator_32.onnx"]

@@ -149,6 +149,7 @@ class _Result:  # the fields of export.ExportResult the manifest reads
     kind: str
     size_bytes: int
     max_difference: float = 0.001
+    percentile_difference: float = 0.0005
     mean_difference: float = 0.0001
     tolerance: tuple = (0.02, 0.001)
 

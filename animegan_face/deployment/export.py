@@ -32,33 +32,69 @@ from animegan_face.deployment.tflite_graph import tflite_graph
 FORMATS = ("saved_model", "tflite", "onnx")
 QUANTIZATIONS = ("none", "float16", "dynamic_int8", "int8")
 
-# Largest and mean absolute difference from the Keras generator allowed on the check images
-# (values in [-1, 1], a range of 2). float32 paths differ by rounding only; float16 by
-# half-precision weights. int8 weights move single pixels far but the mean little. Full int8 also
-# quantises activations, which this network (instance norm after every conv) tolerates badly:
-# a mean difference of 0.12 on a briefly trained generator, so its bound is loose: it catches
-# broken files, not that loss of quality. Random (untrained) weights are further off (int8 mean
-# 0.28 at 256 px, 0.31 at 512; dynamic int8 0.11 / 0.14) and can fail both int8 checks.
+# The parity check: what a viewer would see, not one pixel. An export passes when the 99.9th
+# percentile (PERCENTILE) of |exported - Keras| over the check images and its mean are both within
+# its kind's bounds (values in [-1, 1], a range of 2; one uint8 step is 2/255 = 0.0078). The largest
+# difference is printed and recorded but decides nothing: it is one value of one check image, and a
+# float16 TFLite file of a v1 generator trained 2 epochs at 64 px was refused at 0.0502 against the
+# former bound of 0.05 on it, with a mean of 0.0023. A broken conversion moves many values (a wrong
+# padding a ring of pixels: over 1 % of a 256 px image), so the percentile still sees it.
+#
+# Measured by bench/export_parity.py on the 4 astronaut check crops at 64 / 128 / 256 px, as
+# p99.9 / mean of |exported - Keras| (with the largest where it matters), for v1 and v2 with
+# random weights, after 150 steps of fitting at 64 px, after train.py at 64 px (1 warm-up and 2 GAN
+# epochs of 10 steps on the demo_data sets), v1 after 2 steps of a test's 32 px run, and v2
+# trained (checkpoints/selfie2anime_v2 and a 4-epoch 128 px run). The largest of each kind:
+#   TFLite float32: 1.4e-3 / 9.1e-5 (v1 random, 256 px); v2 at most 9e-6 / 1e-6.
+#   TFLite float16: 0.0176 / 0.0023 (v1 after 2 steps, 256 px; largest 0.038), v1 random
+#     0.0157 / 0.0020, after train.py 0.0110 / 0.0012, fitted 0.0075 / 7.6e-4; every v2 at most
+#     0.0027 / 4.2e-4. It hardly grows with the size (v1 after 2 steps at 64 px: 0.0146 / 0.0020).
+#     The issue's v1 had mean 0.0023.
+#   ONNX: 3.5e-4 / 2.3e-5 (v1 random, 256 px); v2 at most 2.8e-5 / 1.4e-5.
+#   dynamic int8 (after train.py, 256 px): v1 0.35 / 0.045 (largest 0.77), v2 0.022 / 0.0026.
+# What a broken file looks like (Keras with Gaussian noise of a fraction of its standard deviation
+# added to one kernel, against Keras; v1 random, the middle convolution m_ir5_expand / the last,
+# out_conv, alike within 10 %): noise 0.01: 0.03 / 0.004, 0.03: 0.09 / 0.012, 0.1: 0.29 / 0.040;
+# v2 random alike (0.03: 0.05-0.09 / 0.008-0.013); v1 after train.py, 0.1: 0.16-0.20 / 0.019.
+# A trained v2 shrugs off what breaks v1: after train.py, noise 0.01: 0.002 / 2.4e-4, 0.1:
+# 0.021 / 0.0046 (out_layer_conv; block_c_3_expand_conv 0.014 / 0.0025), as small as float16
+# rounding of a v1, so float16 passes it (float32 and ONNX refuse it). Converter bugs (a wrong
+# resize, pad mode or epsilon) move the mean by 9e-3 to 0.57.
+# The float16 bounds leave 2.3x (percentile) and 2.2x (mean) above the worst correct file and refuse
+# 3 % noise on one layer of v1 or of a random v2. float32 and ONNX differ by rounding only and keep
+# their earlier numbers, 14x and 57x above the worst p99.9 at 256 px (at 512 px float32 reached
+# 1.3e-2 largest, 4e-4 mean); their means refuse 1 % noise on v1 and 10 % on a trained v2. The int8
+# bounds are the earlier ones, now on the percentile (never above the largest): nothing that passed
+# fails. Full int8 also quantises activations, which this network (an instance norm after every
+# conv) tolerates badly (mean 0.12 on a briefly trained generator; random weights: int8 0.28 and
+# dynamic int8 0.11 at 256 px), so those bounds catch broken files only. No bound depends on the
+# x86-64 CPU: float16 and int8 errors come from rounding the weights, the same everywhere, and
+# float32 kernels on other CPUs move the outputs by about 1e-5.
 TOLERANCES = {
-    "saved_model": (1e-4, 1e-5),
-    # XNNPACK's float32 sums in another order; through 30 instance norms a random generator
-    # showed single pixels 2.5e-3 (256 px) and 1.3e-2 (512 px) off, means 1e-4 and 4e-4.
+    "saved_model": (1e-4, 1e-5),  # the same TensorFlow kernels, in a graph: 0 / 0 measured
     "none": (0.02, 1e-3),
-    "float16": (0.05, 0.005),
+    "float16": (0.04, 0.005),
     "dynamic_int8": (1.0, 0.1),
     "int8": (2.0, 0.3),
     # onnxruntime and Keras both compute in float32 and differ by rounding only: conv sums and the
     # norms' means taken in other orders, amplified by ~40 normalisations and growing with the
-    # pixels each norm averages. Random generators (astronaut crops, ONNX - Keras, v1 / v2):
-    # 256 px max 7.9e-4 / 8.8e-5, mean 2.5e-5 / 1.6e-5; 512 px max 4.9e-3 / 6.1e-4, mean
-    # 1.2e-4 / 1.3e-4: the bounds leave 4x at 512 px. They do not depend on the x86-64 CPU: against
-    # a float64 run (v1, 256 px) onnxruntime is off by half as much as Keras (max 3.5e-4 against
-    # 7.3e-4), so the difference is Keras' own float32 error, and Keras itself moves by under 7e-5
-    # between oneDNN limited to SSE4.1, to AVX2, full AVX-512 and plain Eigen; onnxruntime gives
-    # the same bits on 1 or 2 threads. Converter bugs move the mean 20x past the bound (one resize,
-    # pad mode or epsilon wrong: mean 9e-3 to 0.57 at 64 px).
+    # pixels each norm averages (random v1 at 512 px: largest 4.9e-3, mean 1.2e-4). Against a
+    # float64 run (v1, 256 px) onnxruntime is off by half as much as Keras, so the difference is
+    # Keras' own float32 error, and Keras itself moves by under 7e-5 between oneDNN limited to
+    # SSE4.1, to AVX2, full AVX-512 and plain Eigen; onnxruntime gives the same bits on 1 or 2
+    # threads. Converter bugs move the mean 20x past the bound (one resize, pad mode or epsilon
+    # wrong: mean 9e-3 to 0.57 at 64 px).
     "onnx": (0.02, 5e-4),
 }
+PERCENTILE = 99.9
+
+
+def parity(exported, reference):
+    """``(largest, PERCENTILE-th percentile, mean)`` of ``|exported - reference|`` over every value
+    (NaN anywhere gives NaN, which no bound passes)."""
+    difference = np.abs(np.asarray(exported, np.float64) - np.asarray(reference, np.float64))
+    return (float(difference.max()), float(np.percentile(difference, PERCENTILE)),
+            float(difference.mean()))
 
 
 class ExportDriftError(RuntimeError):
@@ -70,13 +106,15 @@ class ExportResult:
     path: pathlib.Path
     kind: str  # "saved_model" or a quantisation
     size_bytes: int
-    max_difference: float
+    max_difference: float  # printed and recorded, not checked
+    percentile_difference: float  # the PERCENTILE-th percentile
     mean_difference: float
-    tolerance: tuple
+    tolerance: tuple  # (bound of the percentile, bound of the mean)
 
     def row(self):
         return (f"| {self.path.name} | {self.size_bytes / 2 ** 20:.2f} | {self.max_difference:.2e} | "
-                f"{self.mean_difference:.2e} | {self.tolerance[0]:g} / {self.tolerance[1]:g} |")
+                f"{self.percentile_difference:.2e} | {self.mean_difference:.2e} | "
+                f"{self.tolerance[0]:g} / {self.tolerance[1]:g} |")
 
 
 class _Serving(tf.Module):
@@ -216,16 +254,15 @@ def _check(partial, final, kind, generator, check_images):
         exported = np.concatenate([stylizer(image[None]) for image in check_images])
         reference = np.concatenate([np.asarray(generator(image[None], training=False))
                                     for image in check_images])
-        difference = np.abs(exported - reference)
-        result = ExportResult(final, kind, _size(partial), float(difference.max()),
-                              float(difference.mean()), TOLERANCES[kind])
+        result = ExportResult(final, kind, _size(partial), *parity(exported, reference),
+                              TOLERANCES[kind])
         # "not <=" so that NaN fails too
-        if not (result.max_difference <= result.tolerance[0]
+        if not (result.percentile_difference <= result.tolerance[0]
                 and result.mean_difference <= result.tolerance[1]):
             raise ExportDriftError(
-                f"{final.name}: differs from the Keras generator by max {result.max_difference:.3g}"
-                f" / mean {result.mean_difference:.3g}, past its tolerance {result.tolerance}; "
-                "not written")
+                f"{final.name}: differs from the Keras generator by "
+                f"{result.percentile_difference:.3g} at the {PERCENTILE:g}th percentile / mean {result.mean_difference:.3g} (largest "
+                f"{result.max_difference:.3g}), past its tolerance {result.tolerance}; not written")
     except BaseException:
         _remove(partial)
         raise

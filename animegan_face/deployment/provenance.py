@@ -200,8 +200,10 @@ def export_entry(result, input_size):
     """One exported file's entry, from an `export.ExportResult`."""
     return {"file": result.path.name, "kind": result.kind, "input_size": input_size,
             "sha256": sha256(result.path), "size_bytes": result.size_bytes,
-            "max_difference": result.max_difference, "mean_difference": result.mean_difference,
-            "tolerance": {"max": result.tolerance[0], "mean": result.tolerance[1]}}
+            "max_difference": result.max_difference,
+            "p99.9_difference": result.percentile_difference,
+            "mean_difference": result.mean_difference,
+            "tolerance": {"p99.9": result.tolerance[0], "mean": result.tolerance[1]}}
 
 
 def write_manifest(output_dir, source, software, entries):

@@ -1,0 +1,36 @@
+"""Tests for animegan_face.data.guarded_reading: a file that hangs the decoder costs itself only."""
+
+import time
+
+import numpy as np
+
+from animegan_face.data import guarded_reading, image_files
+from tests import hostile_files
+
+
+def read_or_hang(path, max_pixels):
+    """Module level: the worker imports it. A name holding "hang" never decodes (a decoder caught
+    in a loop by a crafted file); the rest are read as stylize.py reads them."""
+    if "hang" in path.name:
+        time.sleep(3600)
+    return image_files.read_image(path, max_pixels)
+
+
+def test_a_hanging_file_is_stopped_and_the_others_are_read_in_order(tmp_path):
+    names = ["a.png", "b_hang.png", "c.png", "d.jpg", "e.png", "f_hang.png"]
+    for index, name in enumerate(names):
+        (tmp_path / name).write_bytes(hostile_files.good_image(name[-4:], 10 + index, 12))
+    (tmp_path / "d.jpg").write_bytes(b"not an image at all")
+    started = time.monotonic()
+    results = list(guarded_reading.read_images([tmp_path / name for name in names], timeout=2,
+                                               chunk=4, read=read_or_hang))
+    # Two hangs of 2 s each plus worker starts; a hang not stopped would never return.
+    assert time.monotonic() - started < 120
+    assert [path.name for path, _, _ in results] == names
+    for index, (path, rgb, reason) in enumerate(results):
+        if "hang" in path.name:
+            assert rgb is None and "still running after 2 s" in reason, reason
+        elif path.name == "d.jpg":
+            assert rgb is None and reason == "not an image OpenCV can decode", reason
+        else:
+            assert reason is None and rgb.dtype == np.uint8 and rgb.shape == (10 + index, 12, 3)
