@@ -7,7 +7,10 @@
 Each written file is run on check images and compared with the Keras generator; its size and its
 largest, 99.9th-percentile and mean difference are printed. A file whose 99.9th percentile or mean
 is past its tolerance (see docs/export.md) fails the run and is not written; earlier exports are
-never harmed. output_dir/export_manifest.json records where
+never harmed. A file or folder in output_dir under an output's name is replaced only if export.py
+wrote it and it is unchanged since (recorded in output_dir/.export_outputs.json), or with
+--overwrite; otherwise the run stops before converting anything and names it
+(animegan_face/deployment/outputs.py). output_dir/export_manifest.json records where
 the files came from (`animegan_face.deployment.provenance`): the source weights and their sha256, the training
 run's config and progress, the extractor weights, the code and package versions, each file's sha256.
 """
@@ -28,6 +31,8 @@ flags.DEFINE_integer("input_size", 0, "Fixed square input size (multiple of 4); 
                      "(int8 needs a fixed size).")
 flags.DEFINE_string("representative_dir", "", "Photo folder for int8 calibration and the checks.")
 flags.DEFINE_integer("check_images", 4, "Images the exported files are checked on.")
+flags.DEFINE_bool("overwrite", False, "Replace files and folders in output_dir under the outputs' "
+                  "names that export.py did not write, or that were changed since.")
 flags.mark_flags_as_required(["model_dir", "output_dir"])
 FLAGS = flags.FLAGS
 
@@ -58,6 +63,23 @@ def _validate():
         check_writable_folder(FLAGS.output_dir)
     except OSError as error:
         sys.exit(f"export.py: --output_dir: {error}")
+    from animegan_face.deployment.export import output_name
+    from animegan_face.deployment.provenance import MANIFEST
+
+    kinds = [kind for kind in ("saved_model", "onnx") if kind in FLAGS.formats]
+    kinds += FLAGS.quantize if "tflite" in FLAGS.formats else []
+    names = [output_name(kind, FLAGS.input_size or None) for kind in kinds] + [MANIFEST]
+    owned = _owned_outputs(FLAGS.output_dir)
+    refusals = [] if FLAGS.overwrite else [owned.refusal(os.path.join(FLAGS.output_dir, name))
+                                           for name in names]
+    if any(refusals):
+        sys.exit("export.py: --output_dir: " + "; ".join(filter(None, refusals)))
+
+
+def _owned_outputs(output_dir):
+    from animegan_face.deployment.outputs import OwnedOutputs
+
+    return OwnedOutputs(output_dir, "export.py", ".export_outputs.json", folders=True)
 
 
 def main(argv):
@@ -81,6 +103,7 @@ def main(argv):
         print(warning, file=sys.stderr, flush=True)
     output_dir = pathlib.Path(FLAGS.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    owned = _owned_outputs(output_dir)
     for name in export.remove_partial_leftovers(output_dir):
         print(f"removed {name}, left by an export that was killed", file=sys.stderr)
     check_size = FLAGS.input_size or 256
@@ -94,13 +117,15 @@ def main(argv):
     failures, entries = [], []
     jobs = []
     if "saved_model" in FLAGS.formats:
-        jobs.append(lambda: export.export_saved_model(generator, output_dir, photos, FLAGS.input_size or None))
+        jobs.append(lambda: export.export_saved_model(
+            generator, output_dir, photos, FLAGS.input_size or None, owned=owned))
     if "tflite" in FLAGS.formats:
         for quantize in FLAGS.quantize:
             jobs.append(lambda q=quantize: export.export_tflite(
-                generator, output_dir, q, photos, FLAGS.input_size or None, representative))
+                generator, output_dir, q, photos, FLAGS.input_size or None, representative, owned))
     if "onnx" in FLAGS.formats:
-        jobs.append(lambda: export.export_onnx(generator, output_dir, photos, FLAGS.input_size or None))
+        jobs.append(lambda: export.export_onnx(
+            generator, output_dir, photos, FLAGS.input_size or None, owned=owned))
     for job in jobs:
         try:
             result = job()
@@ -111,7 +136,8 @@ def main(argv):
         print(result.row(), flush=True)
         entries.append(provenance.export_entry(result, FLAGS.input_size or None))
     if entries:
-        manifest = provenance.write_manifest(output_dir, source, provenance.software_record(), entries)
+        manifest = provenance.write_manifest(output_dir, source, provenance.software_record(), entries,
+                                             owned)
         print(f"provenance: {manifest}")
     if failures:
         sys.exit(f"export.py: {len(failures)} export(s) failed; the others were written")

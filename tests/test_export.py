@@ -292,3 +292,52 @@ def test_leftovers_of_a_killed_export_are_removed_and_nothing_else(tmp_path):
     assert export.remove_partial_leftovers(tmp_path) == sorted(
         leftovers + ["saved_model.partial", "saved_model_256.old"])
     assert sorted(os.listdir(tmp_path)) == sorted(kept)
+
+
+def test_cli_refuses_files_it_did_not_write_and_replaces_its_own(tmp_path, generator):
+    """Issue 26: a user's files under output names (the TFLite file, the manifest) are refused
+    before any conversion, named, and left as they were (a killed export's partial file too);
+    --overwrite replaces them; a rerun replaces export.py's own outputs without it."""
+    from animegan_face.deployment.provenance import sha256
+
+    weights = tmp_path / "generator.weights.h5"
+    generator.save_weights(weights)
+    out = tmp_path / "out"
+    out.mkdir()
+    name = f"generator_{SIZE}_float32.tflite"
+    before = {name: b"the user's own model", "export_manifest.json": b'{"mine": true}',
+              f"generator_{SIZE}_float32.partial.tflite": b"left by a killed export"}
+    for file, data in before.items():
+        (out / file).write_bytes(data)
+    flags = [f"--model_dir={weights}", f"--output_dir={out}", "--formats=tflite",
+             "--quantize=none", f"--input_size={SIZE}"]
+    refused = _run_export(*flags)
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    for file in (name, "export_manifest.json"):
+        assert f"the output {file} exists and was not written by export.py" in refused.stderr
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+
+    replaced = _run_export(*flags, "--overwrite")
+    assert replaced.returncode == 0, replaced.stderr[-3000:]
+    assert sorted(os.listdir(out)) == [".export_outputs.json", "export_manifest.json", name]
+    [entry] = json.loads((out / "export_manifest.json").read_text())["exports"]
+    assert entry["file"] == name and entry["sha256"] == sha256(out / name)
+    assert load_stylizer(out / name)(np.zeros((1, SIZE, SIZE, 3), np.float32)).shape == (1, SIZE, SIZE, 3)
+
+    inodes = {file: (out / file).stat().st_ino for file in (name, "export_manifest.json")}
+    rerun = _run_export(*flags)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    # Both were written again (a rename gives a new inode), though the bytes may be the same.
+    assert all((out / file).stat().st_ino != inode for file, inode in inodes.items())
+
+
+def test_a_saved_model_folder_is_recorded_as_export_py_own(tmp_path, generator, photos):
+    from animegan_face.deployment.outputs import OwnedOutputs
+
+    def owned():
+        return OwnedOutputs(tmp_path, "export.py", ".export_outputs.json", folders=True)
+
+    result = export.export_saved_model(generator, tmp_path, photos, SIZE, owned=owned())
+    assert result.path.is_dir() and owned().refusal(result.path) is None
+    (result.path / "user_notes.txt").write_text("added by hand")  # now it is the user's
+    assert "was not written by export.py" in owned().refusal(result.path)

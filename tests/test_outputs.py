@@ -122,3 +122,23 @@ def test_a_damaged_ownership_record_owns_nothing(tmp_path):
     for damaged in (b"{not json", b'["a list"]', b'{"a.png": "not a list"}'):
         (tmp_path / outputs.OwnedOutputs.FILE).write_bytes(damaged)
         assert "not written by" in outputs.OwnedOutputs(tmp_path).refusal(out)
+
+
+def test_export_py_has_its_own_record_which_knows_folders(tmp_path):
+    """export.py's record (another file, folders allowed: a SavedModel, known by the sha256 of its
+    tree) beside stylize.py's, which keeps refusing folders and owns nothing export.py wrote."""
+    folder = tmp_path / "saved_model"
+    (folder / "variables").mkdir(parents=True)
+    (folder / "saved_model.pb").write_bytes(b"the user's own model")
+    exports = outputs.OwnedOutputs(tmp_path, "export.py", ".export_outputs.json", folders=True)
+    assert "was not written by export.py" in exports.refusal(folder)
+    exports.record_file(folder, folder)
+    reread = outputs.OwnedOutputs(tmp_path, "export.py", ".export_outputs.json", folders=True)
+    assert reread.refusal(folder) is None
+    (folder / "variables" / "extra").write_bytes(b"added by hand")
+    assert "was not written by export.py" in reread.refusal(folder)
+    assert "is not a regular file" in outputs.OwnedOutputs(tmp_path).refusal(folder)
+    exports.record(tmp_path / "a.png", b"exported")
+    (tmp_path / "a.png").write_bytes(b"exported")
+    assert "was not written by stylize.py" in outputs.OwnedOutputs(tmp_path).refusal(tmp_path / "a.png")
+    assert not (tmp_path / outputs.OwnedOutputs.FILE).exists()

@@ -2,7 +2,8 @@
 
 Every file is written under a temporary name, run on check images, compared with the Keras
 generator, and only then renamed into place: a failed or drifting export never leaves a broken
-file and never harms an earlier one.
+file and never harms an earlier one. Given an ``outputs.OwnedOutputs`` (``owned``), each file is
+recorded as export.py's own before that rename, so that a rerun may replace it.
 
 Interfaces (documented in docs/export.md):
     SavedModel `serving_default`: `images` float32 (N, H, W, 3) RGB in [-1, 1] -> `stylised`, same.
@@ -242,7 +243,17 @@ def _size(path):
     return path.stat().st_size
 
 
-def _check(partial, final, kind, generator, check_images):
+def output_name(kind, input_size=None):
+    """The name in output_dir of the export of ``kind``: "saved_model", "onnx" or a quantisation."""
+    size = f"_{input_size}" if input_size else ""
+    if kind == "saved_model":
+        return f"saved_model{size}"
+    if kind == "onnx":
+        return f"generator{size}.onnx"
+    return f"generator{size}_{'float32' if kind == 'none' else kind}.tflite"
+
+
+def _check(partial, final, kind, generator, check_images, owned):
     """Runs the written file, compares with Keras, and moves it into place if within tolerance.
 
     `partial` keeps the format's marks (a SavedModel folder, a .tflite suffix) so it loads as is.
@@ -266,42 +277,42 @@ def _check(partial, final, kind, generator, check_images):
     except BaseException:
         _remove(partial)
         raise
+    if owned is not None:
+        owned.record_file(final, partial)  # before the rename: a run killed in between owns it
     _replace(partial, final)
     return result
 
 
-def export_saved_model(generator, output_dir, check_images, input_size=None):
-    final = pathlib.Path(output_dir) / (f"saved_model_{input_size}" if input_size else "saved_model")
+def export_saved_model(generator, output_dir, check_images, input_size=None, owned=None):
+    final = pathlib.Path(output_dir) / output_name("saved_model", input_size)
     partial = final.with_name(final.name + ".partial")
     _remove(partial)
     serving = _Serving(generator, input_size)
     with _removed_on_failure(partial):
         tf.saved_model.save(serving, str(partial), signatures={
             "serving_default": serving.serve, "serving_uint8": serving.serve_uint8})
-    return _check(partial, final, "saved_model", generator, check_images)
+    return _check(partial, final, "saved_model", generator, check_images, owned)
 
 
 def export_tflite(generator, output_dir, quantize, check_images, input_size=None,
-                  representative_images=None):
-    label = "float32" if quantize == "none" else quantize
-    name = f"generator_{input_size}_{label}.tflite" if input_size else f"generator_{label}.tflite"
-    final = pathlib.Path(output_dir) / name
+                  representative_images=None, owned=None):
+    final = pathlib.Path(output_dir) / output_name(quantize, input_size)
     # ".partial.tflite": still loadable by its suffix while it is checked.
     partial = final.with_name(final.stem + ".partial.tflite")
     flatbuffer = tflite_bytes(generator, quantize, input_size, representative_images)
     with _removed_on_failure(partial):
         partial.write_bytes(flatbuffer)
-    return _check(partial, final, quantize, generator, check_images)
+    return _check(partial, final, quantize, generator, check_images, owned)
 
 
-def export_onnx(generator, output_dir, check_images, input_size=None):
-    final = pathlib.Path(output_dir) / (f"generator_{input_size}.onnx" if input_size else "generator.onnx")
+def export_onnx(generator, output_dir, check_images, input_size=None, owned=None):
+    final = pathlib.Path(output_dir) / output_name("onnx", input_size)
     # ".partial.onnx": still loadable by its suffix while it is checked.
     partial = final.with_name(final.stem + ".partial.onnx")
     model = generator_to_onnx(generator, input_size)
     with _removed_on_failure(partial):
         partial.write_bytes(model.SerializeToString())
-    return _check(partial, final, "onnx", generator, check_images)
+    return _check(partial, final, "onnx", generator, check_images, owned)
 
 
 @contextlib.contextmanager

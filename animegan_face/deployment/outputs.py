@@ -5,7 +5,8 @@ the input folder itself as the output folder); never map two inputs to one outpu
 give a.png and a_jpg.png, ``image_files.unique_stems``; the summary names each renamed one); never
 replace a file stylize.py did not write (``OwnedOutputs``: a user's own out/a.png, or an output the
 user edited since, is skipped with its reason unless --overwrite); never delete a file: leftovers
-of a killed run are replaced by the next run for the same output.
+of a killed run are replaced by the next run for the same output. export.py keeps the same rule
+for its exports with its own ``OwnedOutputs`` record.
 
 Exit status: 0 when every input was done, ``EXIT_SOME_SKIPPED`` when some were skipped (each
 listed with its reason), 1 when nothing could be done.
@@ -77,21 +78,24 @@ def plan_folder(source, target, extension=".png", overwrite=False):
 
 
 class OwnedOutputs:
-    """The files stylize.py wrote into one folder, known by their contents.
+    """The files a tool (stylize.py, export.py) wrote into one folder, known by their contents.
 
-    ``.stylize_outputs.json`` in the folder maps each output's name to the sha256 of the last few
-    contents stylize.py wrote under it (recorded before the file is renamed into place, so a run
-    killed in between still owns what it left). An existing file may be replaced when its contents
-    are one of those: running the same command again replaces its own outputs, while a file of the
-    same name that stylize.py did not write, or an output the user has edited since, is refused.
-    A damaged record owns nothing (refusing is the safe side).
+    ``record_name`` (``.stylize_outputs.json`` for stylize.py) in the folder maps each output's
+    name to the sha256 of the last few contents the tool wrote under it (recorded before the file
+    is renamed into place, so a run killed in between still owns what it left). An existing file
+    may be replaced when its contents are one of those: running the same command again replaces
+    its own outputs, while a file of the same name that the tool did not write, or an output the
+    user has edited since, is refused. A damaged record owns nothing (refusing is the safe side).
+    With ``folders``, an output may be a folder (a SavedModel), known by ``provenance.sha256`` of
+    its tree.
     """
 
     FILE = ".stylize_outputs.json"
     _KEPT = 4  # contents remembered per name
 
-    def __init__(self, folder):
-        self.record_path = pathlib.Path(folder) / self.FILE
+    def __init__(self, folder, tool="stylize.py", record_name=FILE, folders=False):
+        self.tool, self.folders = tool, folders
+        self.record_path = pathlib.Path(folder) / record_name
         try:
             hashes = json.loads(self.record_path.read_bytes())
         except (OSError, ValueError):
@@ -103,24 +107,25 @@ class OwnedOutputs:
 
     def refusal(self, target):
         """None when ``target`` may be written: it does not exist, or it holds contents that
-        stylize.py wrote under that name; else the reason it must not be replaced."""
+        the tool wrote under that name; else the reason it must not be replaced."""
         target = pathlib.Path(target)
         if not os.path.lexists(target):
             return None
-        if target.is_symlink() or not target.is_file():
+        if target.is_symlink() or not (target.is_file() or self.folders and target.is_dir()):
             return (f"the output {image_files.printable(target.name)} exists and is not a regular "
                     f"file: not replaced")
         if provenance.sha256(target) in self._hashes.get(target.name, ()):
             return None
         return (f"the output {image_files.printable(target.name)} exists and was not written by "
-                f"stylize.py (or was changed since): not replaced; --overwrite replaces it")
+                f"{self.tool} (or was changed since): not replaced; --overwrite replaces it")
 
     def record(self, target, data):
-        """Remembers ``data`` (bytes about to be written to ``target``) as stylize.py's own."""
+        """Remembers ``data`` (bytes about to be written to ``target``) as the tool's own."""
         self._remember(target, hashlib.sha256(data).hexdigest())
 
     def record_file(self, target, path):
-        """``record`` with the contents of the file ``path`` (a video written under another name)."""
+        """``record`` with the contents of ``path`` (a file or, with ``folders``, a folder) written
+        under another name, before it is renamed to ``target``."""
         self._remember(target, provenance.sha256(path))
 
     def _remember(self, target, digest):

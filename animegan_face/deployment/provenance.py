@@ -206,9 +206,10 @@ def export_entry(result, input_size):
             "tolerance": {"p99.9": result.tolerance[0], "mean": result.tolerance[1]}}
 
 
-def write_manifest(output_dir, source, software, entries):
+def write_manifest(output_dir, source, software, entries, owned=None):
     """Writes output_dir/export_manifest.json (atomically) with this run's `entries` and the
-    earlier entries whose files are still there unchanged. Returns its path."""
+    earlier entries whose files are still there unchanged, recorded first in `owned` (an
+    `outputs.OwnedOutputs`) when given. Returns its path."""
     output_dir = pathlib.Path(output_dir)
     path = output_dir / MANIFEST
     written = {entry["file"] for entry in entries}
@@ -227,5 +228,8 @@ def write_manifest(output_dir, source, software, entries):
         for entry in kept:
             entry.setdefault("source", previous.get("source"))
             entry.setdefault("software", previous.get("software"))
-    write_file_atomic(path, (json.dumps(manifest, indent=1) + "\n").encode("utf-8"))
+    data = (json.dumps(manifest, indent=1) + "\n").encode("utf-8")
+    if owned is not None:
+        owned.record(path, data)
+    write_file_atomic(path, data)
     return path
