@@ -165,7 +165,8 @@ def _sgd_trainer(work):
 
 
 def _batch(work):
-    return tuple(np.load(work / "batch.npz")[f"arr_{k}"] for k in range(5))
+    saved = np.load(work / "batch.npz")
+    return tuple(saved[f"arr_{k}"] for k in range(len(saved.files)))
 
 
 def _updates(networks, before):
