@@ -11,6 +11,7 @@ animegan_face/deployment/pseudo_pairs.py. Interrupted, the same command continue
 """
 
 import os
+import pathlib
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -51,7 +52,8 @@ def main(argv):
                                            FLAGS.sigma_s, FLAGS.sigma_r, progress)
     except (ValueError, OSError) as error:
         sys.exit(f"make_pairs.py: {printable(str(error))}")
-    print(f"{written} targets written into {printable(pseudo_pairs.pair_path(FLAGS.dataset_dir, 'x').parent)}")
+    folder = pathlib.Path(FLAGS.dataset_dir) / pseudo_pairs.PAIR_FOLDER
+    print(f"{written} targets written into {printable(folder)}")
 
 
 if __name__ == "__main__":
