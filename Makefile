@@ -48,7 +48,8 @@ web: $(VENV)/.installed web/node_modules/.installed
 # holds TensorFlow and its networks (a few GiB), so raise it with care. TEST_WORKERS=0 runs serially.
 # --dist loadgroup: tests marked with one xdist_group run on one worker (the two float64 JAX checks
 # share one JAX process); the others are shared out as usual.
+# --durations=25 prints the slowest tests, so every CI log shows where the time goes.
 # pytest exits 5 when it collects no test: that fails here like any other non-zero exit.
 TEST_WORKERS ?= 2
 test: $(VENV)/.installed /usr/bin/chromium /usr/bin/chromedriver web/node_modules/.installed
-	$(PYTHON) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+	$(PYTHON) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=25
