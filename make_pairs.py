@@ -28,6 +28,11 @@ flags.DEFINE_float("sigma_s", pseudo_pairs.SIGMA_S, "Spatial extent of the edge-
 flags.DEFINE_float("sigma_r", pseudo_pairs.SIGMA_R, "Colour differences the filter smooths over, "
                    "on the contrast-stretched 0..1 scale (larger: flatter).", lower_bound=0.01,
                    upper_bound=1.0)
+flags.DEFINE_integer("skin_line_depth", 0, "Inpaint thin dark lines inside the skin (the photo's "
+                     "face landmarks give the mask) that lie more than this many levels under "
+                     "their surroundings; 0: off.", lower_bound=0, upper_bound=255)
+flags.DEFINE_float("skin_flatness", 0.0, "Pull the skin this fraction of the way to a heavily "
+                   "smoothed copy before the filter; 0: off.", lower_bound=0.0, upper_bound=1.0)
 flags.mark_flags_as_required(["dataset_dir", "model"])
 FLAGS = flags.FLAGS
 
@@ -49,7 +54,8 @@ def main(argv):
 
     try:
         written = pseudo_pairs.write_pairs(FLAGS.dataset_dir, stylizer, FLAGS.model,
-                                           FLAGS.sigma_s, FLAGS.sigma_r, progress)
+                                           FLAGS.sigma_s, FLAGS.sigma_r, progress,
+                                           FLAGS.skin_line_depth, FLAGS.skin_flatness)
     except (ValueError, OSError) as error:
         sys.exit(f"make_pairs.py: {printable(str(error))}")
     folder = pathlib.Path(FLAGS.dataset_dir) / pseudo_pairs.PAIR_FOLDER

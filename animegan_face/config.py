@@ -12,6 +12,7 @@ import json
 from typing import Optional
 
 DISTANCES = ("huber", "l1", "l2")
+CONTENT_SOURCES = ("photo", "pair")
 GENERATORS = ("animegan_v1", "animegan_v2")
 EXTRACTORS = ("vgg19", "vgg16", "mobilenet")
 FACE_EXTRACTORS = ("resnet101", "vgg16", "none")
@@ -171,6 +172,11 @@ class LossConfig:
         0.0, "Weight of the L1 pull towards each photo's pseudo-pair target (make_pairs.py: a "
         "stylising model's output, edge-preserving filtered): the supervised signal the clean "
         "public face models had.", flag="pair_weight")
+    content_source: str = option(
+        "photo", "What the content term compares G(p)'s VGG features with: photo (the thesis: "
+        "keep the person) or pair (each photo's pseudo-pair target: a perceptual pull towards "
+        "it, as face_paint's LPIPS term; the photo's skin texture is then no longer asked for).",
+        choices=CONTENT_SOURCES)
     diffaugment: str = option(
         "", "DiffAugment for everything the discriminator sees, in D and G updates: '' (off) or "
         "a comma list of color, translation, cutout.")
@@ -178,6 +184,8 @@ class LossConfig:
     def __post_init__(self):
         _require(self.distance in DISTANCES, "distance",
                  f"must be one of {DISTANCES}, got {self.distance!r}")
+        _require(self.content_source in CONTENT_SOURCES, "content_source",
+                 f"must be one of {CONTENT_SOURCES}, got {self.content_source!r}")
         _require(self.color_scale > 0, "color_scale", f"must be positive, got {self.color_scale}")
         parts = [p.strip() for p in self.diffaugment.split(",")] if self.diffaugment else []
         _require(all(p in DIFFAUGMENT_PARTS for p in parts), "diffaugment",
@@ -185,6 +193,12 @@ class LossConfig:
         for field in ("adv", "con", "gra", "col", "skin", "face", "surface", "distill", "region",
                       "pair"):
             _require(getattr(self, field) >= 0, f"{field}_weight", "must not be negative")
+
+    @property
+    def needs_pairs(self):
+        """Whether a batch must carry pseudo-pair targets (make_pairs.py): the pair term, or the
+        content term reading them."""
+        return self.pair != 0 or (self.con != 0 and self.content_source == "pair")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -104,6 +104,36 @@ def test_pair_term_reads_the_targets_and_needs_them():
         objectives.generator_terms(fake, None, fake, fake, None, None, None, only_pair, CROP)
 
 
+def test_content_source_pair_compares_features_with_the_targets_not_the_photo():
+    """content_source=pair: the content term reads the target's features (one extractor pass,
+    as with the photo), every other term is unchanged; it needs the targets like the pair term."""
+    photo_config = LossConfig()
+    pair_config = LossConfig(content_source="pair")
+    from_photo, _, photo_calls = _terms(photo_config)
+    from_pair, _, pair_calls = _terms(pair_config)
+    assert pair_calls == photo_calls
+    rng = np.random.default_rng(0)
+    photo, _, fake = (rng.uniform(-1, 1, (BATCH, SIZE, SIZE, 3)).astype(np.float32)
+                      for _ in range(3))
+    target = np.clip(fake + 0.25, -1, 1)
+    features = lambda x: x[:, ::2, ::2, :] * 2.0  # the Recorder's extractor
+    from animegan_face.loss import losses
+    expected = float(np.asarray(losses.content_loss(features(target), features(fake), "huber")))
+    assert from_pair["con"] == pytest.approx(expected, rel=1e-6)
+    assert from_pair["con"] != pytest.approx(from_photo["con"], rel=1e-3)
+    for name in objectives.GENERATOR_TERMS:
+        if name != "con":
+            assert from_pair[name] == pytest.approx(from_photo[name], rel=1e-6), name
+    assert pair_config.needs_pairs and not photo_config.needs_pairs
+    assert not LossConfig(con=0, content_source="pair").needs_pairs
+    with pytest.raises(ValueError, match="pseudo-pair"):
+        objectives.generator_terms(fake, None, fake, fake, None, Recorder(features), None,
+                                   LossConfig(adv=0, gra=0, col=0, skin=0, face=0,
+                                              content_source="pair"), CROP)
+    with pytest.raises(ValueError, match="content_source"):
+        LossConfig(content_source="anime")
+
+
 def test_flatness_candidates_add_their_terms_and_share_one_discriminator_pass():
     config = LossConfig(surface=1.0, distill=2.0, region=3.0, pair=4.0)
     values, total, calls = _terms(config)

@@ -77,6 +77,13 @@ def test_an_interrupted_run_continues_and_other_settings_are_refused(tmp_path):
     assert len(load_dataset_files(root).pairs) == 3
     with pytest.raises(ValueError, match="other settings"):
         pseudo_pairs.write_pairs(root, _negate, "negate", sigma_r=0.5)
+    with pytest.raises(ValueError, match="other settings"):
+        pseudo_pairs.write_pairs(root, _negate, "negate", skin_line_depth=10)
+    # A pair.json from before the skin clean-ups existed records them as off: it continues.
+    old = json.loads((root / "pair.json").read_text())
+    (root / "pair.json").write_text(json.dumps(
+        {k: v for k, v in old.items() if k not in ("skin_line_depth", "skin_flatness")}))
+    assert pseudo_pairs.write_pairs(root, _negate, "negate") == 0
     (root / "pair" / "holiday.jpg").write_bytes(b"a user's file")
     with pytest.raises(ValueError, match="holiday.jpg"):
         pseudo_pairs.write_pairs(root, _negate, "negate")
@@ -89,6 +96,50 @@ def test_a_photo_removed_from_the_dataset_loses_its_target(tmp_path):
     (root / "photo" / "p0.png").unlink()
     assert pseudo_pairs.write_pairs(root, _negate, "negate") == 0
     assert sorted(p.name for p in (root / "pair").iterdir()) == ["p1.png", "p2.png"]
+
+
+def _skin_scene():
+    """Flat skin tone with a 2 px dark crack across it and on past the skin mask, a wide dark 'eye'
+    inside the mask, and the mask (rows 8..56, columns 8..40)."""
+    image = np.empty((SIZE, SIZE, 3), np.uint8)
+    image[:] = (200, 160, 140)
+    image[30:32, :] = (90, 60, 50)  # the crack, 110 levels deep, runs past the mask's right edge
+    image[12:24, 14:30] = (40, 30, 30)  # the eye: 12 x 16 px, wider than the 7 px line width
+    skin = np.zeros((SIZE, SIZE), bool)
+    skin[8:56, 8:40] = True
+    return image, skin
+
+
+def test_skin_lines_are_inpainted_inside_the_mask_and_nothing_else_moves():
+    image, skin = _skin_scene()
+    clean = pseudo_pairs.remove_skin_lines(image, skin, depth=10)
+    inside = clean[30:32, 10:38].astype(int)
+    # Inpainted from the plain skin around it: within a few levels of the tone (was 110 off).
+    assert np.abs(inside - (200, 160, 140)).max() <= 8
+    np.testing.assert_array_equal(clean[30:32, 44:], image[30:32, 44:])  # outside the skin: kept
+    np.testing.assert_array_equal(clean[14:22, 16:28], image[14:22, 16:28])  # the eye: kept
+    shallow = pseudo_pairs.remove_skin_lines(image, skin, depth=120)  # the crack is 110 deep
+    np.testing.assert_array_equal(shallow[26:36], image[26:36])
+
+
+def test_flatten_skin_smooths_the_skin_only(rng):
+    image, skin = _skin_scene()
+    noisy = np.clip(image + rng.normal(0, 12, image.shape), 0, 255).astype(np.uint8)
+    flat = pseudo_pairs.flatten_skin(noisy, skin, 0.7)
+    patch = (slice(40, 52), slice(14, 34))  # plain skin, well inside the mask
+    spread = lambda x: x[patch].astype(float).std(axis=(0, 1)).mean()  # per channel
+    assert spread(flat) < 0.6 * spread(noisy)
+    # Columns 56.. lie 16 px (4 feather sigmas) past the mask: untouched.
+    np.testing.assert_array_equal(flat[:, 56:], noisy[:, 56:])
+    np.testing.assert_array_equal(pseudo_pairs.flatten_skin(noisy, skin, 0.0), noisy)
+
+
+def test_make_target_without_a_face_is_the_filter_alone(rng):
+    image, _ = _skin_scene()  # no face for the landmark finder
+    stylised = np.clip(image + rng.normal(0, 6, image.shape), 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(
+        pseudo_pairs.make_target(image, stylised, skin_line_depth=10, skin_flatness=0.5),
+        pseudo_pairs.flatten(stylised))
 
 
 def _with_pairs(root, transform):
@@ -150,7 +201,8 @@ def test_uncropped_batches_do_not_change_with_the_crop_option_off(tmp_path):
         NumpyBatches(files, 32, 2, crop_size=40)
 
 
-def test_training_with_pair_weight_needs_the_targets(tmp_path):
+@pytest.mark.parametrize("loss", [{"pair": 1.0}, {"content_source": "pair"}])
+def test_training_with_pair_weight_needs_the_targets(tmp_path, loss):
     from animegan_face.config import LossConfig
     from animegan_face.training.loop import resolve_dataset
     from animegan_face.training.run_checks import SetupError
@@ -159,7 +211,7 @@ def test_training_with_pair_weight_needs_the_targets(tmp_path):
 
     root = write_prepared_dataset(tmp_path / "data", size=32, photos=2)
     config = tiny_config(root, tmp_path / "run")
-    config = dataclasses.replace(config, loss=LossConfig(pair=1.0))
+    config = dataclasses.replace(config, loss=LossConfig(**loss))
     with pytest.raises(SetupError, match="make_pairs.py"):
         resolve_dataset(config)
     pseudo_pairs.write_pairs(root, _negate, "negate")

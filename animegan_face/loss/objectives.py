@@ -103,8 +103,8 @@ def generator_terms(photo, face_boxes, anime_gray, fake, discriminate, extract, 
                     loss_config, face_crop_size, seed=0, photo_target=None):
     """The unweighted generator terms (`GENERATOR_TERMS`) for a batch and its stylisation `fake`.
 
-    `photo_target` is the batch's pseudo-pair targets, which the pair term pulls `fake` towards
-    (required when that term is on).
+    `photo_target` is the batch's pseudo-pair targets, which the pair term pulls `fake` towards,
+    and the content term too with `content_source="pair"` (required when either is on).
 
     A term whose weight is 0 is not computed and reads 0 (switching a term off saves its cost: no
     extractor pass when content and Gram are both off, no face crops when the face term is off).
@@ -117,6 +117,10 @@ def generator_terms(photo, face_boxes, anime_gray, fake, discriminate, extract, 
     batch = ops.shape(photo)[0]
     # A term that is off reads 0 in the dtype the terms are computed in (float64 in a float64 step).
     terms = {name: ops.zeros((), image_ops.float_dtype(fake)) for name in GENERATOR_TERMS}
+    content_from_pair = on["con"] and loss_config.content_source == "pair"
+    if (on["pair"] or content_from_pair) and photo_target is None:
+        raise ValueError("the pair term or content_source=pair is on but the batch carries no "
+                         "pseudo-pair targets")
     discriminate = augmented(discriminate, loss_config, 2 * seed + 1)
     if on["g_adv"] and on["surface"]:  # one discriminator pass for both views
         scores = ops.split(discriminate(ops.concatenate([fake, surface(fake)], 0)), 2, axis=0)
@@ -127,8 +131,6 @@ def generator_terms(photo, face_boxes, anime_gray, fake, discriminate, extract, 
     elif on["surface"]:
         terms["surface"] = losses.generator_adversarial_loss(discriminate(surface(fake)))
     if on["pair"]:
-        if photo_target is None:
-            raise ValueError("the pair term is on but the batch carries no pseudo-pair targets")
         terms["pair"] = losses.pair_loss(fake, photo_target)
     if on["distill"]:
         terms["distill"] = losses.flatness_loss(fake, smoothed_target(fake))
@@ -139,7 +141,8 @@ def generator_terms(photo, face_boxes, anime_gray, fake, discriminate, extract, 
         # gradient, then `fake` alone. One pass over all three carried the extractor's backward
         # pass over 3x the images the generator's gradient needs: the split made the thesis step
         # 16.5 % faster (bench/RESULTS.md), with the same gradients.
-        targets = ([photo] if on["con"] else []) + ([anime_gray] if on["gra"] else [])
+        content_reference = photo_target if content_from_pair else photo
+        targets = ([content_reference] if on["con"] else []) + ([anime_gray] if on["gra"] else [])
         target_features = ops.stop_gradient(extract(ops.concatenate(targets, 0)))
         fake_features = extract(fake)
         if on["con"]:

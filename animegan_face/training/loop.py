@@ -324,8 +324,9 @@ def resolve_dataset(config):
         files = load_dataset_files(dataset_dir)
     except (ValueError, OSError) as error:
         raise SetupError(str(error)) from error
-    if config.loss.pair and not files.pairs:
-        raise SetupError(f"--pair_weight={config.loss.pair} needs pseudo-pair targets for every "
+    if config.loss.needs_pairs and not files.pairs:
+        raise SetupError(f"--pair_weight={config.loss.pair} --content_source="
+                         f"{config.loss.content_source} needs pseudo-pair targets for every "
                          f"photo in {dataset_dir}/photo, and its pair/ folder has none or not all: "
                          "run make_pairs.py on it first")
     return files
