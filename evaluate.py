@@ -51,6 +51,9 @@ flags.DEFINE_string(
 flags.DEFINE_integer(
     "kid_anime_count", 1000, "Anime images the KID reference uses (evenly spaced by name; 0 = "
     "all): VGG16 features cost about 0.1 s an image here.", lower_bound=0)
+flags.DEFINE_string(
+    "kid_cache_dir", "~/.cache/animegan_face/kid", "Keeps the anime reference's KID features, "
+    "keyed by its pixels and the weights, so a rerun skips them ('' = no cache).")
 
 flags.mark_flags_as_required(["photo_dir", "anime_dir"])
 FLAGS = flags.FLAGS
@@ -84,7 +87,8 @@ def _add_kid(results, outputs_by_row, anime):
     count = FLAGS.kid_anime_count or len(anime)
     reference = [anime[int(i)] for i in np.linspace(0, len(anime) - 1, min(count, len(anime)))]
     features = kid.FeatureExtractor(FLAGS.kid_weights)
-    anime_features = features(reference)
+    anime_features = kid.cached_features(features, reference, FLAGS.kid_weights,
+                                         FLAGS.kid_cache_dir)
     for name, images in outputs_by_row.items():
         results[name]["kid"], results[name]["kid_std"] = kid.kernel_inception_distance(
             features(images), anime_features)

@@ -51,3 +51,30 @@ def test_feature_extractor_gives_512_pooled_features_per_image():
     features = kid.FeatureExtractor(weights="none", batch_size=2)(images)
     assert features.shape == (3, 512) and features.dtype == np.float64
     assert (features >= 0).all()  # after block5_conv3's ReLU
+
+
+def test_cached_features_are_reused_only_for_the_same_images_and_weights(tmp_path):
+    rng = np.random.default_rng(4)
+    images = [rng.integers(0, 256, (8, 8, 3), dtype=np.uint8) for _ in range(3)]
+    calls = []
+
+    def extract(batch):
+        calls.append(len(batch))
+        return np.stack([image.mean(axis=(0, 1)) for image in batch]).astype(np.float64)
+
+    first = kid.cached_features(extract, images, "imagenet", tmp_path)
+    again = kid.cached_features(extract, images, "imagenet", tmp_path)
+    np.testing.assert_array_equal(first, again)
+    assert calls == [3]  # the second call read the file
+    changed = images[:2] + [images[2] ^ 1]  # one pixel bit of one image
+    kid.cached_features(extract, changed, "imagenet", tmp_path)
+    kid.cached_features(extract, images, "other.weights.h5", tmp_path)
+    kid.cached_features(extract, images, "none", tmp_path)  # random weights: never cached
+    assert calls == [3, 3, 3, 3]
+    assert len(list(tmp_path.iterdir())) == 3
+    for path in tmp_path.iterdir():
+        path.write_bytes(b"not an array")
+    np.testing.assert_array_equal(kid.cached_features(extract, images, "imagenet", tmp_path), first)
+    assert calls == [3, 3, 3, 3, 3]  # recomputed, and the file replaced
+    assert kid.cached_features(extract, images, "imagenet", tmp_path).shape == (3, 3)
+    assert calls == [3, 3, 3, 3, 3]

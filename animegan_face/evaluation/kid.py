@@ -17,7 +17,13 @@ scored on the very features it was trained to match. Values are therefore "KID o
 comparable with published Inception KIDs; compare rows of one table.
 """
 
+import hashlib
+import io
+import pathlib
+
 import numpy as np
+
+from animegan_face.data.image_files import write_file_atomic
 
 FEATURE_LAYER = "block5_conv3"
 DEFAULT_SUBSETS = 100
@@ -76,3 +82,29 @@ class FeatureExtractor:
             batch = np.stack(images[start:start + self.batch_size]).astype(np.float32) / 127.5 - 1.0
             rows.append(np.asarray(self.model(batch, training=False), np.float64))
         return np.concatenate(rows, axis=0)
+
+
+def cached_features(extract, images, weights, cache_dir):
+    """`extract(images)`, kept in `cache_dir` under a key of the images' pixels, `weights` and
+    `FEATURE_LAYER`: the anime reference of every evaluation is the same 1,000 images, whose VGG16
+    features cost most of a KID run on a CPU. No cache when `cache_dir` is empty or the weights
+    are random ("none"). A damaged cache file is recomputed and replaced."""
+    if not cache_dir or weights == "none":
+        return extract(images)
+    digest = hashlib.sha256(f"{FEATURE_LAYER}|{weights}|{len(images)}".encode())
+    for image in images:
+        digest.update(np.ascontiguousarray(image, np.uint8).tobytes())
+        digest.update(str(np.shape(image)).encode())
+    path = pathlib.Path(cache_dir).expanduser() / f"vgg16_{digest.hexdigest()[:32]}.npy"
+    try:
+        features = np.load(path, allow_pickle=False)
+        if features.shape[0] == len(images):
+            return features
+    except (OSError, ValueError):
+        pass
+    features = extract(images)
+    buffer = io.BytesIO()
+    np.save(buffer, features, allow_pickle=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_file_atomic(path, buffer.getvalue())
+    return features
