@@ -275,3 +275,54 @@ def test_cli_replaces_its_own_output_but_not_a_users_file(weights, tmp_path):
     assert out.read_bytes() == b"retouched by hand"
     result = _run(*flags, "--overwrite")
     assert result.returncode == 0 and read_image(out).shape == (20, 24, 3), result.stderr[-2000:]
+
+
+# Loaded by every Python process of one stylize.py run, the decoding workers too (PYTHONPATH):
+# a decoder caught in a loop by a crafted file, for files whose bytes end, or whose name holds,
+# MARK. No real file is known to hang OpenCV's decoders, so the hang is made here.
+_HANGING_DECODER = '''
+import time
+
+import cv2
+
+MARK = "HANG-DECODER"
+_imdecode, _video_capture = cv2.imdecode, cv2.VideoCapture
+
+
+def imdecode(data, flags):
+    if data.tobytes().endswith(MARK.encode()):
+        time.sleep(3600)
+    return _imdecode(data, flags)
+
+
+def VideoCapture(name, *args):
+    if MARK in str(name):
+        time.sleep(3600)
+    return _video_capture(name, *args)
+
+
+cv2.imdecode, cv2.VideoCapture = imdecode, VideoCapture
+'''
+
+
+@pytest.mark.slow
+def test_cli_a_photo_or_video_that_hangs_the_decoder_is_named_not_waited_on(weights, tmp_path):
+    """Issue 26: folder mode had a decode timeout, a single photo and a video none (the command
+    hung for ever). A video's header and first frame are guarded; its later frames are not."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(_HANGING_DECODER)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(site), REPO] + os.environ.get("PYTHONPATH", "").split(os.pathsep)))
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(hostile_files.good_image(".jpg") + b"HANG-DECODER")
+    video = tmp_path / "HANG-DECODER.mp4"
+    _write_video(video, 3)
+    for source, output in ((photo, tmp_path / "o.png"), (video, tmp_path / "o.mp4")):
+        result = subprocess.run(
+            [sys.executable, "stylize.py", f"--model={weights}", f"--input={source}",
+             f"--output={output}", "--decode_timeout=3"],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=150)
+        assert result.returncode == 1, result.stderr[-2000:]
+        assert f"{source.name}: decoding stopped: still running after 3 s" in result.stderr
+        assert "Traceback" not in result.stderr and not output.exists()

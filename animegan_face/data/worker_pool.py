@@ -37,10 +37,7 @@ def run_items(function, items, num_workers, on_result=None, item_timeout=None):
         on_result: called with the number of items done after each one (progress).
         item_timeout: seconds one item may run before its worker is killed (None: no limit).
     """
-    # forkserver/spawn, not fork: the caller may hold threads (OpenCV's, TensorFlow's) that a fork
-    # would copy in a locked state.
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    context = multiprocessing.get_context(method)
+    context = _context()
     results = {}
     pending = list(range(len(items)))
 
@@ -57,6 +54,86 @@ def run_items(function, items, num_workers, on_result=None, item_timeout=None):
                 record(index, WorkerDied())
         pending = [index for index in pending if index not in results]
     return [results[index] for index in range(len(items))]
+
+
+def _context():
+    # forkserver/spawn, not fork: the caller may hold threads (OpenCV's, TensorFlow's) that a fork
+    # would copy in a locked state.
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    return multiprocessing.get_context(method)
+
+
+def run_in_one_worker(function, items, item_timeout=None, ahead=8):
+    """Yields ``function(item)`` or a ``WorkerDied`` for each of ``items``, in order, from one
+    long-lived worker process: started once (about 0.5 s on a busy 2-core machine), and started
+    again only after it died on an item or was stopped for running past ``item_timeout`` seconds.
+    With one worker the item it was running is the culprit: it is reported, not tried again (an
+    item the worker had not started yet goes to the new worker). Up to ``ahead`` items are handed
+    to the worker at once, so at most that many results wait in memory while the caller works.
+    An item's own error ends the run, as in ``run_items``.
+    """
+    items = list(items)
+    context = _context()
+    started_at = context.RawArray("d", len(items))  # time.monotonic() at the start, 0: not yet
+    pids = context.RawArray("i", len(items))  # the worker process running the item
+    pool, futures = None, {}  # futures: index -> Future in the current worker, for the next items
+    try:
+        for index in range(len(items)):
+            result = None
+            for _ in range(2):  # a worker that died before it started on the item: once more
+                if pool is None:
+                    pool = concurrent.futures.ProcessPoolExecutor(
+                        1, mp_context=context, initializer=_init_worker,
+                        initargs=(started_at, pids))
+                    futures = {}
+                for later in range(index, min(index + ahead, len(items))):
+                    if later not in futures:
+                        started_at[later] = 0
+                        futures[later] = pool.submit(_run_marked, function, later, items[later])
+                result = _wait_for(futures.pop(index), started_at, pids, index, item_timeout)
+                if result is _NOT_STARTED or isinstance(result, WorkerDied):
+                    pool.shutdown(wait=True, cancel_futures=True)  # broken: a fresh worker next
+                    pool = None
+                if result is not _NOT_STARTED:
+                    break
+            yield WorkerDied() if result is _NOT_STARTED else result
+    finally:
+        if pool is not None:
+            busy = [index for index, future in futures.items()
+                    if started_at[index] and not future.done()]
+            for index in busy:  # the caller stopped early (Ctrl-C, an error): never wait on it
+                _kill(pids[index])
+            pool.shutdown(wait=not busy, cancel_futures=True)
+
+
+_NOT_STARTED = object()
+
+
+def _wait_for(future, started_at, pids, index, item_timeout):
+    """The result of item ``index``; a ``WorkerDied`` when its worker died on it or ran it past
+    ``item_timeout`` seconds (and was killed); ``_NOT_STARTED`` when the worker died before."""
+    poll = None if item_timeout is None else min(1.0, item_timeout / 10)
+    while True:
+        try:
+            return future.result(timeout=poll)
+        except concurrent.futures.TimeoutError:
+            if started_at[index] and time.monotonic() - started_at[index] > item_timeout:
+                _kill(pids[index])
+                return _overdue(item_timeout)
+        except concurrent.futures.process.BrokenProcessPool:
+            return WorkerDied() if started_at[index] else _NOT_STARTED
+
+
+def _overdue(item_timeout):
+    return WorkerDied(f"still running after {item_timeout:g} s: stopped (a decoder caught in a "
+                      f"loop by a damaged or crafted file?)")
+
+
+def _kill(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _round(context, function, items, indices, num_workers, record, item_timeout):
@@ -92,8 +169,7 @@ def _round(context, function, items, indices, num_workers, record, item_timeout)
             pool.shutdown(wait=True, cancel_futures=True)
             raise
     for index in timed_out - finished:
-        record(index, WorkerDied(f"still running after {item_timeout:g} s: stopped (a decoder "
-                                 f"caught in a loop by a damaged or crafted file?)"))
+        record(index, _overdue(item_timeout))
     return sorted(lost)
 
 
@@ -107,10 +183,7 @@ def _stop_overdue(waiting, futures, started_at, pids, item_timeout):
         index = futures[future]
         if started_at[index] and now - started_at[index] > item_timeout:
             overdue.add(index)
-            try:
-                os.kill(pids[index], signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            _kill(pids[index])
     return overdue
 
 
