@@ -64,3 +64,23 @@ def test_one_worker_reads_the_batch_and_is_replaced_only_after_a_crash_or_a_hang
     pids = [pid for _, pid, _ in results]
     assert len(set(pids[:12])) == 1 and len(set(pids[13:15])) == 1 and len(set(pids[16:])) == 1
     assert len({pids[0], pids[13], pids[16]}) == 3  # a fresh worker after each
+
+
+def test_video_frames_come_from_the_worker_as_opencv_reads_them(tmp_path):
+    import cv2
+
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (32, 24))
+    for index in range(5):
+        writer.write(np.full((24, 32, 3), (40 * index, 80, 200 - 30 * index), np.uint8))
+    writer.release()
+    capture = cv2.VideoCapture(str(path))
+    expected = [cv2.cvtColor(capture.read()[1], cv2.COLOR_BGR2RGB) for _ in range(5)]
+    capture.release()
+    with guarded_reading.VideoReader(path, ahead=2) as video:
+        assert (video.opened, video.fps, video.announced) == (True, 10.0, 5)
+        frames = list(video.frames())
+    assert len(frames) == 5 and all(np.array_equal(a, b) for a, b in zip(frames, expected))
+    (tmp_path / "text.avi").write_text("not a video")
+    with guarded_reading.VideoReader(tmp_path / "text.avi") as video:
+        assert (video.opened, video.announced, list(video.frames())) == (False, 0, [])

@@ -9,8 +9,10 @@ An item still running after ``item_timeout`` seconds (a decoder caught in a loop
 has its worker killed and is reported the same way, without a second try.
 """
 
+import collections
 import concurrent.futures
 import dataclasses
+import itertools
 import multiprocessing
 import os
 import signal
@@ -70,15 +72,19 @@ def run_in_one_worker(function, items, item_timeout=None, ahead=8):
     With one worker the item it was running is the culprit: it is reported, not tried again (an
     item the worker had not started yet goes to the new worker). Up to ``ahead`` items are handed
     to the worker at once, so at most that many results wait in memory while the caller works.
+    ``items`` is read lazily (it may be endless: the caller stops when it has what it needs).
     An item's own error ends the run, as in ``run_items``.
     """
-    items = list(items)
+    items = iter(items)
     context = _context()
-    started_at = context.RawArray("d", len(items))  # time.monotonic() at the start, 0: not yet
-    pids = context.RawArray("i", len(items))  # the worker process running the item
-    pool, futures = None, {}  # futures: index -> Future in the current worker, for the next items
+    # Per slot (index % ahead: the items in flight never share one): time.monotonic() at the
+    # item's start (0: not yet), and the worker process running it.
+    started_at, pids = context.RawArray("d", ahead), context.RawArray("i", ahead)
+    window = collections.deque(itertools.islice(enumerate(items), ahead))  # (index, item) not done
+    pool, futures = None, {}  # futures: index -> Future in the current worker
     try:
-        for index in range(len(items)):
+        while window:
+            index, _ = window[0]
             result = None
             for _ in range(2):  # a worker that died before it started on the item: once more
                 if pool is None:
@@ -86,24 +92,35 @@ def run_in_one_worker(function, items, item_timeout=None, ahead=8):
                         1, mp_context=context, initializer=_init_worker,
                         initargs=(started_at, pids))
                     futures = {}
-                for later in range(index, min(index + ahead, len(items))):
-                    if later not in futures:
-                        started_at[later] = 0
-                        futures[later] = pool.submit(_run_marked, function, later, items[later])
-                result = _wait_for(futures.pop(index), started_at, pids, index, item_timeout)
+                _submit(pool, futures, window, function, started_at, ahead)
+                result = _wait_for(futures.pop(index), started_at, pids, index % ahead,
+                                   item_timeout)
                 if result is _NOT_STARTED or isinstance(result, WorkerDied):
                     pool.shutdown(wait=True, cancel_futures=True)  # broken: a fresh worker next
                     pool = None
                 if result is not _NOT_STARTED:
                     break
+            following = window[-1][0] + 1
+            window.popleft()
+            window.extend(itertools.islice(zip(itertools.count(following), items), 1))
+            if pool is not None:  # the worker goes on while the caller works on this result
+                _submit(pool, futures, window, function, started_at, ahead)
             yield WorkerDied() if result is _NOT_STARTED else result
     finally:
         if pool is not None:
             busy = [index for index, future in futures.items()
-                    if started_at[index] and not future.done()]
+                    if started_at[index % ahead] and not future.done()]
             for index in busy:  # the caller stopped early (Ctrl-C, an error): never wait on it
-                _kill(pids[index])
+                _kill(pids[index % ahead])
             pool.shutdown(wait=not busy, cancel_futures=True)
+
+
+def _submit(pool, futures, window, function, started_at, ahead):
+    """Hands the worker each item of ``window`` it does not have yet."""
+    for index, item in window:
+        if index not in futures:
+            started_at[index % ahead] = 0
+            futures[index] = pool.submit(_run_marked, function, index % ahead, item)
 
 
 _NOT_STARTED = object()
