@@ -280,9 +280,9 @@ def test_cli_replaces_its_own_output_but_not_a_users_file(weights, tmp_path):
 
 
 # Loaded by every Python process of one stylize.py run, the decoding workers too (PYTHONPATH):
-# a decoder caught in a loop by a crafted file, for a photo whose bytes end with MARK, and at the
-# third frame of a video whose name holds MARK. No real file is known to hang OpenCV's decoders,
-# so the hang is made here.
+# a decoder caught in a loop by a crafted file, for a photo whose bytes end with MARK, at the
+# third frame of a video whose name holds MARK, and on the header of one whose name holds
+# "HANG-HEADER". No real file is known to hang OpenCV's decoders, so the hang is made here.
 _HANGING_DECODER = '''
 import time
 
@@ -300,6 +300,8 @@ def imdecode(data, flags):
 
 class VideoCapture:
     def __init__(self, name, *args):
+        if "HANG-HEADER" in str(name):
+            time.sleep(3600)
         self._capture, self._hangs, self._reads = _video_capture(name, *args), MARK in str(name), 0
 
     def read(self, *args):
@@ -320,7 +322,8 @@ cv2.imdecode, cv2.VideoCapture = imdecode, VideoCapture
 def test_cli_a_photo_or_video_frame_that_hangs_the_decoder_is_named_not_waited_on(weights,
                                                                                   tmp_path):
     """Issue 26: folder mode had a decode timeout, a single photo and a video none (the command
-    hung for ever). The photo is refused; the video keeps the frames before the one that hung."""
+    hung for ever). The photo is refused; a video keeps the frames before the one that hung, and
+    one whose header hangs is refused."""
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(_HANGING_DECODER)
@@ -328,10 +331,12 @@ def test_cli_a_photo_or_video_frame_that_hangs_the_decoder_is_named_not_waited_o
         [str(site), REPO] + os.environ.get("PYTHONPATH", "").split(os.pathsep)))
     photo = tmp_path / "photo.jpg"
     photo.write_bytes(hostile_files.good_image(".jpg") + b"HANG-DECODER")
-    video = tmp_path / "HANG-DECODER.mp4"
+    video, header = tmp_path / "HANG-DECODER.mp4", tmp_path / "HANG-HEADER.mp4"
     _write_video(video, 5)
+    _write_video(header, 5)
     results = {}
-    for source, output in ((photo, tmp_path / "o.png"), (video, tmp_path / "o.mp4")):
+    for source, output in ((photo, tmp_path / "o.png"), (video, tmp_path / "o.mp4"),
+                           (header, tmp_path / "h.mp4")):
         results[source.name] = subprocess.run(
             [sys.executable, "stylize.py", f"--model={weights}", f"--input={source}",
              f"--output={output}", "--decode_timeout=3"],
@@ -345,3 +350,7 @@ def test_cli_a_photo_or_video_frame_that_hangs_the_decoder_is_named_not_waited_o
     assert (f"{video.name}: decoding stopped at frame 3: still running after 3 s" in
             video_run.stderr) and "the 2 frames before it were written" in video_run.stderr
     assert stylize.video_frame_count(tmp_path / "o.mp4") == 2
+    header_run = results[header.name]
+    assert header_run.returncode == 1, header_run.stderr[-2000:]
+    assert (f"{header.name}: decoding stopped on its header: still running after 3 s"
+            in header_run.stderr) and not (tmp_path / "h.mp4").exists()
