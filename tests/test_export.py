@@ -292,13 +292,17 @@ def test_only_leftovers_export_py_recorded_as_started_are_removed(tmp_path):
         (tmp_path / folder / "variables").mkdir(parents=True)
     owned.start(tmp_path / "generator_none.partial.onnx")  # killed before the file was created
     users = ["generator_int8.partial.tflite", "saved_model_64.partial", "generator.onnx.old"]
-    for name in users:
+    for name in users[:2]:
         (tmp_path / name).write_bytes(b"the user's own file")
+    (tmp_path / "generator.onnx.old").mkdir()
     kept = ["generator_float16.tflite", "notes.partial.tflite", "saved_model", "mine.old"]
     for name in kept:
         (tmp_path / name).write_bytes(b"keep")
+    # A record naming a path elsewhere (edited by hand, or crafted) is not followed.
     (tmp_path.parent / "elsewhere.old").write_bytes(b"outside the output folder")
-    owned.start(tmp_path / "../elsewhere.old")  # a record naming a path elsewhere: not followed
+    record = json.loads((tmp_path / export.RECORD).read_text())
+    record["generator.onnx.old/../../elsewhere.old"] = ["started"]
+    (tmp_path / export.RECORD).write_text(json.dumps(record))
     removed, named = export.remove_partial_leftovers(tmp_path, export.owned_outputs(tmp_path))
     assert removed == sorted(leftovers + ["saved_model.partial", "saved_model_256.old"])
     assert named == sorted(users)

@@ -286,7 +286,7 @@ def remove_partial_leftovers(output_dir, owned):
         if _TEMPORARY_NAME.fullmatch(name) and path.name == name and os.path.lexists(path):
             _remove(path)
             removed.append(name)
-        owned.finish(path)
+        owned.forget_started(name)
     kept = sorted(path.name for path in output_dir.iterdir()
                   if _TEMPORARY_NAME.fullmatch(path.name)) if output_dir.is_dir() else []
     return removed, kept

@@ -133,8 +133,12 @@ class OwnedOutputs:
 
     def finish(self, path):
         """Forgets ``path`` (renamed into place or removed); a name never started is left alone."""
-        if self.started(path):
-            del self._hashes[pathlib.Path(path).name]
+        self.forget_started(pathlib.Path(path).name)
+
+    def forget_started(self, name):
+        """Forgets the entry ``name`` of ``started_names`` as the record spells it."""
+        if self._hashes.get(name) == [self._STARTED]:
+            del self._hashes[name]
             self._save()
 
     def started_names(self):
