@@ -10,7 +10,8 @@ is past its tolerance (see docs/export.md) fails the run and is not written; ear
 never harmed. A file or folder in output_dir under an output's name is replaced only if export.py
 wrote it and it is unchanged since (recorded in output_dir/.export_outputs.json), or with
 --overwrite; otherwise the run stops before converting anything and names it
-(animegan_face/deployment/outputs.py). output_dir/export_manifest.json records where
+(animegan_face/deployment/outputs.py). Leftovers of a killed export (*.partial*, *.old) are removed
+only when that record says export.py started them; others are named and left alone. output_dir/export_manifest.json records where
 the files came from (`animegan_face.deployment.provenance`): the source weights and their sha256, the training
 run's config and progress, the extractor weights, the code and package versions, each file's sha256.
 """
@@ -31,8 +32,10 @@ flags.DEFINE_integer("input_size", 0, "Fixed square input size (multiple of 4); 
                      "(int8 needs a fixed size).")
 flags.DEFINE_string("representative_dir", "", "Photo folder for int8 calibration and the checks.")
 flags.DEFINE_integer("check_images", 4, "Images the exported files are checked on.")
-flags.DEFINE_bool("overwrite", False, "Replace files and folders in output_dir under the outputs' "
-                  "names that export.py did not write, or that were changed since.")
+flags.DEFINE_bool("overwrite", False, "Replace whatever is in output_dir under the outputs' "
+                  "names (a file, a folder or a link, never what a link points to) that export.py "
+                  "did not write, or that was changed since. Other files, even ones named like "
+                  "export.py's temporary *.partial* and *.old names, are never removed.")
 flags.mark_flags_as_required(["model_dir", "output_dir"])
 FLAGS = flags.FLAGS
 
@@ -63,23 +66,22 @@ def _validate():
         check_writable_folder(FLAGS.output_dir)
     except OSError as error:
         sys.exit(f"export.py: --output_dir: {error}")
-    from animegan_face.deployment.export import output_name
+    from animegan_face.deployment import export
     from animegan_face.deployment.provenance import MANIFEST
 
     kinds = [kind for kind in ("saved_model", "onnx") if kind in FLAGS.formats]
     kinds += FLAGS.quantize if "tflite" in FLAGS.formats else []
-    names = [output_name(kind, FLAGS.input_size or None) for kind in kinds] + [MANIFEST]
-    owned = _owned_outputs(FLAGS.output_dir)
+    size = FLAGS.input_size or None
+    names = [export.output_name(kind, size) for kind in kinds] + [MANIFEST]
+    owned = export.owned_outputs(FLAGS.output_dir)
     refusals = [] if FLAGS.overwrite else [owned.refusal(os.path.join(FLAGS.output_dir, name))
                                            for name in names]
+    # The names written before the final ones: a user's file there is never removed, even with
+    # --overwrite (which replaces what is under the outputs' own names only).
+    refusals += [export.taken_by_others(path, owned) for kind in kinds
+                 for path in export.temporary_paths(FLAGS.output_dir, kind, size)]
     if any(refusals):
         sys.exit("export.py: --output_dir: " + "; ".join(filter(None, refusals)))
-
-
-def _owned_outputs(output_dir):
-    from animegan_face.deployment.outputs import OwnedOutputs
-
-    return OwnedOutputs(output_dir, "export.py", ".export_outputs.json", folders=True)
 
 
 def main(argv):
@@ -87,6 +89,7 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     logging.set_verbosity(logging.WARNING)
     _validate()
+    from animegan_face.data.image_files import printable
     from animegan_face.deployment import export, provenance
     from animegan_face.deployment.inference import KerasStylizer, ModelLoadError, load_stylizer
 
@@ -103,9 +106,14 @@ def main(argv):
         print(warning, file=sys.stderr, flush=True)
     output_dir = pathlib.Path(FLAGS.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    owned = _owned_outputs(output_dir)
-    for name in export.remove_partial_leftovers(output_dir):
-        print(f"removed {name}, left by an export that was killed", file=sys.stderr)
+    owned = export.owned_outputs(output_dir)
+    removed, kept = export.remove_partial_leftovers(output_dir, owned)
+    for name in removed:
+        print(f"removed {printable(name)}, left by an export that was killed", file=sys.stderr)
+    for name in kept:
+        print(f"warning: {printable(name)} looks like a leftover of a killed export, but "
+              f"export.py's record ({export.RECORD}) does not say it wrote it: left as it is",
+              file=sys.stderr)
     check_size = FLAGS.input_size or 256
     photos = export.check_photos(FLAGS.representative_dir, check_size, FLAGS.check_images)
     representative = (export.check_photos(FLAGS.representative_dir, check_size, 100)

@@ -12,9 +12,10 @@ whole frame if no face is found), videos to --mode=full.
 Exit status: 0 when every file was done; 3 when some were skipped or done in part (a truncated
 video), each listed with its reason on stderr; 1 when nothing was done. Inputs are never written
 over, two inputs never share an output, and an existing file is replaced only if stylize.py wrote
-it and it is unchanged since, or with --overwrite (animegan_face/deployment/outputs.py). In
-folder mode images are decoded in a worker process: one that hangs or crashes the decoder is
-skipped after --decode_timeout seconds, not waited on for ever.
+it and it is unchanged since, or with --overwrite (animegan_face/deployment/outputs.py). Images
+(one photo or a folder) and video frames are decoded in a worker process: a file that hangs or
+crashes the decoder is named after --decode_timeout seconds, not waited on for ever (in a folder
+it is skipped; a video ends at the frame before, exit status 3).
 """
 
 import os
@@ -40,8 +41,9 @@ flags.DEFINE_integer("max_side", 1024, "Full-frame mode shrinks larger frames to
 flags.DEFINE_bool("side_by_side", False, "Write the input beside the output.")
 flags.DEFINE_bool("overwrite", False, "Replace existing outputs that stylize.py did not write, or "
                   "that were changed since (never an input).")
-flags.DEFINE_float("decode_timeout", 120, "Folder mode: seconds one image may take to decode "
-                   "(in a worker process) before it is skipped (a decoder caught in a loop).",
+flags.DEFINE_float("decode_timeout", 120, "Seconds one image (or video frame) may take to "
+                   "decode, in a worker process, before it is given up (a decoder caught in a "
+                   "loop).",
                    lower_bound=0.1)
 flags.DEFINE_float("max_megapixels", 50, "Images whose header declares more pixels are skipped "
                    "before decoding (a guard against decompression bombs).", lower_bound=0.001)
@@ -66,17 +68,23 @@ def _video(stylizer, stylize, source, target, options, report, owned):
 
     started = time.time()
     try:
-        frames = stylize.stylize_video(stylizer, source, target, options, FLAGS.side_by_side,
-                                       _progress, lambda partial: owned.record_file(target, partial))
+        result = stylize.stylize_video(stylizer, source, target, options, FLAGS.side_by_side,
+                                       _progress, lambda partial: owned.record_file(target, partial),
+                                       FLAGS.decode_timeout)
     except (stylize.VideoError, OSError) as error:
         sys.exit(f"\nstylize.py: {printable(str(error))}")
+    frames = result.frames
     print(f"\n{frames} frames -> {printable(target)} ({frames / (time.time() - started):.2f} frames/s)")
     report.done += 1
-    # The container's frame count against what was read and what the new file holds.
-    announced, written = stylize.video_frame_count(source), stylize.video_frame_count(target)
-    if announced > frames:
-        report.warnings.append((source, f"truncated or damaged: its header announces {announced} "
-                                        f"frames, {frames} could be read and were written"))
+    # Decoding stopped, or the container's frame count against what was read and written.
+    written = stylize.video_frame_count(target)
+    if result.stopped:
+        report.warnings.append((source, f"{result.stopped}; the {frames} frames before it were "
+                                        f"written"))
+    elif result.announced > frames:
+        report.warnings.append((source, f"truncated or damaged: its header announces "
+                                        f"{result.announced} frames, {frames} could be read and "
+                                        f"were written"))
     if written and written != frames:
         report.warnings.append((target, f"holds {written} frames, {frames} were written"))
 
@@ -127,9 +135,19 @@ def main(argv):
         sys.exit(f"stylize.py: --output: {printable(str(error))}")
     except outputs.OutputError as error:
         sys.exit(f"stylize.py: {printable(str(error))}")
+    from animegan_face.data import guarded_reading
+
+    is_video = source.is_file() and source.suffix.lower() in stylize.VIDEO_EXTENSIONS
+    max_pixels = round(FLAGS.max_megapixels * 1e6)
+    # Decoded in a worker process, before the model loads: a photo that hangs or crashes the
+    # decoder is named after --decode_timeout, not waited on for ever (so are a video's frames,
+    # in stylize_video, and a folder's images, below).
+    if not is_video and not source.is_dir():
+        [(_, rgb, reason)] = guarded_reading.read_images([source], max_pixels, FLAGS.decode_timeout)
+        if rgb is None:
+            sys.exit(f"stylize.py: {printable(source)}: {reason}")
     from animegan_face.deployment.inference import ModelLoadError, load_stylizer
     from animegan_face.deployment.provenance import model_image_size
-    is_video = source.is_file() and source.suffix.lower() in stylize.VIDEO_EXTENSIONS
     options = stylize.StylizeOptions(
         mode=FLAGS.mode or ("full" if is_video else "face"),
         image_size=FLAGS.image_size or model_image_size(FLAGS.model),
@@ -140,29 +158,21 @@ def main(argv):
         sys.exit(f"stylize.py: {error}")
 
     report = outputs.BatchReport()
-    max_pixels = round(FLAGS.max_megapixels * 1e6)
     owned = outputs.OwnedOutputs(target if source.is_dir() else target.parent)
     if is_video:
         _video(stylizer, stylize, source, target, options, report, owned)
     elif not source.is_dir():
-        from animegan_face.data.image_files import ImageReadError, read_image
-
-        try:
-            rgb = read_image(source, max_pixels)
-        except ImageReadError as error:
-            sys.exit(f"stylize.py: {printable(source)}: {error.reason}")
         _photo(stylizer, stylize, source, rgb, target, options, report, owned)
         if report.skipped:
             path, reason = report.skipped[0]
             sys.exit(f"stylize.py: {printable(path)}: {reason}")
     else:
-        from animegan_face.data.guarded_reading import read_images
-
         if not plan.pairs and not plan.skipped:
             sys.exit(f"stylize.py: {printable(source)} holds no images")
         report.skipped += plan.skipped
         # Decoded in a worker process: a file that hangs or crashes the decoder is skipped.
-        images = read_images([path for path, _ in plan.pairs], max_pixels, FLAGS.decode_timeout)
+        images = guarded_reading.read_images([path for path, _ in plan.pairs], max_pixels,
+                                             FLAGS.decode_timeout)
         for (path, out_path), (_, rgb, reason) in zip(plan.pairs, images):
             if rgb is None:
                 report.skip(path, reason)

@@ -25,7 +25,10 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from animegan_face.deployment import export, stylize  # noqa: E402
+# Not `export` (TensorFlow) at the top: stylize_video's decoding worker re-runs this script's top
+# level (multiprocessing starts its workers by importing the main script), as it re-runs
+# stylize.py's, whose top is light.
+from animegan_face.deployment import stylize  # noqa: E402
 from animegan_face.data.demo_data import demo_photos  # noqa: E402
 from animegan_face.deployment.inference import KerasStylizer, load_stylizer  # noqa: E402
 
@@ -58,6 +61,8 @@ def runtimes(models, exports, size, folder):
         keras_model = next((s for s in found.values() if isinstance(s, KerasStylizer)), None)
         if keras_model is None:
             raise app.UsageError("--exports needs a Keras --model (a model_dir or .weights.h5)")
+        from animegan_face.deployment import export
+
         photos = export.check_photos("", size, 2)
         for kind in exports:
             if kind == "onnx":
@@ -80,7 +85,7 @@ def frames_per_second(found, clip, output, rounds):
     for _ in range(rounds):
         for label, stylizer in found.items():
             started = time.perf_counter()
-            frames = stylize.stylize_video(stylizer, clip, output, options)
+            frames = stylize.stylize_video(stylizer, clip, output, options).frames
             rates[label].append(frames / (time.perf_counter() - started))
     return rates
 

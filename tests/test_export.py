@@ -279,19 +279,69 @@ def test_cli_exports_and_records_where_the_files_came_from(tmp_path, generator):
     assert manifest["software"]["tensorflow"]
 
 
-def test_leftovers_of_a_killed_export_are_removed_and_nothing_else(tmp_path):
-    # What kill -9 during an export leaves (issue 26), beside files that are not its partials.
+def test_only_leftovers_export_py_recorded_as_started_are_removed(tmp_path):
+    # What kill -9 during an export leaves (issue 26): removed only when export.py's record says
+    # it started them; a user's files of the same shape of name are named and kept.
+    owned = export.owned_outputs(tmp_path)
     leftovers = ["generator_float16.partial.tflite", "generator_256.partial.onnx"]
     for name in leftovers:
+        owned.start(tmp_path / name)  # before the file exists, as export.py does
         (tmp_path / name).write_bytes(b"half written")
     for folder in ("saved_model.partial", "saved_model_256.old"):
+        owned.start(tmp_path / folder)
         (tmp_path / folder / "variables").mkdir(parents=True)
+    owned.start(tmp_path / "generator_none.partial.onnx")  # killed before the file was created
+    users = ["generator_int8.partial.tflite", "saved_model_64.partial", "generator.onnx.old"]
+    for name in users[:2]:
+        (tmp_path / name).write_bytes(b"the user's own file")
+    (tmp_path / "generator.onnx.old").mkdir()
     kept = ["generator_float16.tflite", "notes.partial.tflite", "saved_model", "mine.old"]
     for name in kept:
         (tmp_path / name).write_bytes(b"keep")
-    assert export.remove_partial_leftovers(tmp_path) == sorted(
-        leftovers + ["saved_model.partial", "saved_model_256.old"])
-    assert sorted(os.listdir(tmp_path)) == sorted(kept)
+    # A record naming a path elsewhere (edited by hand, or crafted) is not followed.
+    (tmp_path.parent / "elsewhere.old").write_bytes(b"outside the output folder")
+    record = json.loads((tmp_path / export.RECORD).read_text())
+    record["generator.onnx.old/../../elsewhere.old"] = ["started"]
+    (tmp_path / export.RECORD).write_text(json.dumps(record))
+    removed, named = export.remove_partial_leftovers(tmp_path, export.owned_outputs(tmp_path))
+    assert removed == sorted(leftovers + ["saved_model.partial", "saved_model_256.old"])
+    assert named == sorted(users)
+    assert sorted(os.listdir(tmp_path)) == sorted(kept + users + [export.RECORD])
+    assert (tmp_path.parent / "elsewhere.old").exists()
+    assert export.owned_outputs(tmp_path).started_names() == []  # the record forgets them
+
+
+def test_a_user_file_under_a_temporary_name_stops_the_export_untouched(tmp_path, generator,
+                                                                       photos):
+    partial = tmp_path / f"generator_{SIZE}_float32.partial.tflite"
+    partial.write_bytes(b"the user's own file")
+    with pytest.raises(ValueError, match=f"{partial.name} exists, and export.py's record"):
+        export.export_tflite(generator, tmp_path, "none", photos, SIZE,
+                             owned=export.owned_outputs(tmp_path))
+    assert partial.read_bytes() == b"the user's own file"
+    assert not (tmp_path / f"generator_{SIZE}_float32.tflite").exists()
+
+
+def test_anything_under_an_output_name_is_replaced_whole(tmp_path, generator, photos):
+    """Issue 26: with --overwrite a file where the SavedModel folder goes, a folder where a .tflite
+    file goes, and a link to a folder of the user's are replaced; a link's target is left alone."""
+    out, theirs = tmp_path / "out", tmp_path / "theirs"
+    out.mkdir()
+    (theirs / "variables").mkdir(parents=True)
+    (out / f"saved_model_{SIZE}").write_bytes(b"a file, not a SavedModel")
+    (out / f"generator_{SIZE}_float32.tflite" / "sub").mkdir(parents=True)
+    os.symlink(theirs, out / f"generator_{SIZE}_float16.tflite")
+    owned = export.owned_outputs(out)
+    results = [export.export_saved_model(generator, out, photos, SIZE, owned=owned),
+               export.export_tflite(generator, out, "none", photos, SIZE, owned=owned),
+               export.export_tflite(generator, out, "float16", photos, SIZE, owned=owned)]
+    for result in results:
+        assert not result.path.is_symlink()
+        assert load_stylizer(result.path)(photos[:1]).shape == (1, SIZE, SIZE, 3)
+        assert owned.refusal(result.path) is None  # recorded as export.py's own
+    assert results[0].path.is_dir() and results[1].path.is_file()
+    assert (theirs / "variables").is_dir()
+    assert sorted(os.listdir(out)) == sorted([export.RECORD] + [r.path.name for r in results])
 
 
 def test_cli_refuses_files_it_did_not_write_and_replaces_its_own(tmp_path, generator):
@@ -305,10 +355,13 @@ def test_cli_refuses_files_it_did_not_write_and_replaces_its_own(tmp_path, gener
     out = tmp_path / "out"
     out.mkdir()
     name = f"generator_{SIZE}_float32.tflite"
+    partial = f"generator_{SIZE}_float32.partial.tflite"
+    export.owned_outputs(out).start(out / partial)  # as export.py does before writing it
     before = {name: b"the user's own model", "export_manifest.json": b'{"mine": true}',
-              f"generator_{SIZE}_float32.partial.tflite": b"left by a killed export"}
+              partial: b"left by a killed export"}
     for file, data in before.items():
         (out / file).write_bytes(data)
+    before[export.RECORD] = (out / export.RECORD).read_bytes()
     flags = [f"--model_dir={weights}", f"--output_dir={out}", "--formats=tflite",
              "--quantize=none", f"--input_size={SIZE}"]
     refused = _run_export(*flags)
@@ -329,6 +382,36 @@ def test_cli_refuses_files_it_did_not_write_and_replaces_its_own(tmp_path, gener
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     # Both were written again (a rename gives a new inode), though the bytes may be the same.
     assert all((out / file).stat().st_ino != inode for file, inode in inodes.items())
+
+
+def test_cli_overwrite_replaces_a_file_named_like_the_saved_model(tmp_path, generator):
+    """Issue 26: --overwrite with a plain file where the SavedModel folder goes replaced nothing
+    and ended in a traceback. Now the file is replaced; a user's file under the temporary name
+    stops the run first, even with --overwrite, and a leftover-like name not in the record is
+    only named."""
+    weights = tmp_path / "generator.weights.h5"
+    generator.save_weights(weights)
+    out = tmp_path / "out"
+    out.mkdir()
+    final = out / f"saved_model_{SIZE}"
+    final.write_bytes(b"the user's file")
+    users_partial = out / f"saved_model_{SIZE}.partial"
+    users_partial.write_bytes(b"the user's other file")
+    flags = [f"--model_dir={weights}", f"--output_dir={out}", "--formats=saved_model",
+             f"--input_size={SIZE}", "--overwrite"]
+    refused = _run_export(*flags)
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert f"{users_partial.name} exists, and export.py's record" in refused.stderr
+    assert final.read_bytes() == b"the user's file"
+    assert users_partial.read_bytes() == b"the user's other file"
+
+    users_partial.rename(out / "saved_model_8.partial")  # no longer in this export's way
+    replaced = _run_export(*flags)
+    assert replaced.returncode == 0 and "Traceback" not in replaced.stderr, replaced.stderr[-3000:]
+    assert "saved_model_8.partial looks like a leftover of a killed export" in replaced.stderr
+    assert (out / "saved_model_8.partial").read_bytes() == b"the user's other file"
+    assert final.is_dir() and load_stylizer(final)(np.zeros((1, SIZE, SIZE, 3), np.float32)).shape == (
+        1, SIZE, SIZE, 3)
 
 
 def test_a_saved_model_folder_is_recorded_as_export_py_own(tmp_path, generator, photos):

@@ -79,10 +79,11 @@ def _write_video(path, frames, size=(64, 48)):
 def test_video_frame_by_frame_side_by_side(stylizer, tmp_path):
     _write_video(tmp_path / "clip.mp4", 5)
     seen = []
-    frames = stylize.stylize_video(stylizer, tmp_path / "clip.mp4", tmp_path / "out.mp4",
+    result = stylize.stylize_video(stylizer, tmp_path / "clip.mp4", tmp_path / "out.mp4",
                                    stylize.StylizeOptions(mode="full"), side_by_side=True,
-                                   progress=lambda done, total: seen.append(done))
-    assert frames == 5 and seen == [1, 2, 3, 4, 5]
+                                   progress=lambda done, total: seen.append((done, total)))
+    assert result == stylize.VideoResult(frames=5, announced=5, stopped=None)
+    assert seen == [(1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]
     capture = cv2.VideoCapture(str(tmp_path / "out.mp4"))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
     assert (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))) == (128, 48)
@@ -202,12 +203,13 @@ def test_video_with_a_name_that_is_not_utf8_and_a_truncated_one(stylizer, tmp_pa
     source, target = tmp_path / f"{latin1}.avi", tmp_path / f"{latin1}_out.avi"
     _write_avi(source, 12)
     options = stylize.StylizeOptions(mode="full")
-    assert stylize.stylize_video(stylizer, source, target, options) == 12  # no segfault
+    assert stylize.stylize_video(stylizer, source, target, options).frames == 12  # no segfault
     assert stylize.video_frame_count(target) == 12
     data = source.read_bytes()
     source.write_bytes(data[:len(data) * 5 // 12])  # cut: the header still announces 12 frames
-    frames = stylize.stylize_video(stylizer, source, target, options)
-    assert frames < stylize.video_frame_count(source) == 12
+    result = stylize.stylize_video(stylizer, source, target, options)
+    assert result.frames < result.announced == stylize.video_frame_count(source) == 12
+    assert result.stopped is None  # the decoder did not fail: the file ends early
     assert sorted(os.listdir(tmp_path)) == sorted([source.name, target.name])  # no partial left
 
 
@@ -275,3 +277,80 @@ def test_cli_replaces_its_own_output_but_not_a_users_file(weights, tmp_path):
     assert out.read_bytes() == b"retouched by hand"
     result = _run(*flags, "--overwrite")
     assert result.returncode == 0 and read_image(out).shape == (20, 24, 3), result.stderr[-2000:]
+
+
+# Loaded by every Python process of one stylize.py run, the decoding workers too (PYTHONPATH):
+# a decoder caught in a loop by a crafted file, for a photo whose bytes end with MARK, at the
+# third frame of a video whose name holds MARK, and on the header of one whose name holds
+# "HANG-HEADER". No real file is known to hang OpenCV's decoders, so the hang is made here.
+_HANGING_DECODER = '''
+import time
+
+import cv2
+
+MARK = "HANG-DECODER"
+_imdecode, _video_capture = cv2.imdecode, cv2.VideoCapture
+
+
+def imdecode(data, flags):
+    if data.tobytes().endswith(MARK.encode()):
+        time.sleep(3600)
+    return _imdecode(data, flags)
+
+
+class VideoCapture:
+    def __init__(self, name, *args):
+        if "HANG-HEADER" in str(name):
+            time.sleep(3600)
+        self._capture, self._hangs, self._reads = _video_capture(name, *args), MARK in str(name), 0
+
+    def read(self, *args):
+        self._reads += 1
+        if self._hangs and self._reads == 3:
+            time.sleep(3600)
+        return self._capture.read(*args)
+
+    def __getattr__(self, name):
+        return getattr(self._capture, name)
+
+
+cv2.imdecode, cv2.VideoCapture = imdecode, VideoCapture
+'''
+
+
+@pytest.mark.slow
+def test_cli_a_photo_or_video_frame_that_hangs_the_decoder_is_named_not_waited_on(weights,
+                                                                                  tmp_path):
+    """Issue 26: folder mode had a decode timeout, a single photo and a video none (the command
+    hung for ever). The photo is refused; a video keeps the frames before the one that hung, and
+    one whose header hangs is refused."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(_HANGING_DECODER)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(site), REPO] + os.environ.get("PYTHONPATH", "").split(os.pathsep)))
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(hostile_files.good_image(".jpg") + b"HANG-DECODER")
+    video, header = tmp_path / "HANG-DECODER.mp4", tmp_path / "HANG-HEADER.mp4"
+    _write_video(video, 5)
+    _write_video(header, 5)
+    results = {}
+    for source, output in ((photo, tmp_path / "o.png"), (video, tmp_path / "o.mp4"),
+                           (header, tmp_path / "h.mp4")):
+        results[source.name] = subprocess.run(
+            [sys.executable, "stylize.py", f"--model={weights}", f"--input={source}",
+             f"--output={output}", "--decode_timeout=3"],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=150)
+        assert "Traceback" not in results[source.name].stderr
+    photo_run, video_run = results["photo.jpg"], results[video.name]
+    assert photo_run.returncode == 1, photo_run.stderr[-2000:]
+    assert "photo.jpg: decoding stopped: still running after 3 s" in photo_run.stderr
+    assert not (tmp_path / "o.png").exists()
+    assert video_run.returncode == 3, video_run.stderr[-2000:]  # done in part
+    assert (f"{video.name}: decoding stopped at frame 3: still running after 3 s" in
+            video_run.stderr) and "the 2 frames before it were written" in video_run.stderr
+    assert stylize.video_frame_count(tmp_path / "o.mp4") == 2
+    header_run = results[header.name]
+    assert header_run.returncode == 1, header_run.stderr[-2000:]
+    assert (f"{header.name}: decoding stopped on its header: still running after 3 s"
+            in header_run.stderr) and not (tmp_path / "h.mp4").exists()

@@ -295,7 +295,12 @@ def test_build_exports_weights_to_onnx_once_and_again_when_they_change(tmp_path,
     weights = tmp_path / "generator.weights.h5"
     generator = build_generator("animegan_v2")
     generator.save_weights(weights)
+    (tmp_path / "site").mkdir()
+    leftover = tmp_path / "site" / "generator.partial.onnx"  # what a killed build leaves
+    export.owned_outputs(tmp_path / "site").start(leftover)
+    leftover.write_bytes(b"half written")
     model = web_site.build_site(tmp_path / "site", weights)
+    assert not leftover.exists()
     first = model.read_bytes()
     images = np.random.default_rng(0).uniform(-1, 1, (1, 32, 48, 3)).astype(np.float32)
     # the same float32 network in two runtimes: v2 differed by under 1e-4 at 256 px (export.py)

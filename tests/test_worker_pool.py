@@ -1,5 +1,6 @@
 """Tests for animegan_face.data.worker_pool: a worker that dies costs its own item, never a hang."""
 
+import itertools
 import os
 import signal
 import threading
@@ -57,3 +58,12 @@ def test_an_item_that_never_returns_is_stopped_after_the_timeout(tmp_path):
     assert isinstance(results[2], worker_pool.WorkerDied) and "after 3 s" in results[2].reason
     assert [result for index, result in enumerate(results) if index != 2] == [1, 4, 9, 16, 25]
     assert starts.read_text(encoding="utf-8") == "started\n"  # stopped once, not tried again alone
+
+
+def test_one_worker_takes_an_endless_stream_lazily_and_names_a_death():
+    stream = itertools.chain([1, 2, "segv", 3], itertools.count(4))
+    results = worker_pool.run_in_one_worker(square_or_die, stream, ahead=3)
+    first = [next(results) for _ in range(8)]
+    results.close()  # the caller has what it needs: the worker is stopped, nothing hangs
+    assert isinstance(first[2], worker_pool.WorkerDied)
+    assert first[:2] + first[3:] == [1, 4, 9, 16, 25, 36, 49]

@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import os
 import pathlib
+import re
 import shutil
 import tempfile
 
@@ -25,12 +26,15 @@ import numpy as np
 import tensorflow as tf
 
 from animegan_face.data.demo_data import demo_photos
-from animegan_face.data.image_files import center_crop_resize, from_uint8, list_images, read_image
+from animegan_face.data.image_files import (center_crop_resize, from_uint8, list_images, printable,
+                                            read_image)
 from animegan_face.deployment.inference import load_stylizer
 from animegan_face.deployment.onnx_converter import generator_to_onnx
+from animegan_face.deployment.outputs import OutputError, OwnedOutputs
 from animegan_face.deployment.tflite_graph import tflite_graph
 
 FORMATS = ("saved_model", "tflite", "onnx")
+RECORD = ".export_outputs.json"  # export.py's outputs.OwnedOutputs record in the output folder
 QUANTIZATIONS = ("none", "float16", "dynamic_int8", "int8")
 
 # The parity check: what a viewer would see, not one pixel. An export passes when the 99.9th
@@ -200,40 +204,109 @@ def check_photos(folder, size, count):
     return from_uint8(np.stack(photos))
 
 
-def _replace(partial, final):
-    """Moves a finished export into place; an earlier export there is removed only afterwards."""
-    if final.is_dir():
+def _replace(partial, final, owned):
+    """Moves a finished export into place. Whatever holds ``final``'s name (an earlier export; with
+    --overwrite also a user's file, folder or link) is replaced: by one rename when both are files
+    (a link is replaced, never what it points to), else it is first retired to ``<final>.old`` and
+    removed only once the new export is in place."""
+    if os.path.lexists(final) and (_is_folder(partial) or _is_folder(final)):
         retired = final.with_name(final.name + ".old")
-        shutil.rmtree(retired, ignore_errors=True)
+        _claim(retired, owned)
         os.replace(final, retired)
         os.replace(partial, final)
-        shutil.rmtree(retired)
+        _remove(retired)
+        _release(retired, owned)
     else:
         os.replace(partial, final)
+    _release(partial, owned)
 
 
-def remove_partial_leftovers(output_dir):
-    """Deletes what a killed export left in `output_dir` (its partial and retired names:
-    `*.partial.tflite`, `*.partial.onnx`, `saved_model*.partial`, `saved_model*.old`); returns
-    their names. Nothing else there is touched."""
+def temporary_paths(output_dir, kind, input_size=None):
+    """The names the export of ``kind`` will write under before its final name, given what is in
+    ``output_dir`` now: its partial file or folder, and ``<final>.old`` where an earlier output
+    must be retired (``_replace``). export.py refuses to start when one is taken by something that
+    its record does not say it started."""
+    final = pathlib.Path(output_dir) / output_name(kind, input_size)
+    paths = [_partial_path(final, kind)]
+    if os.path.lexists(final) and (kind == "saved_model" or _is_folder(final)):
+        paths.append(final.with_name(final.name + ".old"))
+    return paths
+
+
+def _partial_path(final, kind):
+    if kind == "saved_model":
+        return final.with_name(final.name + ".partial")
+    # ".partial.tflite", ".partial.onnx": still loadable by its suffix while it is checked.
+    return final.with_name(final.stem + ".partial" + final.suffix)
+
+
+def taken_by_others(path, owned):
+    """None when ``path`` (a temporary name) is free or holds what ``owned`` (export.py's record)
+    says export.py started; else why export.py must not remove it."""
+    if not os.path.lexists(path) or owned is not None and owned.started(path):
+        return None
+    return (f"{printable(path.name)} exists, and export.py's record "
+            f"({RECORD}) does not say that export.py wrote it: not removed; move it away (export.py "
+            f"writes under that name while it works)")
+
+
+def _claim(path, owned):
+    """Frees the temporary name ``path`` for this export (removing a leftover that ``owned`` says
+    export.py started) and records it as started before anything is written there."""
+    refusal = taken_by_others(path, owned)
+    if refusal:
+        raise OutputError(refusal)
+    _remove(path)
+    if owned is not None:
+        owned.start(path)
+
+
+def _release(path, owned):
+    if owned is not None:
+        owned.finish(path)
+
+
+# What export.py's temporary names look like: leftovers of a killed export that its record does
+# not know are named, never removed.
+_TEMPORARY_NAME = re.compile(r"(generator.*\.partial\.(tflite|onnx)|saved_model.*\.partial"
+                             r"|(generator|saved_model).*\.old)", re.DOTALL)
+
+
+def remove_partial_leftovers(output_dir, owned):
+    """Deletes what a killed export left in ``output_dir``: the partial and retired names
+    (``*.partial.tflite``, ``*.partial.onnx``, ``saved_model*.partial``, ``*.old``) that ``owned``,
+    export.py's record there, says export.py started. Returns ``(removed, kept)``: the names
+    removed, and the names that look like leftovers but that the record does not know (a user's
+    files, never touched)."""
     output_dir = pathlib.Path(output_dir)
-    if not output_dir.is_dir():
-        return []
     removed = []
-    for path in sorted(output_dir.iterdir()):
-        ours = (path.name.startswith("generator") and path.name.endswith((".partial.tflite",
-                                                                          ".partial.onnx"))
-                or path.name.startswith("saved_model") and path.suffix in (".partial", ".old"))
-        if ours:
+    for name in owned.started_names():
+        path = output_dir / name
+        # A name from the record must be a temporary name in this folder: never a path elsewhere.
+        if _TEMPORARY_NAME.fullmatch(name) and path.name == name and os.path.lexists(path):
             _remove(path)
-            removed.append(path.name)
-    return removed
+            removed.append(name)
+        owned.forget_started(name)
+    kept = sorted(path.name for path in output_dir.iterdir()
+                  if _TEMPORARY_NAME.fullmatch(path.name)) if output_dir.is_dir() else []
+    return removed, kept
+
+
+def owned_outputs(output_dir):
+    """export.py's record of what it wrote into ``output_dir`` (``outputs.OwnedOutputs``)."""
+    return OwnedOutputs(output_dir, "export.py", RECORD, folders=True)
+
+
+def _is_folder(path):
+    """A real folder, not a link to one."""
+    return path.is_dir() and not path.is_symlink()
 
 
 def _remove(path):
-    if path.is_dir():
+    """Removes a file, a link (never what it points to) or a folder tree."""
+    if _is_folder(path):
         shutil.rmtree(path)
-    elif path.exists():
+    elif os.path.lexists(path):
         path.unlink()
 
 
@@ -276,19 +349,19 @@ def _check(partial, final, kind, generator, check_images, owned):
                 f"{result.max_difference:.3g}), past its tolerance {result.tolerance}; not written")
     except BaseException:
         _remove(partial)
+        _release(partial, owned)
         raise
     if owned is not None:
         owned.record_file(final, partial)  # before the rename: a run killed in between owns it
-    _replace(partial, final)
+    _replace(partial, final, owned)
     return result
 
 
 def export_saved_model(generator, output_dir, check_images, input_size=None, owned=None):
     final = pathlib.Path(output_dir) / output_name("saved_model", input_size)
-    partial = final.with_name(final.name + ".partial")
-    _remove(partial)
+    partial = _partial_path(final, "saved_model")
     serving = _Serving(generator, input_size)
-    with _removed_on_failure(partial):
+    with _removed_on_failure(partial, owned):
         tf.saved_model.save(serving, str(partial), signatures={
             "serving_default": serving.serve, "serving_uint8": serving.serve_uint8})
     return _check(partial, final, "saved_model", generator, check_images, owned)
@@ -297,29 +370,30 @@ def export_saved_model(generator, output_dir, check_images, input_size=None, own
 def export_tflite(generator, output_dir, quantize, check_images, input_size=None,
                   representative_images=None, owned=None):
     final = pathlib.Path(output_dir) / output_name(quantize, input_size)
-    # ".partial.tflite": still loadable by its suffix while it is checked.
-    partial = final.with_name(final.stem + ".partial.tflite")
+    partial = _partial_path(final, quantize)
     flatbuffer = tflite_bytes(generator, quantize, input_size, representative_images)
-    with _removed_on_failure(partial):
+    with _removed_on_failure(partial, owned):
         partial.write_bytes(flatbuffer)
     return _check(partial, final, quantize, generator, check_images, owned)
 
 
 def export_onnx(generator, output_dir, check_images, input_size=None, owned=None):
     final = pathlib.Path(output_dir) / output_name("onnx", input_size)
-    # ".partial.onnx": still loadable by its suffix while it is checked.
-    partial = final.with_name(final.stem + ".partial.onnx")
+    partial = _partial_path(final, "onnx")
     model = generator_to_onnx(generator, input_size)
-    with _removed_on_failure(partial):
+    with _removed_on_failure(partial, owned):
         partial.write_bytes(model.SerializeToString())
     return _check(partial, final, "onnx", generator, check_images, owned)
 
 
 @contextlib.contextmanager
-def _removed_on_failure(partial):
-    """A write that fails half-way (disk full, folder gone) leaves no partial file behind."""
+def _removed_on_failure(partial, owned):
+    """Claims the name ``partial`` (``_claim``: a user's file there stops the export); a write that
+    fails half-way (disk full, folder gone) leaves no partial file behind."""
+    _claim(partial, owned)
     try:
         yield
     except BaseException:
         _remove(partial)
+        _release(partial, owned)
         raise

@@ -87,11 +87,12 @@ class OwnedOutputs:
     its own outputs, while a file of the same name that the tool did not write, or an output the
     user has edited since, is refused. A damaged record owns nothing (refusing is the safe side).
     With ``folders``, an output may be a folder (a SavedModel), known by ``provenance.sha256`` of
-    its tree.
+    its tree. Temporary names (``start``) are recorded as ``["started"]`` before they are created.
     """
 
     FILE = ".stylize_outputs.json"
     _KEPT = 4  # contents remembered per name
+    _STARTED = "started"  # in place of the hashes of a temporary name being written (no sha256)
 
     def __init__(self, folder, tool="stylize.py", record_name=FILE, folders=False):
         self.tool, self.folders = tool, folders
@@ -119,6 +120,31 @@ class OwnedOutputs:
         return (f"the output {image_files.printable(target.name)} exists and was not written by "
                 f"{self.tool} (or was changed since): not replaced; --overwrite replaces it")
 
+    def started(self, path):
+        """Whether the record says the tool created ``path`` (a temporary name: a partial export,
+        a retired folder) and has not finished with it: only then may a later run delete it."""
+        return self._hashes.get(pathlib.Path(path).name) == [self._STARTED]
+
+    def start(self, path):
+        """Records, before ``path`` (a temporary name) is created, that the tool is writing it: a
+        run killed before ``finish`` leaves something a later run knows as its own."""
+        self._hashes[pathlib.Path(path).name] = [self._STARTED]
+        self._save()
+
+    def finish(self, path):
+        """Forgets ``path`` (renamed into place or removed); a name never started is left alone."""
+        self.forget_started(pathlib.Path(path).name)
+
+    def forget_started(self, name):
+        """Forgets the entry ``name`` of ``started_names`` as the record spells it."""
+        if self._hashes.get(name) == [self._STARTED]:
+            del self._hashes[name]
+            self._save()
+
+    def started_names(self):
+        """The temporary names the record says the tool started and never finished."""
+        return sorted(name for name in self._hashes if self._hashes[name] == [self._STARTED])
+
     def record(self, target, data):
         """Remembers ``data`` (bytes about to be written to ``target``) as the tool's own."""
         self._remember(target, hashlib.sha256(data).hexdigest())
@@ -132,6 +158,9 @@ class OwnedOutputs:
         name = pathlib.Path(target).name
         earlier = [item for item in self._hashes.get(name, []) if item != digest]
         self._hashes[name] = [digest] + earlier[:self._KEPT - 1]
+        self._save()
+
+    def _save(self):
         text = json.dumps(self._hashes, indent=0, sort_keys=True)  # ASCII: names are escaped
         image_files.write_file_atomic(self.record_path, (text + "\n").encode("ascii"))
 

@@ -23,9 +23,10 @@ import pathlib
 import cv2
 import numpy as np
 
+from animegan_face.data import guarded_reading
 from animegan_face.data.face_alignment import DEFAULT_MARGIN
 from animegan_face.data.face_finder import find_faces
-from animegan_face.data.image_files import from_uint8, opencv_path, to_uint8
+from animegan_face.data.image_files import from_uint8, opencv_path, printable, to_uint8
 from animegan_face.deployment import face_paste
 
 MODES = ("face", "full", "both")
@@ -168,66 +169,87 @@ def video_frame_count(path):
             capture.release()
 
 
+@dataclasses.dataclass(frozen=True)
+class VideoResult:
+    """Attributes:
+        frames: frames written.
+        announced: the frame count the input's header declares (0: none); a truncated video
+            announces more than can be read.
+        stopped: why decoding stopped before the end (a decoder that crashed or hung on a frame),
+            or None.
+    """
+
+    frames: int
+    announced: int
+    stopped: str = None
+
+
 def stylize_video(stylizer, input_path, output_path, options, side_by_side=False, progress=None,
-                  before_rename=None):
+                  before_rename=None, decode_timeout=guarded_reading.DECODE_TIMEOUT_S):
     """Frame by frame into a new video (same fps and size, or twice the width side by side).
 
+    The input is decoded in a worker process (``guarded_reading``): a header or frame that
+    crashes the decoder, or keeps it at work past ``decode_timeout`` seconds, ends the video there.
     Written under `partial_video_path` and renamed at the end: a failure leaves no partial video.
     `progress(done, total)` is called after each frame, `before_rename(partial path)` once the
-    video is complete, before it takes `output_path`'s name. Returns the number of frames written;
-    the caller compares it with `video_frame_count` of the input (a truncated video reads fewer).
+    video is complete, before it takes `output_path`'s name. Returns a ``VideoResult``.
+
+    Raises:
+        VideoError: the video cannot be opened, or not one frame could be read.
     """
     output_path = pathlib.Path(output_path)
     partial = partial_video_path(output_path)
-    with opencv_path(input_path) as input_name:
-        capture = cv2.VideoCapture(input_name)
+    try:
+        video = guarded_reading.VideoReader(input_path, decode_timeout)
+    except guarded_reading.DecodingStopped as error:
+        raise VideoError(f"{printable(input_path)}: {error.reason}") from None
+    with video:
+        if not video.opened:
+            raise VideoError(f"{printable(input_path)}: OpenCV cannot open this video")
+        frames, stopped = 0, None
         try:
-            if not capture.isOpened():
-                raise VideoError(f"{input_path}: OpenCV cannot open this video")
             output_path.parent.mkdir(parents=True, exist_ok=True)
             partial.unlink(missing_ok=True)
             with opencv_path(partial) as partial_name:
-                frames = _stylize_frames(stylizer, capture, partial_name, output_path, options,
-                                         side_by_side, progress)
+                writer = _FrameWriter(partial_name, output_path, video.fps or 25.0)
+                try:
+                    for rgb in video.frames():
+                        out = stylize_image(stylizer, rgb, options).image
+                        writer.write(side_by_side_pair(rgb, out) if side_by_side else out)
+                        frames += 1
+                        if progress:
+                            progress(frames, video.announced)
+                except guarded_reading.DecodingStopped as error:
+                    stopped = error.reason
+                finally:
+                    writer.release()
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
-        finally:
-            capture.release()
     if frames == 0:
         partial.unlink(missing_ok=True)
-        raise VideoError(f"{input_path}: the video has no readable frames")
+        raise VideoError(f"{printable(input_path)}: {stopped or 'the video has no readable frames'}")
     if before_rename is not None:
         before_rename(partial)
     os.replace(partial, output_path)
-    return frames
+    return VideoResult(frames, video.announced, stopped)
 
 
-def _stylize_frames(stylizer, capture, partial_name, output_path, options, side_by_side, progress):
-    """Every frame `capture` gives, stylised, into a new video file `partial_name`; the count."""
-    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-    writer = None
-    frames = 0
-    try:
-        while True:
-            ok, bgr = capture.read()
-            if not ok:
-                break
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            out = stylize_image(stylizer, rgb, options).image
-            if side_by_side:
-                out = side_by_side_pair(rgb, out)
-            if writer is None:
-                fourcc = cv2.VideoWriter_fourcc(*_FOURCC.get(output_path.suffix.lower(), "mp4v"))
-                writer = cv2.VideoWriter(partial_name, fourcc, fps, (out.shape[1], out.shape[0]))
-                if not writer.isOpened():
-                    raise VideoError(f"{output_path}: OpenCV cannot write this video format")
-            writer.write(cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
-            frames += 1
-            if progress:
-                progress(frames, total)
-    finally:
-        if writer is not None:
-            writer.release()
-    return frames
+class _FrameWriter:
+    """RGB frames into a new video file, opened at the first frame (which sets the size)."""
+
+    def __init__(self, name, output_path, fps):
+        self.name, self.output_path, self.fps = name, output_path, fps
+        self.writer = None
+
+    def write(self, rgb):
+        if self.writer is None:
+            fourcc = cv2.VideoWriter_fourcc(*_FOURCC.get(self.output_path.suffix.lower(), "mp4v"))
+            self.writer = cv2.VideoWriter(self.name, fourcc, self.fps, (rgb.shape[1], rgb.shape[0]))
+            if not self.writer.isOpened():
+                raise VideoError(f"{self.output_path}: OpenCV cannot write this video format")
+        self.writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+
+    def release(self):
+        if self.writer is not None:
+            self.writer.release()

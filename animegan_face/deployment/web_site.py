@@ -98,7 +98,10 @@ def _export_if_changed(model_path, target):
     from animegan_face.deployment.inference import load_keras_generator  # pylint: disable=import-outside-toplevel
 
     generator = load_keras_generator(model_path)
-    export.export_onnx(generator, target.parent, export.check_photos(None, 256, 2))
+    # With export.py's record in the site folder: a killed build's partial file is its own to
+    # remove, a user's file under that name is not.
+    export.export_onnx(generator, target.parent, export.check_photos(None, 256, 2),
+                       owned=export.owned_outputs(target.parent))
     note.write_text(json.dumps(wanted, indent=1) + "\n")
 
 
