@@ -227,6 +227,9 @@ class TrainConfig:
         choices=PRECISIONS)
     jit_compile: bool = option(False, "XLA-compile the train steps (faster on GPU, ~2x slower "
                                       "on CPU).")
+    gradient_norms: bool = option(
+        True, "After each GAN epoch, log each weighted loss term's gradient norms on 8 fixed "
+        "photos to TensorBoard (grad_norm/...; measured eagerly: seconds per epoch on a CPU).")
     seed: int = option(0, "Random seed.")
     init_from: str = option(
         "", "Start a new run from this folder's generator.weights.h5 (+ discriminator.weights.h5), "

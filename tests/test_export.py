@@ -44,6 +44,37 @@ def photos():
     return export.check_photos("", SIZE, 3)
 
 
+@pytest.fixture(scope="module")
+def _conversions():
+    return {}
+
+
+@pytest.fixture(autouse=True)
+def _each_conversion_once(request, monkeypatch, _conversions):
+    """The module's `generator` is converted to TFLite once per (quantize, input_size, int8's
+    representative images): six calls here convert its free-size float16 file again only to check
+    what export_tflite does around the conversion (the parity check, refusals, partial files), at
+    15-20 s a conversion on the 2-core machine (bench/RESULTS.md, "Test suite"). Every combination
+    is still converted for real once, by the first test that asks; any other network, and a test's
+    own patch of tflite_bytes, goes through as before. The bytes are immutable, and nothing here
+    changes the generator's weights."""
+    if "generator" not in request.fixturenames:
+        return
+    shared, convert = request.getfixturevalue("generator"), export.tflite_bytes
+
+    def tflite_bytes(network, quantize, input_size=None, representative_images=None):
+        if network is not shared:
+            return convert(network, quantize, input_size, representative_images)
+        # Only int8 reads the representative images (export.tflite_bytes calibrates with them).
+        key = (quantize, input_size, np.asarray(representative_images).tobytes()
+               if quantize == "int8" and representative_images is not None else None)
+        if key not in _conversions:
+            _conversions[key] = convert(network, quantize, input_size, representative_images)
+        return _conversions[key]
+
+    monkeypatch.setattr(export, "tflite_bytes", tflite_bytes)
+
+
 @pytest.mark.parametrize("input_size", [None, SIZE])
 def test_saved_model_round_trip_and_uint8_signature(tmp_path, generator, photos, input_size):
     result = export.export_saved_model(generator, tmp_path, photos, input_size)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from animegan_face.config import Config
+from animegan_face.config import Config, TrainConfig
 from animegan_face.models.networks import build_discriminator, build_generator
 from animegan_face.training import train
 from animegan_face.training.keras_checkpoint import KerasCheckpoint
@@ -37,9 +37,13 @@ def test_train_writes_everything_and_resumes_where_it_stopped(tmp_path):
     generator = build_generator()
     generator.load_weights(model_dir / "generator.weights.h5")
     after_two = np.array(generator.trainable_weights[0])
+    assert not any(tag.startswith("grad_norm/") for tag in scalar_steps(model_dir / "logs"))
 
-    # The same command with more epochs continues from epoch 2: exactly one more epoch.
-    longer = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=2))
+    # The same command with more epochs continues from epoch 2: exactly one more epoch, now with
+    # the per-epoch gradient norms on (the default; tiny_config turns them off).
+    assert TrainConfig(model_dir="any").gradient_norms
+    longer = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=2,
+                                                                   gradient_norms=True))
     assert train(longer, verbose=0) == 3
     assert KerasCheckpoint.counters(RunFolder(model_dir).latest_checkpoint()) == (3, 3 * 2)
     generator.load_weights(model_dir / "generator.weights.h5")
@@ -55,6 +59,11 @@ def test_train_writes_everything_and_resumes_where_it_stopped(tmp_path):
     assert steps["epoch/init_con"] == [2]
     assert steps["epoch/g_total"] == [4, 6]  # the resumed epoch logs at its own step
     assert {"lr/generator", "lr/discriminator", "lr/init"} <= set(steps)
+    # Every weighted term's two norms, after the GAN epoch that ran with them on.
+    assert {tag for tag in steps if tag.startswith("grad_norm/")} == {
+        f"grad_norm/{kind}/{term}" for kind in ("image", "generator")
+        for term in ("g_adv", "con", "gra", "col", "skin", "face")}
+    assert steps["grad_norm/image/con"] == steps["grad_norm/generator/face"] == [6]
 
 
 def test_init_from_starts_a_new_run_from_a_models_weights_without_warm_up(tmp_path):
@@ -73,6 +82,7 @@ def test_init_from_starts_a_new_run_from_a_models_weights_without_warm_up(tmp_pa
     assert KerasCheckpoint.counters(latest) == (2, 4)
     steps = scalar_steps(model_dir / "logs")
     assert "epoch/init_con" not in steps and steps["epoch/g_total"] == [4]
+    assert not any(tag.startswith("grad_norm/") for tag in steps)  # gradient_norms=False
     # Loaded means: the run's first kernel points where the source's does. Two Adam steps move
     # each weight by about 2 learning rates, and spectral norm rescales the discriminator's kernel
     # by 1/sigma (it stores W / sigma when training), so compare directions: cosine ~1 after
@@ -188,7 +198,9 @@ def test_train_cli_end_to_end(tmp_path):
     result = _run_train(f"--model_dir={tmp_path / 'run'}", f"--dataset_dir={dataset}", "--image_size=32",
                         "--batch_size=2", "--init_epochs=0", "--epochs=1", "--steps_per_epoch=1",
                         "--extractor=mobilenet", "--extractor_weights=none", "--face_extractor=none",
-                        "--generator=animegan_v1", "--mixed_precision=off", "--color_scale=255")
+                        "--generator=animegan_v1", "--mixed_precision=off", "--color_scale=255",
+                        "--nogradient_norms")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["model"]["extractor"] == "mobilenet"
+    written = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert written["model"]["extractor"] == "mobilenet" and written["train"]["gradient_norms"] is False
     assert (tmp_path / "run" / "checkpoints" / "keras-ckpt-1" / "counters.json").is_file()

@@ -77,8 +77,8 @@ def train(config, backend, verbose=1):
                            + [v for optimizer in optimizers for v in optimizer.variables])
         callbacks = [
             EpochCheckpoint(checkpoint, counters, output, saved_variables, resumed_from),
-            TensorBoardLogger(run_log, counters, backend.stylise,
-                              gradient_norms=backend.gradient_norms(files)),
+            TensorBoardLogger(run_log, counters, backend.stylise, gradient_norms=(
+                backend.gradient_norms(files) if config.train.gradient_norms else None)),
         ]
         # Train: the warm-up's steps until init_epochs, then the GAN's until the total.
         warmup_steps, gan_steps = backend.steps()
