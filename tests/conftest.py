@@ -42,6 +42,59 @@ def rng():
     return np.random.default_rng(0)
 
 
+@pytest.fixture(scope="session")
+def random_generator():
+    """`random_generator(architecture)`: one random-weight generator per architecture for the whole
+    test process, drawn right after seeding, so it holds the weights a test's own
+    `build_generator(architecture)` drew first thing. Shared by the export tests (test_export,
+    test_gpu_compatibility, test_tflite_graph), which only convert and run it: nothing may change
+    its weights."""
+    built = {}
+
+    def get(architecture="animegan_v1"):
+        if architecture not in built:
+            from animegan_face.models.networks import build_generator
+
+            keras.utils.set_random_seed(_SEED)
+            built[architecture] = build_generator(architecture)
+        return built[architecture]
+
+    get.built = built
+    return get
+
+
+@pytest.fixture(scope="session")
+def _tflite_conversions():
+    return {}
+
+
+@pytest.fixture
+def convert_each_shared_generator_once(monkeypatch, random_generator, _tflite_conversions):
+    """export.tflite_bytes converts each `random_generator` network once per (quantize, input_size,
+    int8's representative images) in this test process: test_export, test_gpu_compatibility and
+    test_tflite_graph ask for the same conversions of the same networks (15-30 s each on the
+    2-core machine, bench/RESULTS.md "Test suite"), and test_export converts its float16 file again
+    only to check what export_tflite does around the conversion. Every combination is still
+    converted for real once, by the first test that asks; any other network, and a test's own patch
+    of tflite_bytes, goes through as before. The bytes are immutable. The three modules share one
+    pytest-xdist group (`make test`: --dist loadgroup), so one worker converts each file once."""
+    from animegan_face.deployment import export
+
+    convert = export.tflite_bytes
+
+    def tflite_bytes(network, quantize, input_size=None, representative_images=None):
+        if not any(network is shared for shared in random_generator.built.values()):
+            return convert(network, quantize, input_size, representative_images)
+        # Only int8 reads the representative images (export.tflite_bytes calibrates with them).
+        key = (id(network), quantize, input_size, np.asarray(representative_images).tobytes()
+               if quantize == "int8" and representative_images is not None else None)
+        if key not in _tflite_conversions:
+            _tflite_conversions[key] = convert(network, quantize, input_size, representative_images)
+        return _tflite_conversions[key]
+
+    monkeypatch.setattr(export, "tflite_bytes", tflite_bytes)
+
+
 
 # The modules holding the slowest tests of `make test` (--durations on the 2-core machine), by their
 # slowest test: they run first, so that pytest-xdist's two workers end on short tests and finish
