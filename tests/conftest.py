@@ -40,3 +40,88 @@ def _seed():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def random_generator():
+    """`random_generator(architecture)`: one random-weight generator per architecture for the whole
+    test process, drawn right after seeding, so it holds the weights a test's own
+    `build_generator(architecture)` drew first thing. Shared by the export tests (test_export,
+    test_gpu_compatibility, test_tflite_graph), which only convert and run it: nothing may change
+    its weights."""
+    built = {}
+
+    def get(architecture="animegan_v1"):
+        if architecture not in built:
+            from animegan_face.models.networks import build_generator
+
+            keras.utils.set_random_seed(_SEED)
+            built[architecture] = build_generator(architecture)
+        return built[architecture]
+
+    get.built = built
+    return get
+
+
+@pytest.fixture(scope="session")
+def _tflite_conversions():
+    return {}
+
+
+@pytest.fixture
+def convert_each_shared_generator_once(monkeypatch, random_generator, _tflite_conversions):
+    """export.tflite_bytes converts each `random_generator` network once per (quantize, input_size,
+    int8's representative images) in this test process: test_export, test_gpu_compatibility and
+    test_tflite_graph ask for the same conversions of the same networks (15-30 s each on the
+    2-core machine, bench/RESULTS.md "Test suite"), and test_export converts its float16 file again
+    only to check what export_tflite does around the conversion. Every combination is still
+    converted for real once, by the first test that asks; any other network, and a test's own patch
+    of tflite_bytes, goes through as before. The bytes are immutable. The three modules share one
+    pytest-xdist group (`make test`: --dist loadgroup), so one worker converts each file once."""
+    from animegan_face.deployment import export
+
+    convert = export.tflite_bytes
+
+    def tflite_bytes(network, quantize, input_size=None, representative_images=None):
+        if not any(network is shared for shared in random_generator.built.values()):
+            return convert(network, quantize, input_size, representative_images)
+        # Only int8 reads the representative images (export.tflite_bytes calibrates with them).
+        key = (id(network), quantize, input_size, np.asarray(representative_images).tobytes()
+               if quantize == "int8" and representative_images is not None else None)
+        if key not in _tflite_conversions:
+            _tflite_conversions[key] = convert(network, quantize, input_size, representative_images)
+        return _tflite_conversions[key]
+
+    monkeypatch.setattr(export, "tflite_bytes", tflite_bytes)
+
+
+
+# The modules holding the slowest tests of `make test` (--durations on the 2-core machine), by their
+# slowest test: they run first, so that pytest-xdist's two workers end on short tests and finish
+# together. In collection order the longest tests came late (test_trainer, test_training), and
+# xdist queues up to three tests on a worker ahead of time, so one worker could run a 3-minute test
+# and those queued behind it while the other sat idle. Whole modules move, in their own order, so a
+# module-wide fixture is still built once per worker (test_export's conversions, for one). Only
+# the order changes; tests/test_suite_order.py checks that every module named here exists.
+SLOWEST_MODULES_FIRST = (
+    "test_jax_backend.py",  # TF -> JAX -> TF continuation, JAX train/resume, float64 pair: 200-300 s each
+    "test_faults.py",  # kill -9 and resume ~190 s
+    "test_multi_worker.py",  # two train.py workers ~190 s
+    "test_training.py",  # train/resume end to end ~185 s
+    "test_trainer.py",  # one vs two replicas ~160 s
+    "test_diagnostics.py",  # diagnose.py children ~90 s each
+    "test_export.py",  # TFLite conversions, export.py children: 30-75 s each
+    "test_gpu_compatibility.py",
+    "test_evaluation.py",
+    "test_animeganv2_weights.py",
+    "test_bench_scripts.py",
+    "test_tflite_graph.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    """Puts the SLOWEST_MODULES_FIRST modules' tests first, module by module in that order; the
+    order inside a module and of the other modules stays. Deterministic, so every pytest-xdist
+    worker collects the same list."""
+    rank = {name: index for index, name in enumerate(SLOWEST_MODULES_FIRST)}
+    items.sort(key=lambda item: rank.get(os.path.basename(item.location[0]), len(rank)))

@@ -24,6 +24,7 @@ class _RefuseTensorFlow:
 
 sys.meta_path.insert(0, _RefuseTensorFlow())
 
+import contextlib  # noqa: E402
 import dataclasses  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
@@ -193,13 +194,37 @@ def _equivalence(work):
     return {"step_logs": logs, "dtypes": _float64_dtypes(trainer, step_logs)}, first_update
 
 
+@contextlib.contextmanager
+def _initialisers_without_draws():
+    """Keras' random initialisers fill the variables with zeros inside the block, for networks
+    whose every weight a file replaces right after. Under JAX each draw compiles a threefry
+    program per kernel shape and dtype (about 1 s each on the 2-core machine, some 30 for G, D,
+    VGG19 and VGG16, again in float64) for values load_weights overwrites. A weight the file did not
+    replace would stay zero and show in the comparison with TensorFlow's update."""
+    from keras.src.backend.jax import random as jax_random
+
+    def zeros(shape, *args, dtype=None, **kwargs):
+        return np.zeros(shape, keras.backend.standardize_dtype(dtype or keras.config.floatx()))
+
+    names = ("uniform", "normal", "truncated_normal")
+    saved = {name: getattr(jax_random, name) for name in names}
+    for name in names:
+        setattr(jax_random, name, zeros)
+    try:
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(jax_random, name, function)
+
+
 def _models_from(work, config):
     from animegan_face.models.extractors import build_content_extractor, build_face_extractor
     from animegan_face.models.networks import build_discriminator
 
-    models = (build_generator(), build_discriminator(),
-              build_content_extractor("vgg19", "none"),
-              build_face_extractor("vgg16", "none", config.model.face_crop_size))
+    with _initialisers_without_draws():
+        models = (build_generator(), build_discriminator(),
+                  build_content_extractor("vgg19", "none"),
+                  build_face_extractor("vgg16", "none", config.model.face_crop_size))
     for model, name in zip(models, ("generator", "discriminator", "content", "face")):
         model.load_weights(work / f"{name}.weights.h5")
     return models

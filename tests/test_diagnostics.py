@@ -91,14 +91,29 @@ def test_format_norms_gives_one_row_per_term_and_the_share_of_content():
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
-    """A run folder after its warm-up epoch (checkpoint, generator.weights.h5, config.json), trained
-    once for the diagnose.py tests, which only read it: diagnose.py changes nothing in the run
-    folder, and a run started from it (--init_from) lives in a folder of its own."""
-    from animegan_face.training import train
+    """A run folder as train() leaves it after its warm-up epoch (config.json, a complete
+    checkpoint at epoch 1, generator.weights.h5), for the diagnose.py tests, which only read it:
+    diagnose.py changes nothing in the run folder, and a run started from it (--init_from) lives in
+    a folder of its own.
+
+    Written with the run's own pieces (RunFolder, training_checkpoint, the trainers diagnose.py
+    builds) from freshly built networks instead of by training: what diagnose.py measures holds at
+    any weights, and a warm-up epoch here cost a trace of the warm-up step (some 50 s on the 2-core
+    machine). That train() writes such a folder is tests/test_training.py's to check."""
+    from animegan_face.training.keras_checkpoint import training_checkpoint
+    from animegan_face.training.run_folder import RunFolder
 
     root = tmp_path_factory.mktemp("diagnose_run")
     config = tiny_config(write_prepared_dataset(root / "data"), root / "run", epochs=0)
-    train(config, verbose=0)
+    run = RunFolder(config.train.model_dir)
+    run.write_config(config)
+    warmup, gan = build_trainers(config)
+    steps = config.train.steps_per_epoch
+    checkpoint = training_checkpoint(run.checkpoints_dir, gan.generator, gan.discriminator,
+                                     warmup.optimizer, gan.g_optimizer, gan.d_optimizer)
+    checkpoint.save(config.train.init_epochs, config.train.init_epochs * steps)
+    run.save_generator(gan.generator)
+    assert run.latest_checkpoint() is not None
     return config
 
 

@@ -15,17 +15,20 @@ from animegan_face.deployment import export
 from animegan_face.deployment.inference import ModelLoadError, load_stylizer
 from animegan_face.models.networks import build_generator
 
-pytestmark = pytest.mark.slow
+# One conversion per setting of the shared generator, and one pytest-xdist worker for this module,
+# test_gpu_compatibility and test_tflite_graph, which ask for the same files (tests/conftest.py).
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("convert_each_shared_generator_once"),
+              pytest.mark.xdist_group("tflite_conversions")]
 SIZE = 32
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
-def generator():
-    # Its random weights come from the seed conftest sets before every shared fixture, not from
+def generator(random_generator):
+    # Its random weights come from the seed drawn right before it (tests/conftest.py), not from
     # the tests that happened to run before it in this process: the quantised exports' errors
     # below depend on the weights (dynamic int8 mean 0.086-0.094 over six seeds).
-    return build_generator()
+    return random_generator("animegan_v1")
 
 
 # What each format differs from Keras by (export.TOLERANCES) on this generator at 32 px, measured
@@ -42,37 +45,6 @@ def generator():
 @pytest.fixture(scope="module")
 def photos():
     return export.check_photos("", SIZE, 3)
-
-
-@pytest.fixture(scope="module")
-def _conversions():
-    return {}
-
-
-@pytest.fixture(autouse=True)
-def _each_conversion_once(request, monkeypatch, _conversions):
-    """The module's `generator` is converted to TFLite once per (quantize, input_size, int8's
-    representative images): six calls here convert its free-size float16 file again only to check
-    what export_tflite does around the conversion (the parity check, refusals, partial files), at
-    15-20 s a conversion on the 2-core machine (bench/RESULTS.md, "Test suite"). Every combination
-    is still converted for real once, by the first test that asks; any other network, and a test's
-    own patch of tflite_bytes, goes through as before. The bytes are immutable, and nothing here
-    changes the generator's weights."""
-    if "generator" not in request.fixturenames:
-        return
-    shared, convert = request.getfixturevalue("generator"), export.tflite_bytes
-
-    def tflite_bytes(network, quantize, input_size=None, representative_images=None):
-        if network is not shared:
-            return convert(network, quantize, input_size, representative_images)
-        # Only int8 reads the representative images (export.tflite_bytes calibrates with them).
-        key = (quantize, input_size, np.asarray(representative_images).tobytes()
-               if quantize == "int8" and representative_images is not None else None)
-        if key not in _conversions:
-            _conversions[key] = convert(network, quantize, input_size, representative_images)
-        return _conversions[key]
-
-    monkeypatch.setattr(export, "tflite_bytes", tflite_bytes)
 
 
 @pytest.mark.parametrize("input_size", [None, SIZE])

@@ -8,15 +8,19 @@ import pytest
 
 from animegan_face.deployment import export
 from animegan_face.deployment.gpu_compatibility import gpu_rejections
-from animegan_face.models.networks import build_generator
 
 SIZE = 32
+# The generators and their TFLite files are test_export's (tests/conftest.py): one conversion per
+# setting, on one pytest-xdist worker.
+pytestmark = [pytest.mark.usefixtures("convert_each_shared_generator_once"),
+              pytest.mark.xdist_group("tflite_conversions")]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("architecture", ["animegan_v1", "animegan_v2"])
-def test_fixed_size_files_pass_and_free_size_files_leave_only_the_resize_sizes(architecture):
-    generator = build_generator(architecture)
+def test_fixed_size_files_pass_and_free_size_files_leave_only_the_resize_sizes(architecture,
+                                                                               random_generator):
+    generator = random_generator(architecture)
     for quantize in ("none", "float16"):
         assert gpu_rejections(export.tflite_bytes(generator, quantize, SIZE)) == []
     free = collections.Counter((op, reason.split(" (")[0]) for _, op, reason in

@@ -210,8 +210,15 @@ def test_a_run_continues_across_backends_tensorflow_jax_tensorflow(tmp_path):
         vectors = [np.ravel(w) for w in network.non_trainable_weights] or [np.zeros(0)]
         return np.ravel(kernel), np.concatenate(vectors)
 
-    # Warm-up epoch and one GAN epoch under TensorFlow: 2 + 2 steps.
+    # Warm-up epoch and one GAN epoch under TensorFlow: 2 + 2 steps. This is also the suite's
+    # train.py run under TensorFlow from the command line (a child process each costs a TensorFlow
+    # import, a build and a trace): the flags reach config.json, --nogradient_norms included.
     train_under_tensorflow("--epochs=1")
+    written = json.loads((run / "config.json").read_text())
+    assert (written["model"]["extractor"], written["model"]["face_extractor"]) == ("mobilenet", "none")
+    assert (written["data"]["image_size"], written["train"]["steps_per_epoch"]) == (32, 2)
+    assert written["train"]["gradient_norms"] is False
+    assert (run / "generator.weights.h5").is_file() and (run / "samples" / "epoch_002.png").is_file()
     counters, before, iterations = state(2)
     assert counters == (2, 4)
     assert iterations == {"init_optimizer": 2, "g_optimizer": 2, "d_optimizer": 2}

@@ -22,6 +22,10 @@ from animegan_face.deployment.tflite_graph import (
 from tests.helpers import float64_policy
 
 BOUND = 1e-10
+# The generators' TFLite files are test_export's (tests/conftest.py): one conversion per setting,
+# on one pytest-xdist worker.
+pytestmark = [pytest.mark.usefixtures("convert_each_shared_generator_once"),
+              pytest.mark.xdist_group("tflite_conversions")]
 
 
 @pytest.mark.parametrize("groups", [-1, 1])
@@ -82,10 +86,11 @@ def test_graph_equals_generator_and_shares_its_variables(rng, architecture):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("architecture", ["animegan_v1", "animegan_v2"])
-def test_tflite_file_has_no_mirror_pad_nor_run_time_reshape_and_resizes_correctly(architecture):
+def test_tflite_file_has_no_mirror_pad_nor_run_time_reshape_and_resizes_correctly(architecture,
+                                                                                  random_generator):
     from ai_edge_litert.interpreter import Interpreter
 
-    generator = build_generator(architecture)
+    generator = random_generator(architecture)
     interpreter = Interpreter(model_content=export.tflite_bytes(generator, "none"), num_threads=1)
     ops = {op["op_name"] for op in interpreter._get_ops_details()}
     # Before the rewrite: MIRROR_PAD (the reference kernel, 29-38 % of the time) and the groups'
