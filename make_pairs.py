@@ -23,6 +23,12 @@ from animegan_face.deployment import pseudo_pairs  # noqa: E402
 flags.DEFINE_string("dataset_dir", None, "A prepared dataset (prepare.py).")
 flags.DEFINE_string("model", None, "The model that stylises: a run folder, .weights.h5, .keras, "
                                    "SavedModel, .tflite or .onnx.")
+flags.DEFINE_enum("smoothing", "edge_preserving", list(pseudo_pairs.SMOOTHINGS), "The filter that "
+                  "flattens the model's output: OpenCV's edge-preserving filter, or L0 gradient "
+                  "minimisation (flat regions, sharp edges).")
+flags.DEFINE_float("l0_lambda", pseudo_pairs.L0_LAMBDA, "--smoothing=l0: the weight of an edge "
+                   "pixel at a 256 px side; a thin line is kept when its width times its squared "
+                   "contrast (0..1) exceeds about twice this.", lower_bound=1e-4, upper_bound=1.0)
 flags.DEFINE_float("sigma_s", pseudo_pairs.SIGMA_S, "Spatial extent of the edge-preserving filter, "
                    "in pixels at a 256 px side (scaled with the side).", lower_bound=1.0)
 flags.DEFINE_float("sigma_r", pseudo_pairs.SIGMA_R, "Colour differences the filter smooths over, "
@@ -53,9 +59,12 @@ def main(argv):
             print(f"{done}/{total} targets", flush=True)
 
     try:
-        written = pseudo_pairs.write_pairs(FLAGS.dataset_dir, stylizer, FLAGS.model,
-                                           FLAGS.sigma_s, FLAGS.sigma_r, progress,
-                                           FLAGS.skin_line_depth, FLAGS.skin_flatness)
+        recipe = pseudo_pairs.TargetRecipe(
+            smoothing=FLAGS.smoothing, sigma_s=FLAGS.sigma_s, sigma_r=FLAGS.sigma_r,
+            l0_lambda=FLAGS.l0_lambda, skin_line_depth=FLAGS.skin_line_depth,
+            skin_flatness=FLAGS.skin_flatness)
+        written = pseudo_pairs.write_pairs(FLAGS.dataset_dir, stylizer, FLAGS.model, recipe,
+                                           progress)
     except (ValueError, OSError) as error:
         sys.exit(f"make_pairs.py: {printable(str(error))}")
     folder = pathlib.Path(FLAGS.dataset_dir) / pseudo_pairs.PAIR_FOLDER

@@ -46,6 +46,51 @@ def test_flatten_removes_noise_keeps_edges_and_eyes_at_any_contrast(rng):
     assert _eye_contrast(pseudo_pairs.flatten(dark)) / 0.3 < 0.9 * _eye_contrast(flat)
 
 
+def _lines_scene(rng, base=100, noise=4.0):
+    """Flat grey: a 1 px line 51 levels (0.2) lighter, a 3 px line 128 levels (0.5) lighter, a
+    right half 80 levels lighter, and sensor noise."""
+    image = np.full((SIZE, SIZE, 3), float(base))
+    image[:, SIZE // 2:] += 80
+    image[10, 4:28] += 51  # thin and faint: width x contrast^2 = 0.04
+    image[40:43, 4:28] += 128  # wide and strong: 3 x 0.25 = 0.75
+    image += rng.normal(0, noise, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def test_l0_smooth_drops_what_costs_less_than_its_edges_and_keeps_the_rest(rng):
+    # Without noise the solver is exact: a picture made of kept edges is its own result.
+    flat = np.full((SIZE, SIZE, 3), 77, np.uint8)
+    np.testing.assert_array_equal(pseudo_pairs.l0_smooth(flat, 0.05), flat)
+    step = flat.copy(); step[:, SIZE // 2:] = 200
+    np.testing.assert_array_equal(pseudo_pairs.l0_smooth(step, 0.05), step)
+    scene = _lines_scene(rng)
+    smooth = pseudo_pairs.l0_smooth(scene, 0.05).astype(float)
+    # A kept line costs about 2 lambda per unit length, removing it width x contrast^2: at 0.05 the
+    # faint 1 px line goes (0.04 < 0.1), the strong 3 px line stays (0.75 > 0.1). The bounds are
+    # tens of grey levels away from the outcome either way, far beyond rounding on any CPU.
+    assert abs(smooth[10, 8:24].mean() - smooth[14, 8:24].mean()) < 10  # was 51 levels
+    assert smooth[41, 8:24].mean() - smooth[46, 8:24].mean() > 110  # was 128
+    assert smooth[:, 40:60].mean() - smooth[:, 20:24].mean() > 60  # the step (72.6 with the lines)
+    assert smooth[20:36, 36:60].std() < 1.0 < scene[20:36, 36:60].std()  # noise flattened to one tone
+    # At 0.01 the faint line costs more to remove than to keep (0.04 > 0.02): it stays.
+    fine = pseudo_pairs.l0_smooth(scene, 0.01).astype(float)
+    assert fine[10, 8:24].mean() - fine[14, 8:24].mean() > 35
+
+
+def test_l0_flatten_keeps_a_dark_pictures_lines_too(rng):
+    scene = _lines_scene(rng)
+    dark = np.round(scene * 0.3).astype(np.uint8)
+    # l0_lambda 0.8 at 256 px is 0.2 at this 64 px side. The stretch maps the 1st..99th percentile
+    # (about 95..232 levels here, 28..70 in the dark copy) to 0..255: in both the 1 px line becomes
+    # about 0.37 (1 x 0.14 < 0.4: it goes) and the 3 px line 0.93 (2.6 > 0.4: it stays).
+    # Unstretched, the dark copy's 3 px line is 38 levels, 3 x 0.15^2 = 0.07 < 0.4: it would go.
+    out = pseudo_pairs.l0_flatten(dark, 0.8).astype(float)
+    assert out[41, 8:24].mean() - out[46, 8:24].mean() > 30
+    assert abs(out[10, 8:24].mean() - out[14, 8:24].mean()) < 8  # kept, it would be 15
+    plain = pseudo_pairs.l0_smooth(dark, 0.2).astype(float)
+    assert plain[41, 8:24].mean() - plain[46, 8:24].mean() < 10
+
+
 def _negate(images):
     return -images
 
@@ -76,13 +121,17 @@ def test_an_interrupted_run_continues_and_other_settings_are_refused(tmp_path):
     assert pseudo_pairs.write_pairs(root, _negate, "negate") == 1
     assert len(load_dataset_files(root).pairs) == 3
     with pytest.raises(ValueError, match="other settings"):
-        pseudo_pairs.write_pairs(root, _negate, "negate", sigma_r=0.5)
-    with pytest.raises(ValueError, match="other settings"):
-        pseudo_pairs.write_pairs(root, _negate, "negate", skin_line_depth=10)
-    # A pair.json from before the skin clean-ups existed records them as off: it continues.
+        pseudo_pairs.write_pairs(root, _negate, "negate", pseudo_pairs.TargetRecipe(sigma_r=0.5))
+    with pytest.raises(ValueError, match="skin_line_depth 0 \\(asked: 10\\)"):
+        pseudo_pairs.write_pairs(root, _negate, "negate", pseudo_pairs.TargetRecipe(skin_line_depth=10))
+    with pytest.raises(ValueError, match="smoothing 'edge_preserving' \\(asked: 'l0'\\)"):
+        pseudo_pairs.write_pairs(root, _negate, "negate", pseudo_pairs.TargetRecipe(smoothing="l0"))
+    # A pair.json from before the skin clean-ups and the L0 filter existed means the
+    # edge-preserving filter without clean-ups: it continues.
     old = json.loads((root / "pair.json").read_text())
     (root / "pair.json").write_text(json.dumps(
-        {k: v for k, v in old.items() if k not in ("skin_line_depth", "skin_flatness")}))
+        {k: v for k, v in old.items()
+         if k not in ("skin_line_depth", "skin_flatness", "smoothing", "l0_lambda")}))
     assert pseudo_pairs.write_pairs(root, _negate, "negate") == 0
     (root / "pair" / "holiday.jpg").write_bytes(b"a user's file")
     with pytest.raises(ValueError, match="holiday.jpg"):
@@ -138,8 +187,14 @@ def test_make_target_without_a_face_is_the_filter_alone(rng):
     image, _ = _skin_scene()  # no face for the landmark finder
     stylised = np.clip(image + rng.normal(0, 6, image.shape), 0, 255).astype(np.uint8)
     np.testing.assert_array_equal(
-        pseudo_pairs.make_target(image, stylised, skin_line_depth=10, skin_flatness=0.5),
+        pseudo_pairs.make_target(image, stylised, pseudo_pairs.TargetRecipe(
+            skin_line_depth=10, skin_flatness=0.5)),
         pseudo_pairs.flatten(stylised))
+    np.testing.assert_array_equal(
+        pseudo_pairs.make_target(image, stylised, pseudo_pairs.TargetRecipe(smoothing="l0")),
+        pseudo_pairs.l0_flatten(stylised))
+    with pytest.raises(ValueError, match="smoothing 'median' is not one of edge_preserving, l0"):
+        pseudo_pairs.TargetRecipe(smoothing="median")
 
 
 def _with_pairs(root, transform):

@@ -7,11 +7,15 @@ reads: a run folder, .keras, SavedModel, TFLite, ONNX) makes, once per training 
 
     T(p) = flatten(model(p))
 
-where `flatten` is OpenCV's edge-preserving filter (the domain transform, a recursive filter no
-export format runs) applied to a contrast-stretched copy: skin texture, pores and shading noise
-are averaged away, outlines, eyes and mouth are kept. The plain filter's `sigma_r` is absolute, so
-on dark, low-contrast faces it erased the eyes and mouth (seen on held-out faces); stretching the
-1st..99th luminance percentiles to 0..255 first makes it relative to each image's contrast.
+where `flatten` smooths a contrast-stretched copy with one of two filters (`TargetRecipe.smoothing`):
+OpenCV's edge-preserving filter (the domain transform, a recursive filter no export format runs),
+which averages skin texture, pores and shading noise away and keeps outlines, eyes and mouth; or
+L0 gradient minimisation (Xu, Lu, Xu and Jia 2011), which leaves flat regions bounded by sharp
+edges, the cel look, and drops every structure whose removal costs less than its edges: a thin
+line is kept when its width times its squared contrast exceeds about twice `l0_lambda`. Both
+filters' settings are absolute, so on dark, low-contrast faces they erased the eyes and mouth
+(seen on held-out faces); stretching the 1st..99th luminance percentiles to 0..255 first makes
+them relative to each image's contrast.
 Training pulls G(p) towards T(p) (`LossConfig.pair`), so the generator itself learns the
 flattening and every export carries it.
 
@@ -27,6 +31,7 @@ pair/ folder holding a file that pair.json does not list is refused; a run with 
 and settings continues where an interrupted one stopped.
 """
 
+import dataclasses
 import json
 import pathlib
 
@@ -44,21 +49,84 @@ from animegan_face.deployment.stylize import stylize_full
 # the generator").
 SIGMA_S = 30.0
 SIGMA_R = 0.3
+# L0 smoothing's weight of an edge pixel against squared error (0..1 scale, at a 256 px side).
+L0_LAMBDA = 0.02
+SMOOTHINGS = ("edge_preserving", "l0")
 _STRETCH_PERCENTILES = (1, 99)
-_OFF = {"skin_line_depth": 0, "skin_flatness": 0.0}
+
+
+@dataclasses.dataclass(frozen=True)
+class TargetRecipe:
+    """How a target is made from the model's output (recorded in pair.json)."""
+    smoothing: str = "edge_preserving"  # one of SMOOTHINGS
+    sigma_s: float = SIGMA_S  # edge_preserving: spatial extent, px at a 256 px side
+    sigma_r: float = SIGMA_R  # edge_preserving: colour range, contrast-stretched 0..1 scale
+    l0_lambda: float = L0_LAMBDA  # l0: edge weight at a 256 px side (larger: flatter)
+    skin_line_depth: int = 0  # inpaint thin dark skin lines deeper than this (0: off)
+    skin_flatness: float = 0.0  # pull skin this fraction towards a smoothed copy (0: off)
+
+    def __post_init__(self):
+        if self.smoothing not in SMOOTHINGS:
+            raise ValueError(f"smoothing {self.smoothing!r} is not one of {', '.join(SMOOTHINGS)}")
+
+
+# What pair.json files written before a setting existed meant by its absence.
+_BEFORE = {"skin_line_depth": 0, "skin_flatness": 0.0, "smoothing": "edge_preserving",
+           "l0_lambda": L0_LAMBDA}
 
 
 def flatten(rgb, sigma_s=SIGMA_S, sigma_r=SIGMA_R):
     """The edge-preserving filter on a contrast-stretched copy of `rgb` (uint8 H x W x 3), mapped
     back to the original range; `sigma_s` is in pixels at a 256 px side and scales with the side."""
+    side_scale = min(rgb.shape[:2]) / 256
+    return _on_stretched(rgb, lambda stretched: cv2.edgePreservingFilter(
+        stretched, flags=cv2.RECURS_FILTER, sigma_s=sigma_s * side_scale, sigma_r=sigma_r))
+
+
+def l0_flatten(rgb, l0_lambda=L0_LAMBDA):
+    """`l0_smooth` on a contrast-stretched copy of `rgb` (uint8 H x W x 3), mapped back to the
+    original range; `l0_lambda` is for a 256 px side and scales with the side (a line twice as
+    wide at twice the size stays as costly to keep)."""
+    side_scale = min(rgb.shape[:2]) / 256
+    return _on_stretched(rgb, lambda stretched: l0_smooth(stretched, l0_lambda * side_scale))
+
+
+def _on_stretched(rgb, smooth):
+    """smooth(uint8 copy of `rgb` with its luminance 1st..99th percentiles stretched to 0..255),
+    mapped back to the original range, uint8."""
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     low, high = np.percentile(gray, _STRETCH_PERCENTILES)
     scale = 255.0 / max(float(high - low), 1.0)
     stretched = np.clip((rgb.astype(np.float32) - low) * scale, 0, 255).astype(np.uint8)
-    side_scale = min(rgb.shape[:2]) / 256
-    filtered = cv2.edgePreservingFilter(
-        stretched, flags=cv2.RECURS_FILTER, sigma_s=sigma_s * side_scale, sigma_r=sigma_r)
+    filtered = smooth(stretched)
     return np.clip(filtered.astype(np.float32) / scale + low, 0, 255).round().astype(np.uint8)
+
+
+def l0_smooth(rgb, l0_lambda, kappa=2.0, beta_max=1e5):
+    """L0 gradient minimisation of a uint8 image (Xu, Lu, Xu and Jia 2011, the authors' solver):
+    minimises |S - I|^2 + lambda * #{pixels where S's gradient is not 0} by alternating a hard
+    threshold of the gradients with a screened Poisson solve (FFT, periodic boundary), the
+    coupling weight beta doubling from 2 lambda to `beta_max`. Colour channels share one edge set.
+    Intensities on the 0..1 scale; float64 throughout. Returns uint8."""
+    image = rgb.astype(np.float64) / 255.0
+    height, width = image.shape[:2]
+    forward_x = np.zeros((height, width)); forward_x[0, 0], forward_x[0, -1] = -1, 1
+    forward_y = np.zeros((height, width)); forward_y[0, 0], forward_y[-1, 0] = -1, 1
+    gradient_energy = (np.abs(np.fft.fft2(forward_x)) ** 2 + np.abs(np.fft.fft2(forward_y)) ** 2)
+    gradient_energy = gradient_energy[..., None]
+    image_spectrum = np.fft.fft2(image, axes=(0, 1))
+    smooth, beta = image, 2 * l0_lambda
+    while beta < beta_max:
+        dx = np.roll(smooth, -1, axis=1) - smooth
+        dy = np.roll(smooth, -1, axis=0) - smooth
+        kept = (dx ** 2 + dy ** 2).sum(axis=-1, keepdims=True) >= l0_lambda / beta
+        dx, dy = dx * kept, dy * kept
+        # the adjoint of the forward differences applied to the kept gradients
+        divergence = (np.roll(dx, 1, axis=1) - dx) + (np.roll(dy, 1, axis=0) - dy)
+        spectrum = image_spectrum + beta * np.fft.fft2(divergence, axes=(0, 1))
+        smooth = np.real(np.fft.ifft2(spectrum / (1 + beta * gradient_energy), axes=(0, 1)))
+        beta *= kappa
+    return np.clip(smooth * 255, 0, 255).round().astype(np.uint8)
 
 
 def remove_skin_lines(rgb, skin, depth, width=7):
@@ -81,30 +149,29 @@ def flatten_skin(rgb, skin, amount):
     return np.clip(rgb * (1 - weight) + heavy * weight, 0, 255).round().astype(np.uint8)
 
 
-def make_target(photo, stylised, sigma_s=SIGMA_S, sigma_r=SIGMA_R, skin_line_depth=0,
-                skin_flatness=0.0):
+def make_target(photo, stylised, recipe=TargetRecipe()):
     """The target of one photo (uint8 RGB, the size of `stylised`, the model's output): the skin
-    clean-ups where they are on and a face is found, then `flatten`."""
-    if skin_line_depth or skin_flatness:
+    clean-ups where they are on and a face is found, then `flatten` or `l0_flatten`."""
+    if recipe.skin_line_depth or recipe.skin_flatness:
         skin = photo_skin_mask(photo)
         if skin is not None:
-            if skin_line_depth:
-                stylised = remove_skin_lines(stylised, skin, skin_line_depth)
-            if skin_flatness:
-                stylised = flatten_skin(stylised, skin, skin_flatness)
-    return flatten(stylised, sigma_s, sigma_r)
+            if recipe.skin_line_depth:
+                stylised = remove_skin_lines(stylised, skin, recipe.skin_line_depth)
+            if recipe.skin_flatness:
+                stylised = flatten_skin(stylised, skin, recipe.skin_flatness)
+    if recipe.smoothing == "l0":
+        return l0_flatten(stylised, recipe.l0_lambda)
+    return flatten(stylised, recipe.sigma_s, recipe.sigma_r)
 
 
-def write_pairs(dataset_dir, stylizer, model, sigma_s=SIGMA_S, sigma_r=SIGMA_R, progress=None,
-                skin_line_depth=0, skin_flatness=0.0):
+def write_pairs(dataset_dir, stylizer, model, recipe=TargetRecipe(), progress=None):
     """Writes the target of every photo of DATASET/photo; returns the number written this call.
 
     Args:
         dataset_dir: a prepared dataset (prepare.py).
         stylizer: a `load_stylizer` result: float images in [-1, 1] in and out.
         model: how the model is named in pair.json (its path).
-        sigma_s, sigma_r: `flatten`'s settings.
-        skin_line_depth, skin_flatness: `make_target`'s skin clean-ups (0: off).
+        recipe: a `TargetRecipe`.
         progress: called with (done, total) after each photo, or None.
     Raises ValueError when DATASET/photo holds no image, or pair/ holds files this tool did not
     write, or pair.json records other settings (delete pair/ and pair.json to make new targets).
@@ -113,19 +180,17 @@ def write_pairs(dataset_dir, stylizer, model, sigma_s=SIGMA_S, sigma_r=SIGMA_R, 
     photos = list_images(root / "photo")
     if not photos:
         raise ValueError(f"{printable(root / 'photo')} holds no images: prepare the dataset first")
-    settings = {"model": str(model), "sigma_s": sigma_s, "sigma_r": sigma_r,
-                "stretch_percentiles": list(_STRETCH_PERCENTILES),
-                "skin_line_depth": skin_line_depth, "skin_flatness": skin_flatness}
+    settings = {"model": str(model), **dataclasses.asdict(recipe),
+                "stretch_percentiles": list(_STRETCH_PERCENTILES)}
     names = sorted(pair_path(root, photo).name for photo in photos)
     earlier = read_pair_settings(root)
     if earlier is not None:
-        # pair.json files written before the skin clean-ups existed had them off
-        if {k: earlier.get(k, _OFF.get(k)) for k in settings} != settings:
+        recorded = {k: earlier.get(k, _BEFORE.get(k)) for k in settings}
+        if recorded != settings:
+            differing = ", ".join(f"{k} {recorded[k]!r} (asked: {settings[k]!r})"
+                                  for k in settings if recorded[k] != settings[k])
             raise ValueError(
-                f"{printable(root / PAIR_FILE)} records other settings ({earlier.get('model')}, "
-                f"sigma_s {earlier.get('sigma_s')}, sigma_r {earlier.get('sigma_r')}, skin_line_depth "
-                f"{earlier.get('skin_line_depth', 0)}, skin_flatness "
-                f"{earlier.get('skin_flatness', 0.0)}): delete it "
+                f"{printable(root / PAIR_FILE)} records other settings ({differing}): delete it "
                 f"and {PAIR_FOLDER}/ to make new targets")
         owned = set(earlier.get("files", ()))
     else:
@@ -143,8 +208,7 @@ def write_pairs(dataset_dir, stylizer, model, sigma_s=SIGMA_S, sigma_r=SIGMA_R, 
         target = pair_path(root, photo)
         if target.name not in owned or not target.is_file():
             rgb = read_image(photo)
-            write_image(target, make_target(rgb, stylize_full(stylizer, rgb, max_side=0),
-                                            sigma_s, sigma_r, skin_line_depth, skin_flatness))
+            write_image(target, make_target(rgb, stylize_full(stylizer, rgb, max_side=0), recipe))
             written += 1
         if progress:
             progress(done, len(photos))
