@@ -4,9 +4,11 @@
     python bench/face_detection.py --photo_dir=../shared/data/selfie2anime/photo \
         --holdout=checkpoints/selfie2anime_v2/holdout_photos.txt   # and the 200 held-out selfies
 
-Settings: dlib's HOG detector alone (what face mode used before), with a score threshold, with the
-landmark model's presence check (``face_finder.find_faces``, what face mode uses now). A detection counts as
-true up to the number of faces an image holds (one per selfie) and false beyond it. Prints one row
+Settings: dlib's HOG detector alone (what face mode used first), with a score threshold, with the
+landmark model's presence check (``face_finder.find_faces(second_detector=False)``), BlazeFace alone
+(``face_detector.detect``), and dlib plus BlazeFace's boxes that overlap none of dlib's, all through
+the presence check (``face_finder.find_faces``, what face mode uses now). A detection counts as true
+up to the number of faces an image holds (one per selfie) and false beyond it. Prints one row
 per setting and set: images, faces, found, false, precision, recall, ms per image.
 """
 
@@ -18,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
 
-from animegan_face.data import face_finder, faces  # noqa: E402
+from animegan_face.data import face_detector, face_finder, faces  # noqa: E402
 from animegan_face.data.image_files import read_image  # noqa: E402
 from bench import face_sets  # noqa: E402
 
@@ -34,7 +36,10 @@ def _settings(upsample, thresholds):
     for threshold in thresholds:
         settings.append((f"dlib HOG, score >= {threshold:g}", lambda rgb, t=threshold: sum(
             box.score >= t for box in faces.detect_faces(rgb, upsample))))
-    settings.append(("dlib + landmark presence >= 0.5 (after)", lambda rgb: len(
+    settings.append(("dlib + landmark presence >= 0.5", lambda rgb: len(
+        face_finder.find_faces(rgb, upsample, second_detector=False))))
+    settings.append(("BlazeFace alone", lambda rgb: len(face_detector.detect(rgb))))
+    settings.append(("dlib + BlazeFace + landmark presence >= 0.5 (now)", lambda rgb: len(
         face_finder.find_faces(rgb, upsample))))
     return settings
 
@@ -64,7 +69,7 @@ def main(argv):
         paths = face_sets.holdout_selfies(FLAGS.photo_dir, FLAGS.holdout)
         sets.append(("selfies", [(path.name, read_image(path), 1) for path in paths]))
     settings = _settings(FLAGS.upsample, [float(t) for t in FLAGS.thresholds])
-    face_finder.find_faces(astronaut)  # load the landmark model before timing
+    face_finder.find_faces(astronaut)  # load the landmark and detector models before timing
     print(f"upsample={FLAGS.upsample}")
     print("| set | setting | images | faces | found | false | precision | recall | ms/image |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
