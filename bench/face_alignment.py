@@ -202,7 +202,7 @@ def main(argv):
             print(f"{label}: seam step / photo step: " + ", ".join(
                 f"{name} {seams[name][-1][0]:.2f} / {seams[name][-1][1]:.2f}" for name in METHODS),
                 flush=True)
-    print(f"\n{used} photos with a face ({given} read), model {FLAGS.model}, crops {size} px")
+    print(f"\n{used} photos with a face ({given} given), model {FLAGS.model}, crops {size} px")
     if angles:
         print("\nTurned heads against the upright result (mean over photos):")
         print("| method | turn | skin dE00 | SSIM | photos where the turned face was missed |")
