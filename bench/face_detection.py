@@ -3,13 +3,16 @@
     python bench/face_detection.py                     # the labelled set of tests/face_labels.json
     python bench/face_detection.py --photo_dir=../shared/data/selfie2anime/photo \
         --holdout=checkpoints/selfie2anime_v2/holdout_photos.txt   # and the 200 held-out selfies
+    python bench/face_detection.py --photo_dir=... --holdout=... --count=40 --turns=20,35,45 \
+        --thresholds=        # and the first 40 selfies turned by 20, 35 and 45 degrees
 
 Settings: dlib's HOG detector alone (what face mode used first), with a score threshold, with the
-landmark model's presence check (``face_finder.find_faces(second_detector=False)``), BlazeFace alone
-(``face_detector.detect``), and dlib plus BlazeFace's boxes that overlap none of dlib's, all through
-the presence check (``face_finder.find_faces``, what face mode uses now). A detection counts as true
-up to the number of faces an image holds (one per selfie) and false beyond it. Prints one row
-per setting and set: images, faces, found, false, precision, recall, ms per image.
+landmark model's presence check (``face_finder.find_faces(second_detector=False)``), BlazeFace
+alone (``face_detector.detect``), and dlib plus BlazeFace's boxes that overlap none of dlib's
+checked faces, all through the presence check (``face_finder.find_faces``, what face mode uses
+now). A detection counts as true up to the number of faces an image holds (one per selfie) and
+false beyond it. Prints one row per setting and set: images, faces, found, false, precision,
+recall, ms per image.
 """
 
 import os
@@ -27,16 +30,19 @@ from bench import face_sets  # noqa: E402
 flags.DEFINE_string("photo_dir", "", "Folder of the held-out selfies (optional).")
 flags.DEFINE_string("holdout", "", "Their name list (holdout_photos.txt).")
 flags.DEFINE_integer("upsample", 1, "dlib upsamplings, as stylize.py's --upsample.")
+flags.DEFINE_integer("count", 0, "Use only the first this many held-out selfies (0: all).")
+flags.DEFINE_list("turns", [], "Also the selfies turned by these angles (degrees, "
+                  "counter-clockwise, on a canvas holding the whole photo), one set per angle.")
 flags.DEFINE_list("thresholds", ["0.3", "0.5"], "dlib score thresholds to try.")
 FLAGS = flags.FLAGS
 
 
 def _settings(upsample, thresholds):
-    settings = [("dlib HOG (before)", lambda rgb: len(faces.detect_faces(rgb, upsample)))]
+    settings = [("dlib HOG (first face mode)", lambda rgb: len(faces.detect_faces(rgb, upsample)))]
     for threshold in thresholds:
         settings.append((f"dlib HOG, score >= {threshold:g}", lambda rgb, t=threshold: sum(
             box.score >= t for box in faces.detect_faces(rgb, upsample))))
-    settings.append(("dlib + landmark presence >= 0.5", lambda rgb: len(
+    settings.append(("dlib + landmark presence >= 0.5 (before)", lambda rgb: len(
         face_finder.find_faces(rgb, upsample, second_detector=False))))
     settings.append(("BlazeFace alone", lambda rgb: len(face_detector.detect(rgb))))
     settings.append(("dlib + BlazeFace + landmark presence >= 0.5 (now)", lambda rgb: len(
@@ -77,7 +83,11 @@ def main(argv):
     sets = [("labelled", face_sets.labelled_images(astronaut))]
     if FLAGS.photo_dir:
         paths = face_sets.holdout_selfies(FLAGS.photo_dir, FLAGS.holdout)
-        sets.append(("selfies", [(path.name, read_image(path), 1) for path in paths]))
+        selfies = [(path.name, read_image(path), 1) for path in paths[:FLAGS.count or None]]
+        sets.append(("selfies", selfies))
+        for turn in FLAGS.turns:
+            sets.append((f"selfies turned {float(turn):g} deg", [
+                (name, face_sets.rotate_whole(rgb, float(turn)), 1) for name, rgb, _ in selfies]))
     settings = _settings(FLAGS.upsample, [float(t) for t in FLAGS.thresholds])
     face_finder.find_faces(astronaut)  # load the landmark and detector models before timing
     print(f"upsample={FLAGS.upsample}")

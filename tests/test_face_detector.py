@@ -2,6 +2,7 @@
 its detections on two public-domain photos, its boxes going through the landmark check in
 find_faces, and a clear error for a bad model file."""
 
+import dataclasses
 import hashlib
 
 import numpy as np
@@ -131,6 +132,21 @@ def test_second_detector_boxes_go_through_the_check(astronaut, monkeypatch):
     (patch, presence), = [(box, p) for box, p in checked if box.detector == "blazeface"]
     assert patch.top > found[0].box.bottom  # the patch, below the face...
     assert presence < face_finder.MIN_PRESENCE  # ...went to the check and failed it
+
+
+def test_blazeface_box_on_a_rejected_dlib_box_is_checked(astronaut, monkeypatch):
+    # A turned head whose dlib box fails the landmark check (here forced: presence 0 for every
+    # dlib box) still gets BlazeFace's box, on the same face, checked with its eye roll.
+    landmarks_for_box = face_landmarks.landmarks_for_box
+
+    def reject_dlib(rgb, box, angle_degrees=0.0):
+        result = landmarks_for_box(rgb, box, angle_degrees)
+        return result if box.detector != "dlib" else dataclasses.replace(result, presence=0.0)
+
+    monkeypatch.setattr(face_landmarks, "landmarks_for_box", reject_dlib)
+    (face,) = face_finder.find_faces(astronaut, upsample=1)
+    assert face.box.detector == "blazeface" and face.box.top < 100  # the face, not the patch
+    assert face_finder.find_faces(astronaut, upsample=1, second_detector=False) == []
 
 
 def test_overlap_rule():
