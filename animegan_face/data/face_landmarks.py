@@ -86,17 +86,20 @@ def landmarks_in_square(rgb, centre, side, angle_degrees=0.0):
                          presence=float(1.0 / (1.0 + np.exp(-np.clip(logit, -60.0, 60.0)))))
 
 
-def landmarks_for_box(rgb, box):
-    """Landmarks of the face in a detector box (``faces.FaceBox``): the first pass on the upright
-    square 1.5x the box, then ``REFINE_PASSES`` on the eye-levelled square 1.5x the previous
-    pass's points. Returns the last pass's points with the lowest presence of all passes: a
-    true face scores about 1 in every pass, while on a face-like pattern the passes wander and
-    their scores jump (the astronaut's mission patch: 0.12, 0.21, 0.78 on one turned copy)."""
+def landmarks_for_box(rgb, box, angle_degrees=0.0):
+    """Landmarks of the face in a detector box (``faces.FaceBox``): the first pass on the square
+    1.5x the box, turned by ``angle_degrees`` (the head's roll when the detector gives one, as
+    MediaPipe turns its first crop by the detector's eye key points; 0: upright), then
+    ``REFINE_PASSES`` on the eye-levelled square 1.5x the previous pass's points. Returns the last
+    pass's points with the lowest presence of all passes: a true face scores about 1 in every pass,
+    while on a face-like pattern the passes wander and their scores jump (the astronaut's mission
+    patch: 0.12, 0.21, 0.78 on one turned copy)."""
     rgb = np.asarray(rgb)
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected a uint8 HxWx3 RGB array, got {rgb.dtype} {rgb.shape}")
     centre = ((box.left + box.right) / 2, (box.top + box.bottom) / 2)
-    landmarks = landmarks_in_square(rgb, centre, ROI_SCALE * max(box.width, box.height))
+    landmarks = landmarks_in_square(rgb, centre, ROI_SCALE * max(box.width, box.height),
+                                    angle_degrees)
     presence = landmarks.presence
     for _ in range(REFINE_PASSES):
         landmarks = refine(rgb, landmarks)
@@ -116,19 +119,25 @@ def refine(rgb, landmarks):
     return landmarks_in_square(rgb, centre, ROI_SCALE * float(np.max(high - low)), angle)
 
 
+def read_pinned_model(path, sha256, what, error=FaceModelError):
+    """The bytes of a committed model file, or ``error`` naming the file when it cannot be read
+    or its sha256 is not the pinned one (``what`` names the model in the message)."""
+    try:
+        data = pathlib.Path(path).read_bytes()
+    except OSError as problem:
+        raise error(f"{path}: cannot read the {what}: {problem}") from problem
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sha256:
+        raise error(f"{path}: sha256 {digest} is not the pinned {sha256}; restore it with "
+                    "`python fetch_face_model.py`")
+    return data
+
+
 @functools.lru_cache(maxsize=None)
 def _model():
     """The interpreter, loaded once per process: (1, 192, 192, 3) float in [0, 1] ->
     ((468, 3) points in crop pixels, face-flag logit)."""
-    try:
-        data = MODEL_PATH.read_bytes()
-    except OSError as error:
-        raise FaceModelError(f"{MODEL_PATH}: cannot read the face landmark model: {error}") from error
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != MODEL_SHA256:
-        raise FaceModelError(
-            f"{MODEL_PATH}: sha256 {digest} is not the pinned {MODEL_SHA256}; restore it with "
-            "`python fetch_face_model.py`")
+    data = read_pinned_model(MODEL_PATH, MODEL_SHA256, "face landmark model")
     from ai_edge_litert.interpreter import Interpreter  # pylint: disable=import-outside-toplevel
 
     interpreter = Interpreter(model_content=data, num_threads=1)

@@ -20,8 +20,10 @@ _DLIB_MISSING = (
 class FaceBox:
     """A detected face: pixel edges ``rgb[top:bottom, left:right]`` and the detector's score.
 
-    ``score`` is dlib's HOG detection score: > 0 for a detection at the default threshold, about
-    0.1 for doubtful ones and 1..3 for clear frontal faces.
+    ``score`` is the detector's score. For ``detector="dlib"`` (``detect_faces``), dlib's HOG
+    detection score: > 0 for a detection at the default threshold, about 0.1 for doubtful ones
+    and 1..3 for clear frontal faces; for ``"blazeface"`` (``face_detector``), a probability in
+    [0.5, 1].
     """
 
     left: int
@@ -29,6 +31,7 @@ class FaceBox:
     right: int
     bottom: int
     score: float
+    detector: str = "dlib"
 
     @property
     def width(self):

@@ -141,11 +141,12 @@ def prepare_dataset(photo_dir, anime_dir, output_dir, image_size=256, crop_faces
 
     Photos and anime images of any size and any format OpenCV reads are centre-cropped to a
     square and resized to ``image_size``. Faces are found on the source photo (dlib HOG,
-    ``upsample`` doublings, longest side at most 1024, each checked by the landmark model:
-    ``face_finder.find_faces``) and the best one that lies at least half inside the crop is
-    stored in faces.json. With ``crop_faces``, each face gives an aligned crop instead of the
-    centre crop (``face_alignment.aligned_face`` with margin ``face_margin``: eyes level, the
-    framing stylize.py's face mode uses). Unreadable images, images over ``max_pixels`` (checked
+    ``upsample`` doublings, longest side at most 1024, then BlazeFace for faces dlib misses, each
+    checked by the landmark model: ``face_finder.find_faces``) and the first one (dlib's, best
+    score first, then BlazeFace's) that lies at least half inside the crop is stored in
+    faces.json. With ``crop_faces``, each face gives an aligned crop instead of the centre crop
+    (``face_alignment.aligned_face`` with margin ``face_margin``: eyes level, the framing
+    stylize.py's face mode uses). Unreadable images, images over ``max_pixels`` (checked
     from the header), images with a side under ``MIN_SIDE`` and entries that are no file are
     skipped and reported; so is an image whose worker process died.
 
