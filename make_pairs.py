@@ -39,6 +39,12 @@ flags.DEFINE_integer("skin_line_depth", 0, "Inpaint thin dark lines inside the s
                      "their surroundings; 0: off.", lower_bound=0, upper_bound=255)
 flags.DEFINE_float("skin_flatness", 0.0, "Pull the skin this fraction of the way to a heavily "
                    "smoothed copy before the filter; 0: off.", lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_float("skin_colour", 0.0, "After the filter, move the skin's mean colour this "
+                   "fraction of the way to the photo's (lightness half as far); 0: off.",
+                   lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_float("line_strength", 0.0, "Then draw the filtered picture's XDoG lines (its region "
+                   "borders) in dark brown at this opacity; 0: off.", lower_bound=0.0,
+                   upper_bound=1.0)
 flags.mark_flags_as_required(["dataset_dir", "model"])
 FLAGS = flags.FLAGS
 
@@ -62,7 +68,8 @@ def main(argv):
         recipe = pseudo_pairs.TargetRecipe(
             smoothing=FLAGS.smoothing, sigma_s=FLAGS.sigma_s, sigma_r=FLAGS.sigma_r,
             l0_lambda=FLAGS.l0_lambda, skin_line_depth=FLAGS.skin_line_depth,
-            skin_flatness=FLAGS.skin_flatness)
+            skin_flatness=FLAGS.skin_flatness, skin_colour=FLAGS.skin_colour,
+            line_strength=FLAGS.line_strength)
         written = pseudo_pairs.write_pairs(FLAGS.dataset_dir, stylizer, FLAGS.model, recipe,
                                            progress)
     except (ValueError, OSError) as error:

@@ -131,7 +131,8 @@ def test_an_interrupted_run_continues_and_other_settings_are_refused(tmp_path):
     old = json.loads((root / "pair.json").read_text())
     (root / "pair.json").write_text(json.dumps(
         {k: v for k, v in old.items()
-         if k not in ("skin_line_depth", "skin_flatness", "smoothing", "l0_lambda")}))
+         if k not in ("skin_line_depth", "skin_flatness", "smoothing", "l0_lambda", "skin_colour",
+                      "line_strength")}))
     assert pseudo_pairs.write_pairs(root, _negate, "negate") == 0
     (root / "pair" / "holiday.jpg").write_bytes(b"a user's file")
     with pytest.raises(ValueError, match="holiday.jpg"):
@@ -195,6 +196,49 @@ def test_make_target_without_a_face_is_the_filter_alone(rng):
         pseudo_pairs.l0_flatten(stylised))
     with pytest.raises(ValueError, match="smoothing 'median' is not one of edge_preserving, l0"):
         pseudo_pairs.TargetRecipe(smoothing="median")
+
+
+def test_skin_colour_moves_the_skins_mean_to_the_photos_and_leaves_the_rest():
+    target, skin = _skin_scene()  # skin tone (200, 160, 140)
+    photo = np.empty_like(target); photo[:] = (170, 150, 150)  # a cooler, darker skin in the photo
+    moved = pseudo_pairs.pull_skin_colour(target, photo, skin, 1.0)
+    lab = lambda rgb: cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(float)
+    patch = (slice(40, 52), slice(14, 34))  # plain skin well inside the mask: the full shift
+    want = lab(target)[patch].mean((0, 1)) + (lab(photo)[patch].mean((0, 1)) - lab(target)[skin].mean(0)) * (0.5, 1, 1)
+    # uint8 Lab and back: within 2 levels of the shift asked (OpenCV's integer conversion, the same
+    # tables on every CPU)
+    np.testing.assert_allclose(lab(moved)[patch].mean((0, 1)), want, atol=2)
+    # Columns 60.. lie 20 px (over 3 feather sigmas) past the mask: untouched.
+    np.testing.assert_array_equal(moved[:, 60:], target[:, 60:])
+    np.testing.assert_array_equal(pseudo_pairs.pull_skin_colour(target, photo, skin, 0.0), target)
+
+
+def test_lines_are_drawn_on_the_dark_side_of_edges_only():
+    image = np.full((256, 256, 3), 200, np.uint8)  # XDoG's sigma is 1 px at this side
+    image[:, 128:] = 90  # one 110-level step
+    lines = pseudo_pairs.xdog_lines(image)
+    assert lines.shape == (256, 256) and 0 <= lines.min() and lines.max() <= 1
+    # A line on the dark side next to the edge (0.83 in column 129, 0.12 in 128 measured), nothing
+    # on flat ground or on the light side. Gaussians of one step: the values are fixed by the
+    # filter's taps (float32), far from the bounds on any CPU.
+    assert lines[:, 129].min() > 0.7 and lines[:, 128].max() < 0.3
+    assert lines[:, :128].max() == 0 and lines[:, 136:].max() == 0
+    drawn = pseudo_pairs.draw_lines(image, lines, 0.8)
+    np.testing.assert_array_equal(drawn[:, :128], image[:, :128])
+    np.testing.assert_array_equal(drawn[:, 136:], image[:, 136:])
+    expected = (1 - 0.8 * lines[:, 129:130]) * 90 + 0.8 * lines[:, 129:130] * np.array(pseudo_pairs.LINE_COLOUR)
+    assert np.abs(drawn[:, 129] - expected).max() <= 1  # rounding
+    np.testing.assert_array_equal(pseudo_pairs.draw_lines(image, lines, 0.0), image)
+
+
+def test_make_target_draws_the_smoothed_pictures_lines(rng):
+    image, _ = _skin_scene()  # no face: the skin colour step is skipped
+    stylised = np.clip(image + rng.normal(0, 6, image.shape), 0, 255).astype(np.uint8)
+    recipe = pseudo_pairs.TargetRecipe(smoothing="l0", skin_colour=1.0, line_strength=0.8)
+    smooth = pseudo_pairs.l0_flatten(stylised)
+    np.testing.assert_array_equal(
+        pseudo_pairs.make_target(image, stylised, recipe),
+        pseudo_pairs.draw_lines(smooth, pseudo_pairs.xdog_lines(smooth), 0.8))
 
 
 def _with_pairs(root, transform):
