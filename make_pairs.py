@@ -10,6 +10,7 @@ these targets: it learns the flattening that no export could run as a filter. Se
 animegan_face/deployment/pseudo_pairs.py. Interrupted, the same command continues.
 """
 
+import dataclasses
 import os
 import pathlib
 import sys
@@ -65,11 +66,9 @@ def main(argv):
             print(f"{done}/{total} targets", flush=True)
 
     try:
-        recipe = pseudo_pairs.TargetRecipe(
-            smoothing=FLAGS.smoothing, sigma_s=FLAGS.sigma_s, sigma_r=FLAGS.sigma_r,
-            l0_lambda=FLAGS.l0_lambda, skin_line_depth=FLAGS.skin_line_depth,
-            skin_flatness=FLAGS.skin_flatness, skin_colour=FLAGS.skin_colour,
-            line_strength=FLAGS.line_strength)
+        # one flag per recipe field, of the same name
+        recipe = pseudo_pairs.TargetRecipe(**{field.name: FLAGS[field.name].value for field in
+                                              dataclasses.fields(pseudo_pairs.TargetRecipe)})
         written = pseudo_pairs.write_pairs(FLAGS.dataset_dir, stylizer, FLAGS.model, recipe,
                                            progress)
     except (ValueError, OSError) as error:

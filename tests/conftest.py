@@ -95,7 +95,6 @@ def convert_each_shared_generator_once(monkeypatch, random_generator, _tflite_co
     monkeypatch.setattr(export, "tflite_bytes", tflite_bytes)
 
 
-
 # The modules holding the slowest tests of `make test` (--durations on the 2-core machine), by their
 # slowest test: they run first, so that pytest-xdist's two workers end on short tests and finish
 # together. In collection order the longest tests came late (test_trainer, test_training), and
