@@ -1,5 +1,6 @@
 """Face regions from landmarks: the paste-back mask and the skin mask, on the astronaut."""
 
+import cv2
 import numpy as np
 import pytest
 
@@ -55,6 +56,28 @@ def test_paste_mask_follows_the_face_and_hides_the_square(face):
     # The hair line is taken: above the top of the mesh (point 10) the mask is still mostly on.
     brow_top = np.round(points[10]).astype(int)
     assert mask[brow_top[1] - int(0.1 * eye_distance), brow_top[0]] > 0.5
+
+
+def test_paste_mask_feather_falls_monotonically_from_the_face_outwards(face):
+    size = 256
+    matrix = face_alignment.alignment_matrix(face.landmarks, size)
+    points = face.landmarks.points.astype(np.float64) @ matrix[:, :2].T + matrix[:, 2]
+    mask = face_regions.paste_mask(points, size)
+    nose = points[4]
+    # 64 rays from the nose tip to beyond the crop, sampled every half pixel (bilinear): the
+    # mask never rises on the way out (a blurred oval has one peak), then reaches about 0.
+    # 1e-3: bilinear sampling between pixels of a float32 blur.
+    for angle in np.linspace(0, 2 * np.pi, 64, endpoint=False):
+        steps = np.arange(0, 1.5 * size, 0.5)
+        x = nose[0] + steps * np.cos(angle)
+        y = nose[1] + steps * np.sin(angle)
+        inside = (x >= 0) & (x <= size - 1) & (y >= 0) & (y <= size - 1)
+        values = cv2.remap(mask, x[inside].astype(np.float32)[None],
+                           y[inside].astype(np.float32)[None], cv2.INTER_LINEAR)[0]
+        assert (np.diff(values) <= 1e-3).all()
+        # The last sample lies within a pixel of the crop's border (0 there; measured at most
+        # 0.0045 half a pixel in, above the hair line).
+        assert values[-1] < 0.01
 
 
 def test_photo_skin_mask_unites_the_faces_and_is_none_without_one(face):
