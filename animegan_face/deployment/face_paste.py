@@ -24,7 +24,8 @@ from animegan_face.data.image_files import resize_square
 # REACH: how far into the mask's core (mask >= 0.99) the correction fades out. With the paste mask's
 # feather 0.5, the seam the paste adds (bench/face_alignment.py, "added step") fell below the
 # margin-0.25 square's on all 39 of the astronaut, its group and 40 held-out selfies where both
-# edges lie in the photo (37 without the matching at feather 0.25, 31 at 0.5; docs/face_mode.md).
+# edges lie in the photo (31 without the matching; with it, 37 at feather 0.25, 38 at 0.35; see
+# docs/face_mode.md, "Colour across the mask's edge").
 EDGE_SMOOTH = 0.25
 EDGE_REACH = 0.3
 
