@@ -119,3 +119,12 @@ def test_skin_regions_move_with_the_window_and_the_flip(dataset_dir):
                 if mask.any():
                     flips.add(bool(row[9] > row[5]))  # the left-out box right of the oval's left
     assert flips == {False, True}  # both ways round seen
+
+
+def test_tf_dataset_carries_the_skin_regions(dataset_dir):
+    _add_skin(dataset_dir)
+    files = load_dataset_files(dataset_dir, skin_regions=True)
+    photo, boxes = next(iter(make_dataset(files, SIZE, batch_size=2, seed=1)))[:2]
+    assert boxes.shape == (2, 20) and photo.shape == (2, SIZE, SIZE, 3)
+    with NumpyBatches(files, SIZE, batch_size=2, seed=1, workers=1) as batches:
+        np.testing.assert_array_equal(np.asarray(boxes), next(batches)[1])  # the same batch
