@@ -13,6 +13,7 @@ from typing import Optional
 
 DISTANCES = ("huber", "l1", "l2")
 CONTENT_SOURCES = ("photo", "pair")
+SKIN_REGIONS = ("box", "landmarks")  # losses.SKIN_REGIONS (config imports no library module)
 GENERATORS = ("animegan_v1", "animegan_v2")
 EXTRACTORS = ("vgg19", "vgg16", "mobilenet")
 FACE_EXTRACTORS = ("resnet101", "vgg16", "none")
@@ -154,6 +155,11 @@ class LossConfig:
     col: float = option(10.0, "Weight of the colour loss.", flag="col_weight")
     skin: float = option(2.8, "Weight of the skin colour loss.", flag="skin_weight")
     face: float = option(2.0, "Weight of the face feature loss.", flag="face_weight")
+    skin_region: str = option(
+        "box", "Which pixels the skin colour loss compares: box (the thesis: the face box, with "
+        "hair, eyes, mouth and background corners) or landmarks (the skin: the face oval without "
+        "eyes, brows and lips, from the landmarks prepare.py stores in faces.json; a dataset "
+        "prepared before them must be prepared again).", choices=SKIN_REGIONS)
     distance: str = option("huber", "Distance inside every loss term.", choices=DISTANCES)
     color_scale: float = option(
         COLOR_SCALE, "YUV of [0, 1] images is multiplied by this in the colour and skin terms: 32 "
@@ -184,6 +190,8 @@ class LossConfig:
     def __post_init__(self):
         _require(self.distance in DISTANCES, "distance",
                  f"must be one of {DISTANCES}, got {self.distance!r}")
+        _require(self.skin_region in SKIN_REGIONS, "skin_region",
+                 f"must be one of {SKIN_REGIONS}, got {self.skin_region!r}")
         _require(self.content_source in CONTENT_SOURCES, "content_source",
                  f"must be one of {CONTENT_SOURCES}, got {self.content_source!r}")
         _require(self.color_scale > 0, "color_scale", f"must be positive, got {self.color_scale}")

@@ -5,6 +5,7 @@ case then checks its own outcome. Folder-level cases (empty folders, photos with
 images) run on their own.
 """
 
+import dataclasses
 import io
 import os
 import pathlib
@@ -204,3 +205,17 @@ def test_train_cli_names_the_empty_anime_folder(tmp_path):
     assert result.returncode == 1
     assert f"train.py: no image files in {tmp_path / 'anime'}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_skin_on_landmarks_names_a_faces_json_without_skin_regions(tmp_path):
+    from animegan_face.config import LossConfig
+    from tests.helpers import write_face_patch_dataset
+
+    dataset = write_face_patch_dataset(tmp_path / "old", np.random.default_rng(0), SIZE)
+    config = Config(data=DataConfig(dataset_dir=str(dataset), image_size=SIZE),
+                    loss=LossConfig(skin_region="landmarks"),
+                    train=TrainConfig(model_dir=str(tmp_path / "run")))
+    with pytest.raises(SetupError, match=f"{dataset / 'faces.json'} holds no skin regions.*--force"):
+        resolve_dataset(config)
+    boxes = resolve_dataset(dataclasses.replace(config, loss=LossConfig())).photo_boxes
+    assert boxes.shape == (3, 4)  # read as before when the skin is not asked for

@@ -1,9 +1,11 @@
 """Face regions from landmarks: the paste-back mask and the skin mask, on the astronaut."""
 
+import cv2
 import numpy as np
 import pytest
 
 from animegan_face.data import face_alignment, face_finder, face_regions, image_files
+from animegan_face.loss import image_ops
 from bench import face_sets
 
 
@@ -37,6 +39,27 @@ def test_skin_is_cheeks_forehead_nose_not_eyes_brows_lips(face):
     assert 4500 < skin.sum() < 5900
 
 
+def test_skin_regions_as_the_loss_reads_them_leave_out_eyes_brows_and_lips(face):
+    points = face.landmarks.points
+    regions = np.array([face_regions.skin_regions(points, 512, 512)], np.float32)
+    assert regions.shape == (1, 16)
+    mask = np.asarray(image_ops.skin_region_mask(regions, 512, 512))[0, ..., 0] > 0.5
+
+    def at(index):
+        x, y = np.round(points[index]).astype(int)
+        return mask[y, x]
+
+    # The mesh points of test_skin_is_cheeks_forehead_nose_not_eyes_brows_lips.
+    assert all(at(index) for index in (50, 280, 151, 6, 4))
+    assert not any(at(index) for index in (13, 14, 159, 386, 105, 334, 234))
+    assert not mask[:60].any() and not mask[250:].any()
+    # Mostly the same pixels as the exact skin mask (boxes for the left-out parts and an
+    # ellipse for the oval are coarser): measured 0.74 of their union in common (4,031 and
+    # 5,201 pixels); the bound leaves room for any CPU's rounding in the model's points.
+    exact = face_regions.skin_mask(points, 512, 512)
+    assert (mask & exact).sum() / (mask | exact).sum() > 0.65
+
+
 def test_paste_mask_follows_the_face_and_hides_the_square(face):
     size = 256
     matrix = face_alignment.alignment_matrix(face.landmarks, size)
@@ -55,6 +78,28 @@ def test_paste_mask_follows_the_face_and_hides_the_square(face):
     # The hair line is taken: above the top of the mesh (point 10) the mask is still mostly on.
     brow_top = np.round(points[10]).astype(int)
     assert mask[brow_top[1] - int(0.1 * eye_distance), brow_top[0]] > 0.5
+
+
+def test_paste_mask_feather_falls_monotonically_from_the_face_outwards(face):
+    size = 256
+    matrix = face_alignment.alignment_matrix(face.landmarks, size)
+    points = face.landmarks.points.astype(np.float64) @ matrix[:, :2].T + matrix[:, 2]
+    mask = face_regions.paste_mask(points, size)
+    nose = points[4]
+    # 64 rays from the nose tip to beyond the crop, sampled every half pixel (bilinear): the
+    # mask never rises on the way out (a blurred oval has one peak), then reaches about 0.
+    # 1e-3: bilinear sampling between pixels of a float32 blur.
+    for angle in np.linspace(0, 2 * np.pi, 64, endpoint=False):
+        steps = np.arange(0, 1.5 * size, 0.5)
+        x = nose[0] + steps * np.cos(angle)
+        y = nose[1] + steps * np.sin(angle)
+        inside = (x >= 0) & (x <= size - 1) & (y >= 0) & (y <= size - 1)
+        values = cv2.remap(mask, x[inside].astype(np.float32)[None],
+                           y[inside].astype(np.float32)[None], cv2.INTER_LINEAR)[0]
+        assert (np.diff(values) <= 1e-3).all()
+        # The last sample lies within a pixel of the crop's border (0 there; measured at most
+        # 0.0045 half a pixel in, above the hair line).
+        assert values[-1] < 0.01
 
 
 def test_photo_skin_mask_unites_the_faces_and_is_none_without_one(face):

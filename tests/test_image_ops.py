@@ -27,6 +27,36 @@ def test_face_mask_covers_box_pixels():
     assert mask[1].sum() == 0
 
 
+# An 8 x 8 image, pixel centres (i + 0.5) / 8. The oval box is the whole image: the ellipse of
+# radius 0.5 around the centre holds, row by row from the top, 4, 6, 8, 8, 8, 8, 6, 4 pixels (52).
+# Left out: eyes rows 2..3 x columns 2..5 (8 pixels), lips row 5 x columns 3..4 (2 pixels).
+SKIN_8X8 = [0, 0, 1, 1, 0.25, 0.25, 0.5, 0.75, 0.625, 0.375, 0.75, 0.625, 0, 0, 0, 0]
+
+
+def test_skin_region_mask_golden():
+    regions = np.array([SKIN_8X8, [0.0] * 16], np.float32)  # the second photo has no face
+    mask = np.asarray(image_ops.skin_region_mask(regions, 8, 8))
+    assert mask.shape == (2, 8, 8, 1) and mask.dtype == np.float32
+    expected = np.zeros((8, 8), np.float32)
+    for row, count in enumerate((4, 6, 8, 8, 8, 8, 6, 4)):
+        start = (8 - count) // 2
+        expected[row, start:start + count] = 1.0
+    expected[2:4, 2:6] = 0.0  # eyes
+    expected[5, 3:5] = 0.0  # lips
+    np.testing.assert_array_equal(mask[0, ..., 0], expected)
+    assert expected.sum() == 42
+    assert not mask[1].any()
+    # Boxes reaching past the image (a face cut by the training window) still give an ellipse.
+    shifted = np.array([[-0.5, 0, 0.5, 1] + [0.0] * 12], np.float32)
+    top_half = np.asarray(image_ops.skin_region_mask(shifted, 8, 8))[0, ..., 0]
+    # Centred on the top edge: rows 0..3 are the full ellipse's lower rows 4..7 (8, 8, 6, 4).
+    lower = np.zeros((4, 8), np.float32)
+    for row, count in enumerate((8, 8, 6, 4)):
+        lower[row, (8 - count) // 2:(8 + count) // 2] = 1.0
+    np.testing.assert_array_equal(top_half[:4], lower)
+    assert not top_half[4:].any()
+
+
 @pytest.mark.parametrize("size", [5, 16])
 def test_crop_faces_matches_crop_and_resize(rng, size):
     images = rng.uniform(-1, 1, (3, 24, 32, 3)).astype(np.float32)

@@ -126,6 +126,47 @@ def test_skin_color_loss_golden():
     assert _value(losses.skin_color_loss(photo, fake, boxes, "huber")) == pytest.approx(0.125 / 2)
 
 
+def test_skin_color_loss_on_landmark_skin_golden():
+    # The 8 x 8 skin of test_image_ops.SKIN_8X8: 42 pixels (an ellipse of 52, without 8 eye and
+    # 2 lip pixels). Image 0's stylised copy turns white (Y 0.5 -> 1: huber 0.125) on one skin
+    # pixel, on the eyes, the lips and a corner outside the ellipse: only the skin pixel counts,
+    # 0.125 / 42. Image 1 has no face: counts 0. The batch mean: 0.125 / 84.
+    skin = [0, 0, 1, 1, 0.25, 0.25, 0.5, 0.75, 0.625, 0.375, 0.75, 0.625, 0, 0, 0, 0]
+    face_boxes = np.array([[0.0, 0.0, 1.0, 1.0] + skin, [0.0] * 20], np.float32)
+    photo = np.zeros((2, 8, 8, 3), np.float32)
+    fake = photo.copy()
+    fake[0, 6, 3] = 1.0  # skin (chin)
+    fake[0, 2:4, 2:6] = 1.0  # eyes
+    fake[0, 5, 3:5] = 1.0  # lips
+    fake[0, 0, 0] = 1.0  # corner, outside the ellipse
+    fake[1] = 1.0
+    assert _value(losses.skin_color_loss(photo, fake, face_boxes, "huber", region="landmarks")
+                  ) == pytest.approx(0.125 / 84)
+    # The thesis' box (the whole image here) counts all 12 changed pixels: 12 x 0.125 / 64 / 2.
+    assert _value(losses.skin_color_loss(photo, fake, face_boxes, "huber")) == pytest.approx(
+        12 * 0.125 / 128)
+    # With scale 32 the Y difference is 16, huber 15.5: scaled as color_loss scales.
+    assert _value(losses.skin_color_loss(photo, fake, face_boxes, "huber", 32.0, "landmarks")
+                  ) == pytest.approx(15.5 / 84)
+
+
+def test_skin_color_loss_on_landmarks_needs_the_regions():
+    photo = np.zeros((1, 4, 4, 3), np.float32)
+    with pytest.raises(ValueError, match="skin regions"):
+        losses.skin_color_loss(photo, photo, np.array([[0, 0, 1, 1]], np.float32),
+                               region="landmarks")
+    with pytest.raises(ValueError, match="region must be one of"):
+        losses.skin_color_loss(photo, photo, np.array([[0, 0, 1, 1]], np.float32), region="skin")
+
+
+def test_config_offers_the_skin_regions_the_loss_knows():
+    from animegan_face import config
+    assert config.SKIN_REGIONS == losses.SKIN_REGIONS
+    assert config.LossConfig().skin_region == "box"  # the thesis' term unless asked
+    with pytest.raises(ValueError, match="skin_region"):
+        config.LossConfig(skin_region="cheeks")
+
+
 def test_face_feature_loss_golden():
     photo_features = np.ones((2, 1, 1, 2), np.float32)
     boxes = np.array([[0.1, 0.1, 0.9, 0.9], [0.0, 0.0, 0.0, 0.0]], np.float32)

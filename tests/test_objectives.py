@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from animegan_face.config import LossConfig
-from animegan_face.loss import objectives
+from animegan_face.loss import losses, objectives
 
 BATCH, SIZE, CROP = 2, 16, 8
 
@@ -176,3 +176,25 @@ def test_diffaugment_changes_what_d_sees_reproducibly_by_seed():
     assert first["d_adv"] != pytest.approx(plain["d_adv"], rel=1e-3)
     assert _d_terms(config, seed=3)[0] == first
     assert _d_terms(config, seed=4)[0]["d_adv"] != pytest.approx(first["d_adv"], rel=1e-6)
+
+
+def test_skin_region_landmarks_reaches_the_skin_term_and_only_it():
+    rng = np.random.default_rng(1)
+    photo, gray, fake = (rng.uniform(-1, 1, (BATCH, SIZE, SIZE, 3)).astype(np.float32)
+                         for _ in range(3))
+    skin = [0.1, 0.1, 0.9, 0.9, 0.3, 0.2, 0.45, 0.8, 0.6, 0.35, 0.75, 0.65, 0, 0, 0, 0]
+    boxes = np.array([[0.2, 0.2, 0.8, 0.8] + skin, [0.0] * 20], np.float32)
+    nets = {"discriminate": lambda x: x[..., :1] * 0.5, "extract": lambda x: x[:, ::2, ::2, :],
+            "extract_faces": lambda x: x[:, ::4, ::4, :]}
+    values = {}
+    for region in ("box", "landmarks"):
+        terms = objectives.generator_terms(photo, boxes, gray, fake, loss_config=LossConfig(
+            skin_region=region), face_crop_size=CROP, **nets)
+        values[region] = {name: float(np.asarray(value)) for name, value in terms.items()}
+    assert values["landmarks"]["skin"] == pytest.approx(float(np.asarray(
+        losses.skin_color_loss(photo, fake, boxes, "huber", LossConfig().color_scale,
+                                          "landmarks"))))
+    assert values["landmarks"]["skin"] != pytest.approx(values["box"]["skin"])
+    # The face term still reads the face box (the first 4 columns): unchanged.
+    for name in ("face", "col", "con", "g_adv"):
+        assert values["landmarks"][name] == values["box"][name]

@@ -4,7 +4,11 @@ import cv2
 import numpy as np
 import pytest
 
-from animegan_face.data.pipeline import crop_box, load_dataset_files, load_photo, make_dataset
+import json
+
+from animegan_face.data.pipeline import (NumpyBatches, crop_box, load_dataset_files, load_photo,
+                                         make_dataset)
+from animegan_face.loss import image_ops
 from tests.helpers import write_face_patch_dataset
 
 SIZE = 32
@@ -72,3 +76,55 @@ def test_any_size_photo_is_centre_cropped_with_its_box(tmp_path):
 def test_crop_box_outside_crop_is_no_face():
     assert crop_box(np.array([0.0, 0.0, 0.2, 0.1]), (0, 20, 40, 40), 40, 80).tolist() == [0, 0, 0, 0]
     assert crop_box(np.zeros(4), (0, 0, 10, 10), 10, 10).tolist() == [0, 0, 0, 0]
+
+
+def _add_skin(dataset_dir):
+    """faces.json as prepare.py writes it since format 3: each face's skin regions, here the
+    ellipse inscribed in the white patch, without a box over its top-left quarter."""
+    faces_file = dataset_dir / "faces.json"
+    stored = json.loads(faces_file.read_text())
+    stored["skin"] = {}
+    for name, box in stored["boxes"].items():
+        if box is not None:
+            y0, x0, y1, x1 = box
+            quarter = [y0, x0, (y0 + y1) / 2, (x0 + x1) / 2]
+            stored["skin"][name] = box + quarter + [0.0] * 8
+    faces_file.write_text(json.dumps(stored))
+
+
+def test_faces_json_without_skin_reads_as_before_and_is_named_when_skin_is_asked(dataset_dir):
+    assert load_dataset_files(dataset_dir).photo_boxes.shape == (3, 4)
+    with pytest.raises(ValueError, match="faces.json holds no skin regions"):
+        load_dataset_files(dataset_dir, skin_regions=True)
+    _add_skin(dataset_dir)
+    files = load_dataset_files(dataset_dir, skin_regions=True)
+    assert files.photo_boxes.shape == (3, 20)
+    np.testing.assert_array_equal(files.photo_boxes[2], np.zeros(20))  # the face-less photo
+    np.testing.assert_array_equal(files.photo_boxes[:, :4], load_dataset_files(dataset_dir).photo_boxes)
+
+
+def test_skin_regions_move_with_the_window_and_the_flip(dataset_dir):
+    _add_skin(dataset_dir)
+    files = load_dataset_files(dataset_dir, skin_regions=True)
+    flips = set()
+    with NumpyBatches(files, SIZE, batch_size=4, seed=5, workers=1, crop_size=24) as batches:
+        for _ in range(8):
+            photo, boxes = next(batches)[:2]
+            assert boxes.shape == (4, 20)
+            skin = np.asarray(image_ops.skin_region_mask(boxes[:, 4:], 24, 24))[..., 0] > 0.5
+            for image, mask, row in zip(photo, skin, boxes):
+                # Every skin pixel lies on the white patch, cut by the window or not, mirrored
+                # or not.
+                assert (image[mask] == 1.0).all()
+                if mask.any():
+                    flips.add(bool(row[9] > row[5]))  # the left-out box right of the oval's left
+    assert flips == {False, True}  # both ways round seen
+
+
+def test_tf_dataset_carries_the_skin_regions(dataset_dir):
+    _add_skin(dataset_dir)
+    files = load_dataset_files(dataset_dir, skin_regions=True)
+    photo, boxes = next(iter(make_dataset(files, SIZE, batch_size=2, seed=1)))[:2]
+    assert boxes.shape == (2, 20) and photo.shape == (2, SIZE, SIZE, 3)
+    with NumpyBatches(files, SIZE, batch_size=2, seed=1, workers=1) as batches:
+        np.testing.assert_array_equal(np.asarray(boxes), next(batches)[1])  # the same batch

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from animegan_face.data import face_alignment, face_finder
+from animegan_face.data import face_alignment, face_finder, face_regions
 from animegan_face.data import image_files
 from animegan_face.data import preparation
 from tests import hostile_files
@@ -139,6 +139,15 @@ def test_faces_json(prepared):
     assert boxes["noise1.jpg"] is None and boxes["noise2.jpg"] is None
     # The astronaut's face, pixels 83..170 x 179..266 of 512, normalised to the 64 x 64 copy.
     assert boxes["astronaut.jpg"] == pytest.approx([0.17, 0.35, 0.33, 0.52], abs=0.04)
+    # Skin regions only for the photo with a face: the oval's box holds the face box's centre,
+    # and the eyes' and lips' boxes lie inside the oval's box.
+    skin = stored["skin"]
+    assert set(skin) == {"astronaut.jpg"} and len(skin["astronaut.jpg"]) == 16
+    oval, *parts = np.reshape(skin["astronaut.jpg"], (4, 4))
+    y0, x0, y1, x1 = boxes["astronaut.jpg"]
+    assert oval[0] < (y0 + y1) / 2 < oval[2] and oval[1] < (x0 + x1) / 2 < oval[3]
+    for part in parts:
+        assert oval[0] < part[0] < part[2] < oval[2] + 0.02 and oval[1] < part[1] < part[3] < oval[3]
 
 
 def test_report(prepared):
@@ -306,8 +315,9 @@ def test_crop_faces(tmp_path):
     assert all(name == "astronaut.jpg" or name.startswith("astronaut_face") for name in written)
     assert written == ["astronaut.jpg"]  # dlib's mission-patch "face" is rejected
     # The face is centred and fills 1 / (1 + 2 * 0.6) of the crop.
-    boxes = json.loads((output_dir / "faces.json").read_text())["boxes"]
-    assert set(boxes) == set(written)
+    stored = json.loads((output_dir / "faces.json").read_text())
+    boxes = stored["boxes"]
+    assert set(boxes) == set(written) == set(stored["skin"])
     y0, x0, y1, x1 = boxes["astronaut.jpg"]
     assert (y0 + y1) / 2 == pytest.approx(0.5, abs=0.03)
     assert (x0 + x1) / 2 == pytest.approx(0.5, abs=0.03)
@@ -317,6 +327,11 @@ def test_crop_faces(tmp_path):
     face = face_finder.find_faces(astronaut, upsample=0)[0]
     expected, _ = face_alignment.aligned_face(astronaut, face.landmarks, 64, margin=0.6)
     assert np.abs(crop.astype(int) - expected).mean() < 3  # JPEG quality 95: about 1 level
+    # The skin regions are those of the landmarks moved into the crop.
+    matrix = face_alignment.alignment_matrix(face.landmarks, 64, margin=0.6)
+    points = face.landmarks.points.astype(np.float64) @ matrix[:, :2].T + matrix[:, 2]
+    assert stored["skin"]["astronaut.jpg"] == pytest.approx(
+        face_regions.skin_regions(points, 64, 64), abs=1e-5)
 
 
 def test_output_names_never_collide():

@@ -88,6 +88,27 @@ def skin_mask(points, height, width, margin=0.08):
     return (oval >= 128) & (parts < 128)
 
 
+def skin_regions(points, height, width, margin=0.08):
+    """The skin as the training loss reads it (``image_ops.skin_region_mask``): 16 numbers, four
+    boxes (y0, x0, y1, x1) normalised by the image's ``height`` and ``width``: the face oval's
+    bounding box shrunk by ``margin`` eye distances (the skin is the ellipse inscribed in it),
+    then the boxes of the right eye and brow, the left eye and brow, and the lips, each grown by
+    as much (as ``skin_mask`` grows them). Boxes, unlike a pixel mask, stay exact when the
+    training pipeline crops and mirrors the photo, and fit in faces.json. ``points``: the (468, 2)
+    landmarks in pixels of that image. Returns a list of 16 floats (rounded to 1e-6)."""
+    points = np.asarray(points, np.float64)
+    grow = margin * _eye_distance(points)
+
+    def box(indices, by):
+        part = points[list(indices)]
+        (x0, y0), (x1, y1) = part.min(axis=0) - by, part.max(axis=0) + by
+        return [y0 / height, x0 / width, y1 / height, x1 / width]
+
+    boxes = (box(FACE_OVAL, -grow) + box(RIGHT_EYE + RIGHT_EYEBROW, grow)
+             + box(LEFT_EYE + LEFT_EYEBROW, grow) + box(LIPS, grow))
+    return [round(float(value), 6) for value in boxes]
+
+
 def photo_skin_mask(rgb, upsample=1):
     """Boolean (H, W) skin of every face ``face_finder.find_faces`` finds in a uint8 RGB photo
     (the union of their ``skin_mask``), or None when it finds none. For a training photo as

@@ -3,7 +3,10 @@ six numpy arrays (`NumpyBatches`; `make_dataset` hands them to TensorFlow as a t
 
 Each batch is `(photo, photo_face_box, anime, anime_gray, smooth_gray, photo_target)`:
     photo, anime, anime_gray, smooth_gray, photo_target: float32 (B, C, C, 3) in [-1, 1];
-    photo_face_box: float32 (B, 4) rows (y0, x0, y1, x1) in [0, 1], all zero when no face;
+    photo_face_box: float32 (B, 4) rows (y0, x0, y1, x1) in [0, 1], all zero when no face; (B, 20)
+        with the skin regions (`load_dataset_files(skin_regions=True)`): the face box, then the
+        16 numbers of `face_regions.skin_regions` moved into the window (not clipped: the skin's
+        ellipse keeps its shape when the window cuts it), all zero when no face;
     photo_target: the photo's pseudo-pair target (DATASET/pair/, made by make_pairs.py), or the
         photo itself when the dataset has none (then no loss term reads it).
 Images are decoded with OpenCV (any format it reads, any size: centre-cropped to a square and
@@ -34,6 +37,7 @@ from animegan_face.data.image_files import (center_crop_resize, from_uint8, list
                                             read_image)
 
 _NO_FACE = (0.0, 0.0, 0.0, 0.0)
+_NO_SKIN = (0.0,) * 16  # face_regions.skin_regions' length
 PAIR_FOLDER = "pair"  # pseudo-pair targets (deployment/pseudo_pairs.py writes them)
 PAIR_FILE = "pair.json"
 
@@ -42,7 +46,8 @@ PAIR_FILE = "pair.json"
 class DatasetFiles:
     """The files of a prepared dataset (see `animegan_face.data.preparation`).
 
-    photo_boxes: float32 (N, 4), the face box of each photo relative to the stored photo file.
+    photo_boxes: float32 (N, 4), the face box of each photo relative to the stored photo file;
+        (N, 20) with its skin regions after it (`load_dataset_files(skin_regions=True)`).
     """
 
     photos: tuple
@@ -58,17 +63,19 @@ class DatasetFiles:
         return max(len(self.photos), len(self.anime))
 
 
-def load_dataset_files(dataset_dir):
+def load_dataset_files(dataset_dir, skin_regions=False):
     """Lists photo/, anime/, smooth/ (and pair/ when complete) and reads faces.json of a prepared
-    dataset.
+    dataset; with `skin_regions`, each photo's skin regions too (faces.json "skin", written by
+    prepare.py since format 3; a faces.json without it reads as before unless they are asked for).
 
-    Raises ValueError naming the folder or file that is missing or empty.
+    Raises ValueError naming the folder or file that is missing, empty or lacking skin regions.
     """
     root = pathlib.Path(dataset_dir)
     faces_file = root / "faces.json"
     if not faces_file.is_file():
         raise ValueError(f"{faces_file} is missing: prepare the dataset first (prepare.py)")
-    boxes_by_name = json.loads(faces_file.read_text())["boxes"]
+    faces_json = json.loads(faces_file.read_text())
+    boxes_by_name = faces_json["boxes"]
     photos = list_images(root / "photo")
     anime = list_images(root / "anime")
     for folder, files in (("photo", photos), ("anime", anime)):
@@ -82,6 +89,15 @@ def load_dataset_files(dataset_dir):
                              "run prepare.py again")
         smooth.append(str(smooth_path))
     boxes = np.array([boxes_by_name.get(p.name) or _NO_FACE for p in photos], dtype=np.float32)
+    if skin_regions:
+        if "skin" not in faces_json:
+            raise ValueError(f"{faces_file} holds no skin regions (prepared before they were "
+                             "stored): prepare the dataset again (prepare.py --force) to train "
+                             "with --skin_region=landmarks")
+        skin = [faces_json["skin"].get(p.name) or _NO_SKIN for p in photos]
+        if any(len(regions) != len(_NO_SKIN) for regions in skin):
+            raise ValueError(f"{faces_file}: a skin entry is not {len(_NO_SKIN)} numbers")
+        boxes = np.concatenate([boxes, np.array(skin, np.float32)], axis=1)
     without_face = int(np.sum(~((boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1]))))
     return DatasetFiles(
         photos=tuple(str(p) for p in photos),
@@ -146,6 +162,26 @@ def crop_box(box, crop, height, width):
     return moved
 
 
+def move_regions(regions, crop, height, width):
+    """Skin regions (16 numbers: four boxes, see `face_regions.skin_regions`) of an (height, width)
+    image re-expressed in the crop window (y0, x0, h, w), not clipped; all-zero boxes stay zero."""
+    boxes = np.asarray(regions, np.float32).reshape(-1, 4)
+    top, left, crop_height, crop_width = crop
+    scale = np.array([height / crop_height, width / crop_width] * 2, np.float32)
+    shift = np.array([top / crop_height, left / crop_width] * 2, np.float32)
+    empty = ~boxes.any(axis=1)
+    moved = boxes * scale - shift
+    moved[empty] = 0.0
+    return moved.reshape(-1)
+
+
+def flip_regions(regions):
+    """Skin regions of the left-right mirrored image (each box mirrored; left and right eye swap
+    places, which the mask, a union, does not mind); all-zero boxes stay zero."""
+    boxes = np.asarray(regions, np.float32).reshape(-1, 4)
+    return np.array([flip_box(box) for box in boxes], np.float32).reshape(-1)
+
+
 def flip_box(box):
     """The face box of the left-right mirrored image; the all-zero "no face" row stays zero."""
     y0, x0, y1, x1 = box
@@ -173,12 +209,18 @@ def load_photo(path, box, image_size, flip=False, window=None):
     rgb = read_image(path)
     height, width = rgb.shape[:2]
     square, crop = center_crop_resize(rgb, image_size)
-    box = crop_box(np.asarray(box, np.float32), crop, height, width)
+    box = np.asarray(box, np.float32)
+    box, regions = box[:4], box[4:]  # regions: the skin regions, when the dataset has them
+    box = crop_box(box, crop, height, width)
+    regions = move_regions(regions, crop, height, width)
     if window is not None:
         top, left, side = window
         box = crop_box(box, (top, left, side, side), image_size, image_size)
+        regions = move_regions(regions, (top, left, side, side), image_size, image_size)
+    if flip:
+        box, regions = flip_box(box), flip_regions(regions)
     photo = from_uint8(_window(square, window))
-    return (_flipped(photo, True), flip_box(box)) if flip else (photo, box)
+    return (_flipped(photo, flip), np.concatenate([box, regions]).astype(np.float32))
 
 
 def load_target(path, image_size, flip=False, window=None):
@@ -306,7 +348,7 @@ def make_dataset(files, image_size, batch_size, seed=0, crop_size=0):
 
     side = crop_size if crop_size and crop_size < image_size else image_size
     image = tf.TensorSpec((batch_size, side, side, 3), tf.float32)
-    box = tf.TensorSpec((batch_size, 4), tf.float32)
+    box = tf.TensorSpec((batch_size, files.photo_boxes.shape[1]), tf.float32)
     dataset = tf.data.Dataset.from_generator(
         batches, output_signature=(image, box, image, image, image, image)).prefetch(
             tf.data.AUTOTUNE)

@@ -8,8 +8,11 @@ Output layout (``data.py``'s input pipeline reads exactly this)::
     output_dir/anime/<stem>.jpg      every readable anime image, centre-cropped and resized
     output_dir/smooth/<stem>.jpg     edge_smooth() of the anime image with the same stem
     output_dir/faces.json            {"image_size": N, "boxes": {"<photo file name>": [y0, x0, y1, x1]
-                                     or null}}: best face box of each file in photo/, its pixel edges
-                                     divided by the image size (see faces.FaceBox.normalized)
+                                     or null}, "skin": {"<photo file name>": [16 numbers]}}: best
+                                     face box of each file in photo/, its pixel edges divided by
+                                     the image size (see faces.FaceBox.normalized), and the skin
+                                     regions of the same face (face_regions.skin_regions; only
+                                     photos with a face; files written before format 3 have none)
     output_dir/prepare_report.json   PrepareReport fields, the settings and an input fingerprint
     output_dir/prepare_manifest.json every file this tool wrote into photo/, anime/ and smooth/
 
@@ -36,6 +39,7 @@ import numpy as np
 
 from animegan_face.data import face_alignment
 from animegan_face.data import face_finder
+from animegan_face.data import face_regions
 from animegan_face.data import faces
 from animegan_face.data import image_files
 from animegan_face.data import worker_pool
@@ -54,7 +58,8 @@ PHOTO_FOLDER, ANIME_FOLDER, SMOOTH_FOLDER = "photo", "anime", "smooth"
 
 # Bumped whenever the output for the same inputs and settings changes, to invalidate old caches.
 # 2: faces checked by the landmark model (face_finder), face crops aligned (face_alignment).
-_FORMAT_VERSION = 2
+# 3: faces.json also holds each photo's skin regions (face_regions.skin_regions).
+_FORMAT_VERSION = 3
 _SMOOTH_KERNEL_SIZE = 5
 _FACE_NAME = re.compile(r"_face\d+$")
 _FACE_CROP_FILE = re.compile(r"(.*)_face\d+\.jpg", re.DOTALL)
@@ -205,12 +210,13 @@ def prepare_dataset(photo_dir, anime_dir, output_dir, image_size=256, crop_faces
     results.sort(key=lambda result: result.source)
 
     # Fail on unusable sets before declaring anything finished.
-    report, boxes = _collect(results)
+    report, boxes, skin = _collect(results)
     _check_usable(report, photo_dir, anime_dir, crop_faces)
 
     # Remove our outputs of earlier runs that this run did not produce, then the markers, report last.
     _remove_stale_outputs(output_dir, results, owned)
-    faces_json = {"image_size": int(image_size), "boxes": dict(sorted(boxes.items()))}
+    faces_json = {"image_size": int(image_size), "boxes": dict(sorted(boxes.items())),
+                  "skin": dict(sorted(skin.items()))}
     _write_json(output_dir / FACES_FILE, faces_json)
     stored = dict(dataclasses.asdict(report), settings=settings, fingerprint=fingerprint)
     _write_json(output_dir / REPORT_FILE, stored)
@@ -251,6 +257,7 @@ class _Result:
     outputs: dict  # {folder: {file name: normalised box or None}}
     skip_reason: str = None
     without_face: bool = False
+    skin: dict = dataclasses.field(default_factory=dict)  # {photo file name: skin regions}
 
 
 def _run_task(task):
@@ -269,24 +276,39 @@ def _run_task(task):
 
 def _prepare_photo(task, rgb):
     found = face_finder.find_faces(rgb, upsample=task.upsample)
-    boxes = [face.box for face in found]
     folder = task.output_dir / PHOTO_FOLDER
-    written = {}
+    written, skin = {}, {}
+    size = task.image_size
     if task.crop_faces:
         for index, face in enumerate(found):
             name = task.name + (f"_face{index}" if index else "") + ".jpg"
-            crop, _ = face_alignment.aligned_face(
-                rgb, face.landmarks, task.image_size, task.face_margin)
+            crop, matrix = face_alignment.aligned_face(rgb, face.landmarks, size, task.face_margin)
             image_files.write_image(folder / name, crop, JPEG_QUALITY)
             written[name] = list(face_alignment.face_box_in_crop(task.face_margin))
+            points = face.landmarks.points.astype(np.float64) @ matrix[:, :2].T + matrix[:, 2]
+            skin[name] = face_regions.skin_regions(points, size, size)
     else:
-        image, window = image_files.center_crop_resize(rgb, task.image_size)
+        image, window = image_files.center_crop_resize(rgb, size)
         name = task.name + ".jpg"
         image_files.write_image(folder / name, image, JPEG_QUALITY)
-        inside = (_box_in_output(box, window, task.image_size) for box in boxes)
-        written[name] = next((box for box in inside if box is not None), None)
+        inside = ((_box_in_output(face.box, window, size), face) for face in found)
+        box, face = next(((box, face) for box, face in inside if box is not None), (None, None))
+        written[name] = box
+        if face is not None:
+            skin[name] = face_regions.skin_regions(_points_in_output(face.landmarks.points, window,
+                                                                     size), size, size)
     without_face = not any(box is not None for box in written.values())
-    return _Result(str(task.source), "photo", {PHOTO_FOLDER: written}, without_face=without_face)
+    return _Result(str(task.source), "photo", {PHOTO_FOLDER: written}, without_face=without_face,
+                   skin=skin)
+
+
+def _points_in_output(points, window, size):
+    """Landmarks (source pixels) in the ``size x size`` output resized from ``window``
+    (y0, x0, height, width); pixel centres map as cv2.resize maps them."""
+    y0, x0, height, width = window
+    points = np.asarray(points, np.float64)
+    return np.stack([(points[:, 0] - x0 + 0.5) * size / width - 0.5,
+                     (points[:, 1] - y0 + 0.5) * size / height - 0.5], axis=1)
 
 
 def _prepare_anime(task, rgb):
@@ -515,11 +537,13 @@ def _write_manifest(output_dir, files, face_stems):
 
 
 def _collect(results):
-    """Results -> (PrepareReport, {photo file name: normalised box or None})."""
-    boxes = {}
+    """Results -> (PrepareReport, {photo file name: normalised box or None},
+    {photo file name: skin regions})."""
+    boxes, skin = {}, {}
     counts = {"photo": 0, "anime": 0}
     for result in results:
         boxes.update(result.outputs.get(PHOTO_FOLDER, {}))
+        skin.update(result.skin)
         counts[result.kind] += result.skip_reason is None
     report = PrepareReport(
         photos_read=counts["photo"],
@@ -529,7 +553,7 @@ def _collect(results):
         photos_without_face=tuple(
             pathlib.Path(r.source).name for r in results if r.kind == "photo" and r.without_face),
     )
-    return report, boxes
+    return report, boxes, skin
 
 
 def _check_usable(report, photo_dir, anime_dir, crop_faces):

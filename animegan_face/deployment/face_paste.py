@@ -2,8 +2,9 @@
 
 ``stylize_aligned`` warps the face to the canonical framing (``face_alignment``: eyes level, fixed
 eye distance and centre, as ``prepare.py --crop_faces`` writes training crops), stylises that
-crop, and warps the result back through a mask that follows the face (``face_regions.paste_mask``:
-the face oval widened to take the hair line, feathered). ``stylize_square`` is the earlier way,
+crop, brings the stylised colours to the photo's where the mask fades (``match_edge_colour``), and
+warps the result back through a mask that follows the face (``face_regions.paste_mask``: the face
+oval widened to take the hair line, feathered). ``stylize_square`` is the earlier way,
 kept to measure against (bench/face_alignment.py): an axis-aligned square around the detector's
 box pasted back with a feathered square.
 All images are uint8 RGB; ``run`` maps a (size, size, 3) uint8 crop to its stylised uint8 crop.
@@ -17,13 +18,64 @@ from animegan_face.data.faces import cut_square, square_crop_box
 from animegan_face.data.image_files import resize_square
 
 
+# Colour matching across the mask's soft edge (``match_edge_colour``), in eye distances. SMOOTH: the
+# Gaussian that takes the low frequencies (colour, shading) of the photo-stylised difference, wide
+# enough to drop the stylised lines and texture, narrow enough to follow hair against background.
+# REACH: how far into the mask's core (mask >= 0.99) the correction fades out. With the paste mask's
+# feather 0.5, the seam the paste adds (bench/face_alignment.py, "added step") fell below the
+# margin-0.25 square's on all 39 of the astronaut, its group and 40 held-out selfies where both
+# edges lie in the photo (31 without the matching; with it, 37 at feather 0.25, 38 at 0.35; see
+# docs/face_mode.md, "Colour across the mask's edge").
+EDGE_SMOOTH = 0.25
+EDGE_REACH = 0.3
+
+
 def stylize_aligned(run, rgb, canvas, landmarks, size, margin=face_alignment.DEFAULT_MARGIN):
     """Stylises the face of ``landmarks`` (in pixels of ``rgb``) and pastes it onto ``canvas``
     (same size as ``rgb``) in place."""
     crop, matrix = face_alignment.aligned_face(rgb, landmarks, size, margin)
-    stylised = run(crop)
+    mask = aligned_paste_mask(landmarks, matrix, size)
+    eye_distance = size / face_alignment.crop_side_in_eye_distances(margin)
+    stylised = match_edge_colour(crop, run(crop), mask, eye_distance)
+    paste_warped(canvas, stylised, mask, matrix)
+
+
+def aligned_paste_mask(landmarks, matrix, size):
+    """``face_regions.paste_mask`` of the aligned crop that ``matrix`` maps ``landmarks`` (pixels
+    of the photo) into: (size, size) float32 in [0, 1]."""
     points = landmarks.points.astype(np.float64) @ matrix[:, :2].T + matrix[:, 2]
-    paste_warped(canvas, stylised, face_regions.paste_mask(points, size), matrix)
+    return face_regions.paste_mask(points, size)
+
+
+def match_edge_colour(photo, stylised, mask, eye_distance, smooth=EDGE_SMOOTH, reach=EDGE_REACH):
+    """``stylised`` with its colour brought to ``photo``'s where ``mask`` fades, so that the
+    paste adds no colour step at the mask's edge (a multi-band blend in one step: the low
+    frequencies cross over inside the mask, the stylised lines and texture stay).
+
+    All (s, s, 3) uint8 but ``mask`` ((s, s) in [0, 1], the paste mask in the same frame).
+    With the band B = {0.01 < mask < 0.99} and G a Gaussian of sigma ``smooth * eye_distance``:
+        offset = G * ((photo - stylised) B) / G * B      (the band's low-frequency difference)
+        out    = stylised + w offset,  w = exp(-t^2 / (2 (reach * eye_distance)^2)),
+    t the distance into the core {mask >= 0.99} (0 in the band and outside it). So ``out`` has
+    the photo's low frequencies in the band and the stylised colours deep in the face. Returns
+    uint8; ``stylised`` unchanged (a copy) when the mask has no band, and wherever the photo and
+    the stylised crop agree."""
+    photo = np.asarray(photo, np.float32)
+    result = np.asarray(stylised, np.float32)
+    mask = np.asarray(mask, np.float32)
+    band = ((mask > 0.01) & (mask < 0.99)).astype(np.float32)
+    if not band.any():
+        return np.asarray(stylised, np.uint8).copy()
+    sigma = max(0.5, smooth * eye_distance)
+    weight = cv2.GaussianBlur(band, (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)[..., None]
+    offset = cv2.GaussianBlur((photo - result) * band[..., None], (0, 0), sigma,
+                              borderType=cv2.BORDER_CONSTANT)
+    # Far from the band both blurs vanish: no offset there (1e-3 keeps 0 / 0 away).
+    offset = np.where(weight > 1e-3, offset / np.maximum(weight, 1e-3), 0.0)
+    core = (mask >= 0.99).astype(np.uint8)
+    depth = cv2.distanceTransform(core, cv2.DIST_L2, 5)
+    fade = np.exp(-0.5 * (depth / max(reach * eye_distance, 1e-6)) ** 2)[..., None]
+    return np.clip(np.round(result + fade * offset), 0, 255).astype(np.uint8)
 
 
 def paste_warped(canvas, crop, mask, matrix):

@@ -2,6 +2,9 @@
 
 Images are float (B, H, W, 3) in [-1, 1]. Face boxes are float (B, 4) rows `(y0, x0, y1, x1)`
 normalised to [0, 1] (the `tf.image.crop_and_resize` convention); an all-zero row means "no face".
+A batch whose photos carry skin regions (`LossConfig.skin_region="landmarks"`) has (B, 20) rows:
+the face box, then the skin regions of `skin_region_mask` (16 numbers); every reader of the face
+box takes the first 4 columns.
 """
 
 from keras import ops
@@ -44,6 +47,36 @@ def face_mask(boxes, height, width, dtype="float32"):
     inside_x = ops.logical_and(xs[None, :] >= boxes[:, 1:2], xs[None, :] < boxes[:, 3:4])
     mask = ops.logical_and(inside_y[:, :, None], inside_x[:, None, :])
     return ops.cast(mask, dtype)[..., None]
+
+
+SKIN_REGION_COLUMNS = 16  # after the face box: the oval's box, then 3 boxes left out of the skin
+
+
+def skin_region_mask(regions, height, width, dtype="float32"):
+    """(B, H, W, 1) float mask of the skin: 1.0 on pixels whose centre lies inside the ellipse
+    inscribed in the oval box and in none of the three left-out boxes, else 0.0.
+
+    regions: (B, 16) normalised rows, as `face_regions.skin_regions` writes them: the face oval's
+    box (y0, x0, y1, x1), then the boxes of the right eye and brow, the left eye and brow, and the
+    lips, each (y0, x0, y1, x1). Coordinates may fall outside [0, 1] (a face cut by the training
+    window). An all-zero oval box gives an empty mask (no face); an all-zero left-out box leaves
+    nothing out.
+    """
+    regions = ops.cast(regions, "float32")
+    oval = regions[:, 0:4]
+    ys = (ops.arange(height, dtype="float32") + 0.5) / float(height)
+    xs = (ops.arange(width, dtype="float32") + 0.5) / float(width)
+    # Radii of 0 (no face) would divide by 0: made tiny, then masked by face_present below.
+    radius_y = ops.maximum((oval[:, 2:3] - oval[:, 0:1]) * 0.5, 1e-6)
+    radius_x = ops.maximum((oval[:, 3:4] - oval[:, 1:2]) * 0.5, 1e-6)
+    along_y = ops.square((ys[None, :] - (oval[:, 0:1] + oval[:, 2:3]) * 0.5) / radius_y)
+    along_x = ops.square((xs[None, :] - (oval[:, 1:2] + oval[:, 3:4]) * 0.5) / radius_x)
+    ellipse = ops.cast(along_y[:, :, None] + along_x[:, None, :] < 1.0, "float32")[..., None]
+    ellipse = ellipse * face_present(oval)[:, None, None, None]
+    left_out = ops.maximum(ops.maximum(face_mask(regions[:, 4:8], height, width),
+                                       face_mask(regions[:, 8:12], height, width)),
+                           face_mask(regions[:, 12:16], height, width))
+    return ops.cast(ellipse * (1.0 - left_out), dtype)
 
 
 def _interpolation_matrix(start, end, source_size, output_size):

@@ -105,23 +105,43 @@ def color_loss(photo, fake, distance="huber", scale=1.0):
     return sum(mean_distance(photo_yuv[..., k], fake_yuv[..., k], distance) for k in range(3))
 
 
-def skin_color_loss(photo, fake, face_boxes, distance="huber", scale=1.0):
-    """Thesis eq. 1: the colour loss restricted to the face box of each photo (YUV times `scale`,
+SKIN_REGIONS = ("box", "landmarks")
+
+
+def skin_color_loss(photo, fake, face_boxes, distance="huber", scale=1.0, region="box"):
+    """Thesis eq. 1: the colour loss restricted to the face of each photo (YUV times `scale`,
     as in `color_loss`).
 
-    Per image, each of Y, U, V contributes the mean distance over the pixels inside its box; the
+    `region` says which pixels are the face: "box" (the thesis: the face box, the first 4
+    columns of `face_boxes`, hair, eyes, mouth and background corners included) or "landmarks"
+    (the skin: `image_ops.skin_region_mask` of columns 4..19, the face oval's ellipse without
+    eyes, brows and lips; `face_boxes` must then be (B, 20)).
+    Per image, each of Y, U, V contributes the mean distance over the pixels of its region; the
     result is averaged over the batch with photos without a face counting 0 (never NaN), so a batch
     with half its faces undetected gives half the signal, the same on 1 or N replicas.
     A box covering the whole image gives exactly `color_loss`.
     """
+    if region not in SKIN_REGIONS:
+        raise ValueError(f"region must be one of {SKIN_REGIONS}, got {region!r}")
+    face_boxes = ops.convert_to_tensor(face_boxes)
     photo_yuv = image_ops.rgb_to_yuv(photo) * scale
     fake_yuv = image_ops.rgb_to_yuv(fake) * scale
     height, width = photo_yuv.shape[1], photo_yuv.shape[2]
     distances = pointwise_distance(photo_yuv, fake_yuv, distance)  # (B, H, W, 3)
-    mask = image_ops.face_mask(face_boxes, height, width, distances.dtype)  # (B, H, W, 1)
+    if region == "box":
+        boxes = face_boxes[:, :4]
+        mask = image_ops.face_mask(boxes, height, width, distances.dtype)  # (B, H, W, 1)
+    else:
+        columns = 4 + image_ops.SKIN_REGION_COLUMNS
+        if face_boxes.shape[1] != columns:
+            raise ValueError(f"region='landmarks' needs face boxes with skin regions, (B, {columns}) "
+                             f"rows, got {tuple(face_boxes.shape)}: load the dataset with skin "
+                             "regions (pipeline.load_dataset_files(skin_regions=True))")
+        boxes = face_boxes[:, 4:8]  # the oval's box: empty when the photo has no face
+        mask = image_ops.skin_region_mask(face_boxes[:, 4:], height, width, distances.dtype)
     area = ops.sum(mask, axis=(1, 2, 3))
     per_image = ops.sum(distances * mask, axis=(1, 2, 3)) / ops.maximum(area, 1.0)
-    present = (image_ops.face_present(face_boxes, distances.dtype)
+    present = (image_ops.face_present(boxes, distances.dtype)
                * ops.cast(area > 0, distances.dtype))
     return ops.mean(per_image * present)
 
