@@ -132,12 +132,13 @@ class ScriptRuns:
 
     `runs(*args, timeout=300)` gives what `subprocess.run([python, SCRIPT, *args], cwd=REPO,
     capture_output=True, text=True)` gives: a CompletedProcess with returncode, stdout and stderr
-    of that run alone. `close()` ends the process. For runs that need no process of their own."""
+    of that run alone. `close()` ends the process. For runs that need no process of their own;
+    `env` is the environment of all of them (default: this process's)."""
 
-    def __init__(self, script, repo):
+    def __init__(self, script, repo, env=None):
         self._script = script
         self._process = subprocess.Popen(
-            [sys.executable, os.path.join("tests", "script_runs.py"), script], cwd=repo,
+            [sys.executable, os.path.join("tests", "script_runs.py"), script], cwd=repo, env=env,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def __call__(self, *args, timeout=300):

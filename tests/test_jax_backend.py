@@ -18,7 +18,8 @@ from animegan_face.models.extractors import build_content_extractor, build_face_
 from animegan_face.models.networks import build_discriminator, build_generator
 from animegan_face.training.keras_checkpoint import KerasCheckpoint
 from animegan_face.training.tf_training import build_trainers
-from tests.helpers import float64_policy, scalar_steps, tiny_config, write_prepared_dataset
+from tests.helpers import (ScriptRuns, float64_policy, scalar_steps, tiny_config,
+                           write_prepared_dataset)
 
 pytestmark = pytest.mark.slow
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -101,16 +102,24 @@ def _continuation_flags(run, dataset):
             "--nogradient_norms"]  # TensorFlow's per-epoch measurement: not what this checks
 
 
-def _train_under_tensorflow(flags):
-    done = subprocess.run([sys.executable, "train.py", *flags], cwd=REPO, text=True,
-                          capture_output=True, timeout=600,
-                          env={**os.environ, "KERAS_BACKEND": "tensorflow"})
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done.stdout
+@pytest.fixture(scope="module")
+def train_under_tensorflow():
+    """`train_under_tensorflow(flags)`: train.py under TensorFlow, as its own command would run it;
+    its stdout. Both runs (before and after the JAX one) share one child process
+    (`tests.helpers.ScriptRuns`), which imports TensorFlow once."""
+    runs = ScriptRuns("train.py", REPO, env={**os.environ, "KERAS_BACKEND": "tensorflow"})
+
+    def train(flags):
+        done = runs(*flags, timeout=600)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        return done.stdout
+
+    yield train
+    runs.close()
 
 
 @pytest.fixture(scope="module")
-def jax_runs(tmp_path_factory):
+def jax_runs(tmp_path_factory, train_under_tensorflow):
     """The JAX runs of the three tests below, in one JAX child (`tests.jax_worker`): its start-up,
     the eager programs compiled in memory and the MobileNet/AnimeGANv2 GAN step (shared by the
     resumed and the diverging train.py runs) are paid once, not in three children (bench/RESULTS.md
@@ -132,7 +141,7 @@ def jax_runs(tmp_path_factory):
     # of that folder, one more epoch under JAX. A new seed: a network drawn anew instead of
     # restored would point elsewhere (|cosine| ~ 0).
     dataset = write_prepared_dataset(work / "data")
-    _train_under_tensorflow([*_continuation_flags(work / "tensorflow_1", dataset), "--epochs=1"])
+    train_under_tensorflow([*_continuation_flags(work / "tensorflow_1", dataset), "--epochs=1"])
     (work / "train_py").mkdir()
     shutil.copytree(work / "tensorflow_1", work / "train_py" / "run")
     (work / "train_py" / "flags.json").write_text(json.dumps(
@@ -228,7 +237,8 @@ def _cosine(a, b):
 
 
 @pytest.mark.xdist_group("jax_runs")
-def test_a_run_continues_across_backends_tensorflow_jax_tensorflow(jax_runs, tmp_path):
+def test_a_run_continues_across_backends_tensorflow_jax_tensorflow(jax_runs, tmp_path,
+                                                                  train_under_tensorflow):
     work, dataset, results = jax_runs
 
     def state(run, epoch):
@@ -270,7 +280,7 @@ def test_a_run_continues_across_backends_tensorflow_jax_tensorflow(jax_runs, tmp
     jax_run, tf_run = work / "train_py" / "run", tmp_path / "run"
     shutil.copytree(jax_run, tf_run)
     stdouts = {"jax": (work / "train_py" / "stdout.txt").read_text(),
-               "tensorflow": _train_under_tensorflow(
+               "tensorflow": train_under_tensorflow(
                    [*_continuation_flags(tf_run, dataset), "--epochs=3", "--seed=1"])}
     for backend, run, epochs in (("jax", jax_run, 2), ("tensorflow", tf_run, 3)):
         stdout, done = stdouts[backend], epochs + 1
