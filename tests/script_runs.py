@@ -42,9 +42,11 @@ def _run(script, arguments):
     return 0
 
 
-def _run_to_files(script, arguments, folder):
-    """One run with fd 1 and 2 in files of `folder`; {"returncode", "stdout", "stderr"}."""
-    paths = {name: os.path.join(folder, name) for name in ("stdout", "stderr")}
+def _run_to_files(script, arguments, folder, number):
+    """Run `number` with fd 1 and 2 in files of its own in `folder`; {"returncode", "stdout",
+    "stderr"}. Files of its own: a process the script left running (a worker pool's server, which
+    keeps the fds it was started with) writes into an earlier run's file, not this one's."""
+    paths = {name: os.path.join(folder, f"{number}.{name}") for name in ("stdout", "stderr")}
     saved = {fd: os.dup(fd) for fd in (1, 2)}
     try:
         for fd, name in ((1, "stdout"), (2, "stderr")):
@@ -67,8 +69,9 @@ def _run_to_files(script, arguments, folder):
 def main(script):
     answers = os.fdopen(os.dup(1), "w")  # the runs' fd 1 goes to their files, not here
     with tempfile.TemporaryDirectory() as folder:
-        for line in sys.stdin:
-            answers.write(json.dumps(_run_to_files(script, json.loads(line), folder)) + "\n")
+        for number, line in enumerate(sys.stdin):
+            answer = _run_to_files(script, json.loads(line), folder, number)
+            answers.write(json.dumps(answer) + "\n")
             answers.flush()
 
 

@@ -1,7 +1,9 @@
 """Training under KERAS_BACKEND=jax, checked from this TensorFlow-backed process.
 
-Each JAX check runs in a child process (`tests/jax_worker.py`) that refuses any TensorFlow import;
-its results come back as JSON and files, which this process compares with TensorFlow's.
+The JAX side runs in child processes (`tests/jax_worker.py`) that refuse any TensorFlow import,
+two in all: one for the three training tests (`jax_runs`), one for the two float64 checks
+(`float64_worker`). Their results come back as JSON and files, which this process compares with
+TensorFlow's.
 """
 
 import json
