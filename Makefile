@@ -47,9 +47,9 @@ web: $(VENV)/.installed web/node_modules/.installed
 # test's time is single-threaded (tf.function tracing, XLA compiles, child processes); each worker
 # holds TensorFlow and its networks (a few GiB), so raise it with care. TEST_WORKERS=0 runs serially.
 # --dist loadgroup: tests marked with one xdist_group run on one worker (the two float64 JAX checks
-# share one JAX process; the TFLite export modules share their conversions); the others are shared
-# out as usual, the modules with the slowest tests first (tests/conftest.py), so both workers end
-# on short tests.
+# share one JAX process, the three other JAX tests another; the TFLite export modules share their
+# conversions); the others are shared out as usual, the modules with the slowest tests first
+# (tests/conftest.py), so both workers end on short tests.
 # --durations=25 prints the slowest tests, so every CI log shows where the time goes.
 # pytest exits 5 when it collects no test: that fails here like any other non-zero exit.
 TEST_WORKERS ?= 2

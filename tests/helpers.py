@@ -3,6 +3,9 @@
 import contextlib
 import json
 import os
+import select
+import subprocess
+import sys
 import time
 
 import cv2
@@ -121,3 +124,41 @@ def wait_for_file(folder, pattern, timeout=20):
             return found[0]
         time.sleep(0.1)
     raise AssertionError(f"no {pattern} appeared in {folder} within {timeout} s")
+
+
+class ScriptRuns:
+    """`python SCRIPT ARGS...` as a test runs it, several times in one child process
+    (tests/script_runs.py), which imports TensorFlow once instead of once per run.
+
+    `runs(*args, timeout=300)` gives what `subprocess.run([python, SCRIPT, *args], cwd=REPO,
+    capture_output=True, text=True)` gives: a CompletedProcess with returncode, stdout and stderr
+    of that run alone. `close()` ends the process. For runs that need no process of their own;
+    `env` is the environment of all of them (default: this process's)."""
+
+    def __init__(self, script, repo, env=None):
+        self._script = script
+        self._process = subprocess.Popen(
+            [sys.executable, os.path.join("tests", "script_runs.py"), script], cwd=repo, env=env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def __call__(self, *args, timeout=300):
+        self._process.stdin.write((json.dumps([str(a) for a in args]) + "\n").encode())
+        self._process.stdin.flush()
+        ready, _, _ = select.select([self._process.stdout], [], [], timeout)
+        line = self._process.stdout.readline() if ready else b""
+        if not line:
+            self.close()
+            raise AssertionError(f"{self._script} {args}: no answer within {timeout} s (the "
+                                 f"runner ended: {self._process.stderr.read()[-3000:]!r})")
+        answer = json.loads(line)
+        return subprocess.CompletedProcess([self._script, *args], answer["returncode"],
+                                           answer["stdout"], answer["stderr"])
+
+    def close(self):
+        if self._process.poll() is None:
+            self._process.stdin.close()
+            try:
+                self._process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()

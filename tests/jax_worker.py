@@ -1,9 +1,13 @@
 """Runs JAX-backend checks in a child process for tests/test_jax_backend.py (whose process is TF-backed).
 
-    KERAS_BACKEND=jax python -m tests.jax_worker TASK WORK_DIR
+    KERAS_BACKEND=jax python -m tests.jax_worker TASK[,TASK...] WORK_DIR
 
-Any attempt to import TensorFlow is recorded (and fails) from the first line on; every task ends
-by writing `WORK_DIR/result.json`, including those attempts, for the test to check.
+Each TASK works in WORK_DIR/TASK (where the test put its inputs), one after the other in this one
+process, so that JAX's start-up and the programs compiled in memory are paid once for all of them
+(a JAX child of its own cost tens of seconds of the 2-core machine before its first step). A
+task's printed output goes to WORK_DIR/TASK/stdout.txt, its result, or the traceback it failed
+with, to the JSON of WORK_DIR/result.json under "tasks". Any attempt to import TensorFlow is
+recorded (and fails) from the first line on, also written to result.json, for the test to check.
 """
 
 import sys
@@ -263,8 +267,14 @@ def _data_parallel(work, single_device_update):
 
 
 def _run_train_py(*flags):
+    """train.py with `flags`, as its own command would run it. A second run in this process
+    re-runs the script, whose flag definitions absl then keeps from the first; every flag is put
+    back to its default first, so that no value of an earlier run's command line carries over."""
     import runpy
 
+    from absl import flags as absl_flags
+
+    absl_flags.FLAGS.unparse_flags()
     sys.argv = ["train.py", *flags]
     try:
         runpy.run_path("train.py", run_name="__main__")
@@ -273,39 +283,57 @@ def _run_train_py(*flags):
     return None
 
 
-def cli_task(work):
-    """train.py itself, as a user runs it with KERAS_BACKEND=jax: a run of the AnimeGANv2
-    generator (its aligned-corner resizes run on keras.ops here), then a diverging one."""
+def diverging_task(work):
+    """train.py as a user runs it with KERAS_BACKEND=jax, from scratch, diverging: learning rates
+    of 1e30 stop it at the first step with a non-finite loss. The AnimeGANv2 generator and
+    MobileNet, as in the TensorFlow -> JAX -> TensorFlow run (`train_py_task`), whose compiled GAN
+    step this run reuses."""
     dataset = write_prepared_dataset(work / "data")
-    common = [f"--dataset_dir={dataset}", "--image_size=32", "--batch_size=2", "--init_epochs=0",
-              "--extractor=mobilenet", "--extractor_weights=none", "--face_extractor=none",
-              "--generator=animegan_v2", "--mixed_precision=off", "--color_scale=255"]
-    result = {"exit_code": _run_train_py(f"--model_dir={work / 'run'}", "--epochs=1",
-                                         "--steps_per_epoch=1", *common)}
-    # The trained v2 generator on a fixed input, for the TensorFlow side to reproduce.
-    generator = build_generator("animegan_v2")
-    generator.load_weights(work / "run" / "generator.weights.h5")
-    photo = _fixed_batch(size=32, batch=2)[0]
-    np.savez(work / "jax_generator_output.npz", photo=photo,
-             output=np.asarray(generator(photo, training=False)))
-    result["diverged_exit"] = _run_train_py(
-        f"--model_dir={work / 'diverged'}", "--epochs=2", "--steps_per_epoch=2", "--g_lr=1e30",
-        "--d_lr=1e30", *common)
-    return result
+    return {"diverged_exit": _run_train_py(
+        f"--model_dir={work / 'diverged'}", f"--dataset_dir={dataset}", "--image_size=32",
+        "--batch_size=2", "--init_epochs=0", "--epochs=2", "--steps_per_epoch=2",
+        "--extractor=mobilenet", "--extractor_weights=none", "--face_extractor=none",
+        "--generator=animegan_v2", "--mixed_precision=off", "--color_scale=255", "--g_lr=1e30",
+        "--d_lr=1e30")}
 
 
 def train_py_task(work):
-    """train.py with the flags in work/flags.json (a JSON list), e.g. resuming another backend's run."""
-    return {"exit_code": _run_train_py(*json.loads((work / "flags.json").read_text()))}
+    """train.py with the flags in work/flags.json (a JSON list), e.g. resuming another backend's
+    run; then the generator it saved (the architecture its config.json names) on a fixed input,
+    for the TensorFlow side to reproduce."""
+    flags = json.loads((work / "flags.json").read_text())
+    result = {"exit_code": _run_train_py(*flags)}
+    [run] = [pathlib.Path(flag.split("=", 1)[1]) for flag in flags if flag.startswith("--model_dir=")]
+    generator = build_generator(json.loads((run / "config.json").read_text())["model"]["generator"])
+    generator.load_weights(run / "generator.weights.h5")
+    photo = _fixed_batch(size=32, batch=2)[0]
+    np.savez(work / "jax_generator_output.npz", photo=photo,
+             output=np.asarray(generator(photo, training=False)))
+    return result
 
 
-TASKS = {"train": train_task, "cli": cli_task, "train_py": train_py_task, "float64": float64_task}
+TASKS = {"train": train_task, "train_py": train_py_task, "diverging": diverging_task,
+         "float64": float64_task}
+
+
+def _run_tasks(names, work):
+    """{task: its result, or {"error": its traceback}}; a failed task does not stop the next."""
+    outcomes = {}
+    for name in names:
+        folder = work / name
+        folder.mkdir(exist_ok=True)
+        with open(folder / "stdout.txt", "w") as stdout, contextlib.redirect_stdout(stdout):
+            try:
+                outcomes[name] = TASKS[name](folder)
+            except BaseException:  # SystemExit too: the other tasks still run and report
+                outcomes[name] = {"error": traceback.format_exc()}
+    return outcomes
 
 
 if __name__ == "__main__":
-    task, work = sys.argv[1], pathlib.Path(sys.argv[2])
+    names, work = sys.argv[1].split(","), pathlib.Path(sys.argv[2])
     assert keras.backend.backend() == "jax", keras.backend.backend()
-    outcome = TASKS[task](work)
+    outcome = {"tasks": _run_tasks(names, work)}
     outcome["backend"] = keras.backend.backend()
     outcome["tensorflow_imports"] = TENSORFLOW_IMPORTS
     outcome["tensorflow_loaded"] = "tensorflow" in sys.modules and sys.modules["tensorflow"] is not None

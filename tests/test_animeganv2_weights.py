@@ -3,7 +3,6 @@ PyTorch port itself (bench/animeganv2_torch.py, the published files' module layo
 
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -14,6 +13,7 @@ from animegan_face.models.animeganv2_weights import (
     ConversionError, load_state_dict, read_torch_state_dict, torch_module_path)
 from animegan_face.deployment.inference import ModelLoadError, load_stylizer
 from animegan_face.models.networks import build_generator
+from tests.helpers import ScriptRuns
 
 torch = pytest.importorskip("torch")  # a dev requirement: installed by `make test`
 
@@ -97,12 +97,22 @@ def test_reading_pt_files(tmp_path, peer):
         read_torch_state_dict(tmp_path / "junk.pt")
 
 
-def test_convert_weights_cli_writes_a_generator_stylize_and_export_can_use(tmp_path, peer, rng):
+@pytest.fixture
+def run_convert():
+    """`run_convert(*flags)`: convert_weights.py with `flags`, as its own command would run it;
+    the test's two runs share one child process (`tests.helpers.ScriptRuns`), which imports
+    TensorFlow and PyTorch once."""
+    runs = ScriptRuns("convert_weights.py", REPO)
+    yield runs
+    runs.close()
+
+
+def test_convert_weights_cli_writes_a_generator_stylize_and_export_can_use(tmp_path, peer, rng,
+                                                                           run_convert):
     source = tmp_path / "face_paint.pt"
     torch.save(peer.state_dict(), source)
     output = tmp_path / "models" / "face_paint.weights.h5"
-    done = subprocess.run([sys.executable, "convert_weights.py", f"--torch_weights={source}",
-                           f"--output={output}"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    done = run_convert(f"--torch_weights={source}", f"--output={output}")
     assert done.returncode == 0, done.stderr
     assert "77 tensors, 2,143,552 parameters" in done.stdout
     images = rng.uniform(-1, 1, (1, 32, 32, 3)).astype(np.float32)
@@ -114,9 +124,7 @@ def test_convert_weights_cli_writes_a_generator_stylize_and_export_can_use(tmp_p
 
     v1_like = tmp_path / "v1.pt"
     torch.save({"b1_conv1.weight": torch.zeros(64, 3, 3, 3)}, v1_like)
-    failed = subprocess.run([sys.executable, "convert_weights.py", f"--torch_weights={v1_like}",
-                             f"--output={tmp_path / 'v1.weights.h5'}"], cwd=REPO, capture_output=True,
-                            text=True, timeout=300)
+    failed = run_convert(f"--torch_weights={v1_like}", f"--output={tmp_path / 'v1.weights.h5'}")
     assert failed.returncode == 1
     assert "v1.pt: not an AnimeGANv2 generator state dict: missing block_a.0.1.weight" in failed.stderr
     assert not (tmp_path / "v1.weights.h5").exists()

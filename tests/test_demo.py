@@ -1,26 +1,33 @@
 """The two demos: stylising the shipped photo (the README's main job), and training on generated data."""
 
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from animegan_face.data import image_files
+from tests.helpers import ScriptRuns
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="module")
+def run_demo():
+    """`run_demo(*flags)`: demo.py with `flags`, as its own command would run it (exit status,
+    stdout, stderr); the module's three runs share one child process (`tests.helpers.ScriptRuns`),
+    which imports TensorFlow and the face detector once instead of once per run."""
+    runs = ScriptRuns("demo.py", REPO)
+    yield runs
+    runs.close()
+
+
 @pytest.mark.slow
-def test_demo_stylises_the_shipped_photo_and_writes_the_side_by_side(tmp_path):
+def test_demo_stylises_the_shipped_photo_and_writes_the_side_by_side(tmp_path, run_demo):
     from animegan_face.models.networks import build_generator
 
     model = tmp_path / "generator.weights.h5"
     build_generator("animegan_v2").save_weights(model)
-    done = subprocess.run([sys.executable, "demo.py", f"--model={model}", "--image_size=64",
-                           f"--output_dir={tmp_path / 'out'}"],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    done = run_demo(f"--model={model}", "--image_size=64", f"--output_dir={tmp_path / 'out'}")
     assert done.returncode == 0, done.stderr[-3000:]
     # Exactly the face: dlib's mission-patch "face" is rejected by the landmark check.
     assert "astronaut.jpg: 1 face," in done.stdout
@@ -36,7 +43,7 @@ def test_demo_stylises_the_shipped_photo_and_writes_the_side_by_side(tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_puts_each_model_in_its_own_column(tmp_path):
+def test_demo_puts_each_model_in_its_own_column(tmp_path, run_demo):
     import keras
 
     from animegan_face.models.networks import build_generator
@@ -46,9 +53,8 @@ def test_demo_puts_each_model_in_its_own_column(tmp_path):
         keras.utils.set_random_seed(seed)
         models.append(tmp_path / f"g{seed}.weights.h5")
         build_generator("animegan_v2").save_weights(models[-1])
-    done = subprocess.run([sys.executable, "demo.py", *(f"--model={m}" for m in models),
-                           "--image_size=64", f"--output_dir={tmp_path / 'out'}"],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    done = run_demo(*(f"--model={m}" for m in models), "--image_size=64",
+                    f"--output_dir={tmp_path / 'out'}")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "(photo | model 1 | model 2)" in done.stdout
     photo = image_files.read_image(REPO / "assets" / "astronaut.jpg")
@@ -61,8 +67,7 @@ def test_demo_puts_each_model_in_its_own_column(tmp_path):
     np.testing.assert_array_equal(picture[:, 2 * width + 8:], second)
 
 
-def test_demo_names_a_missing_model(tmp_path):
-    done = subprocess.run([sys.executable, "demo.py", f"--model={tmp_path / 'none.tflite'}",
-                           f"--output_dir={tmp_path / 'out'}"],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
+def test_demo_names_a_missing_model(tmp_path, run_demo):
+    done = run_demo(f"--model={tmp_path / 'none.tflite'}", f"--output_dir={tmp_path / 'out'}",
+                    timeout=120)
     assert done.returncode != 0 and "none.tflite" in done.stderr

@@ -2,6 +2,7 @@
 changes nothing."""
 
 import dataclasses
+import pathlib
 
 import numpy as np
 import pytest
@@ -10,9 +11,10 @@ from animegan_face.data.pipeline import load_dataset_files
 from animegan_face.loss import diagnostics
 from animegan_face.training.tf_training import build_trainers
 from animegan_face.training.loop import diagnostic_batch
-from tests.helpers import tiny_config, write_prepared_dataset
+from tests.helpers import ScriptRuns, tiny_config, write_prepared_dataset
 
 pytestmark = pytest.mark.slow
+REPO = str(pathlib.Path(__file__).resolve().parent.parent)
 
 
 @pytest.fixture(scope="module")
@@ -117,35 +119,38 @@ def trained_run(tmp_path_factory):
     return config
 
 
-# Both on one pytest-xdist worker under `make test` (--dist loadgroup): `trained_run` trains once.
-@pytest.mark.xdist_group("diagnose_run")
-def test_diagnose_cli_prints_a_table_per_colour_scale(tmp_path, trained_run):
-    import subprocess
-    import sys
+@pytest.fixture(scope="module")
+def run_diagnose():
+    """`run_diagnose(*flags)`: diagnose.py with `flags`, as its own command would run it (exit
+    status, stdout, stderr); the module's four runs share one child process
+    (`tests.helpers.ScriptRuns`), which imports TensorFlow once instead of four times."""
+    runs = ScriptRuns("diagnose.py", REPO)
+    yield runs
+    runs.close()
 
-    repo = __import__("pathlib").Path(__file__).resolve().parent.parent
-    done = subprocess.run([sys.executable, "diagnose.py",
-                           f"--model_dir={trained_run.train.model_dir}", "--color_scales=1,255",
-                           "--distances=l1", "--batches=1"],
-                          cwd=repo, capture_output=True, text=True, timeout=600)
+
+# Both on one pytest-xdist worker under `make test` (--dist loadgroup): `trained_run` is written,
+# and diagnose.py's process started, once.
+@pytest.mark.xdist_group("diagnose_run")
+def test_diagnose_cli_prints_a_table_per_colour_scale(tmp_path, trained_run, run_diagnose):
+    done = run_diagnose(f"--model_dir={trained_run.train.model_dir}", "--color_scales=1,255",
+                        "--distances=l1", "--batches=1", timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     blocks = done.stdout.split("color_scale=")[1:]
     assert [block.split(",")[0] for block in blocks] == ["1", "255"]
     col = [float(line.split()[1]) for block in blocks for line in block.splitlines()
            if line.startswith("col ")]
     assert col[1] == pytest.approx(255 * col[0], rel=1e-3)  # L1: the scale multiplies the gradient
-    missing = subprocess.run([sys.executable, "diagnose.py", f"--model_dir={tmp_path / 'nothing'}"],
-                             cwd=repo, capture_output=True, text=True, timeout=600)
+    missing = run_diagnose(f"--model_dir={tmp_path / 'nothing'}", timeout=600)
     assert missing.returncode != 0 and "nothing" in missing.stderr
 
 
 @pytest.mark.xdist_group("diagnose_run")
-def test_diagnose_measures_a_new_run_from_its_init_from_weights(tmp_path, trained_run):
+def test_diagnose_measures_a_new_run_from_its_init_from_weights(tmp_path, trained_run,
+                                                                run_diagnose):
     """Before its first checkpoint a run is measured on the weights it starts from, so the weight
     of a new term can be chosen from its gradient norm before training with it."""
     import json
-    import subprocess
-    import sys
 
     config, trained = trained_run, trained_run.train.model_dir
     fresh = dataclasses.replace(
@@ -154,9 +159,7 @@ def test_diagnose_measures_a_new_run_from_its_init_from_weights(tmp_path, traine
                                   init_from=trained))
     (tmp_path / "fresh").mkdir()
     (tmp_path / "fresh" / "config.json").write_text(fresh.to_json())
-    repo = __import__("pathlib").Path(__file__).resolve().parent.parent
-    done = subprocess.run([sys.executable, "diagnose.py", f"--model_dir={tmp_path / 'fresh'}",
-                           "--batches=1"], cwd=repo, capture_output=True, text=True, timeout=600)
+    done = run_diagnose(f"--model_dir={tmp_path / 'fresh'}", "--batches=1", timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"{trained}, 1 batches" in done.stdout
     rows = {line.split()[0] for line in done.stdout.splitlines()[-12:] if line.strip()}
@@ -164,8 +167,7 @@ def test_diagnose_measures_a_new_run_from_its_init_from_weights(tmp_path, traine
     no_start = json.loads(fresh.to_json())
     no_start["train"]["init_from"] = ""
     (tmp_path / "fresh" / "config.json").write_text(json.dumps(no_start))
-    missing = subprocess.run([sys.executable, "diagnose.py", f"--model_dir={tmp_path / 'fresh'}"],
-                             cwd=repo, capture_output=True, text=True, timeout=600)
+    missing = run_diagnose(f"--model_dir={tmp_path / 'fresh'}", timeout=600)
     assert missing.returncode != 0 and "no --init_from" in missing.stderr
 
 

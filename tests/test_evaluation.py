@@ -1,8 +1,6 @@
 """Tests for animegan_face.evaluation.metrics and evaluate.py: published values, hand-computed cases, rankings."""
 
 import pathlib
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -12,6 +10,7 @@ from animegan_face.data import demo_data
 from animegan_face.data import image_files
 from animegan_face.data.faces import FaceBox
 from animegan_face.evaluation import metrics
+from tests.helpers import ScriptRuns
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -239,7 +238,17 @@ def test_evaluate_models_and_table(data):
     assert "| n/a |" in lines[-1]
 
 
-def test_evaluate_script_with_output_folders(data, tmp_path):
+@pytest.fixture(scope="module")
+def run_evaluate():
+    """`run_evaluate(*flags)`: evaluate.py with `flags`, as its own command would run it (exit
+    status, stdout, stderr); the module's runs share one child process (`tests.helpers.ScriptRuns`),
+    which imports TensorFlow once instead of once per run."""
+    runs = ScriptRuns("evaluate.py", ROOT)
+    yield runs
+    runs.close()
+
+
+def test_evaluate_script_with_output_folders(data, tmp_path, run_evaluate):
     photo_dir, anime_dir, cartoon_dir = tmp_path / "photo", tmp_path / "anime", tmp_path / "cartoon"
     for index, photo in enumerate(data["test_photos"][:2]):
         image_files.write_image(photo_dir / f"p{index}.png", photo)
@@ -247,11 +256,11 @@ def test_evaluate_script_with_output_folders(data, tmp_path):
     for index, anime in enumerate(data["anime"][:4]):
         image_files.write_image(anime_dir / f"a{index}.png", anime)
     markdown = tmp_path / "eval.md"
-    command = [sys.executable, str(ROOT / "evaluate.py"), f"--photo_dir={photo_dir}",
-               f"--anime_dir={anime_dir}", f"--outputs=cartoon={cartoon_dir}",
-               f"--outputs=same={photo_dir}", f"--output_markdown={markdown}",
-               "--kid_weights=none"]  # random VGG16: the column's plumbing, not a measurement
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    flags = [f"--photo_dir={photo_dir}", f"--anime_dir={anime_dir}",
+             f"--outputs=cartoon={cartoon_dir}", f"--outputs=same={photo_dir}",
+             f"--output_markdown={markdown}",
+             "--kid_weights=none"]  # random VGG16: the column's plumbing, not a measurement
+    done = run_evaluate(*flags)
     assert done.returncode == 0, done.stderr
     assert "2 photos (0 without a detected face" in done.stdout
     rows = {line.split(" | ")[0][2:]: line for line in markdown.read_text().splitlines()[2:]}
@@ -261,23 +270,21 @@ def test_evaluate_script_with_output_folders(data, tmp_path):
     assert rows["same"].replace("same", "") == rows["photo (identity)"].replace("photo (identity)", "")
 
     (cartoon_dir / "p1.jpg").unlink()
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    done = run_evaluate(*flags)
     assert done.returncode != 0 and "no output for 1 photo(s): p1.png" in done.stderr
 
     # A held-out list picks the photos; a listed photo that is absent is named.
     listing = tmp_path / "holdout.txt"
     listing.write_text("# held out\np0.png\n")
-    done = subprocess.run(command[:5] + ["--nokid", f"--photo_list={listing}"], capture_output=True, text=True,
-                          cwd=ROOT, timeout=300)
+    done = run_evaluate(*flags[:3], "--nokid", f"--photo_list={listing}")
     assert done.returncode == 0, done.stderr
     assert "1 photos (0 without a detected face" in done.stdout
     listing.write_text("p0.png\nnot_there.png\n")
-    done = subprocess.run(command[:5] + ["--nokid", f"--photo_list={listing}"], capture_output=True, text=True,
-                          cwd=ROOT, timeout=300)
+    done = run_evaluate(*flags[:3], "--nokid", f"--photo_list={listing}")
     assert done.returncode != 0 and "not_there.png" in done.stderr
 
 
-def test_evaluate_script_writes_the_comparison_grid(data, tmp_path):
+def test_evaluate_script_writes_the_comparison_grid(data, tmp_path, run_evaluate):
     photo_dir, anime_dir, cartoon_dir = tmp_path / "photo", tmp_path / "anime", tmp_path / "cartoon"
     photos = data["test_photos"][:3]
     for index, photo in enumerate(photos):
@@ -286,11 +293,9 @@ def test_evaluate_script_writes_the_comparison_grid(data, tmp_path):
     for index, anime in enumerate(data["anime"][:4]):
         image_files.write_image(anime_dir / f"a{index}.png", anime)
     grid = tmp_path / "grid.png"
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "evaluate.py"), f"--photo_dir={photo_dir}", f"--anime_dir={anime_dir}",
-         f"--outputs=cartoon={cartoon_dir}", f"--grid={grid}", "--grid_count=2", "--image_size=64",
-         "--nokid"],
-        capture_output=True, text=True, cwd=ROOT, timeout=300)
+    done = run_evaluate(f"--photo_dir={photo_dir}", f"--anime_dir={anime_dir}",
+                        f"--outputs=cartoon={cartoon_dir}", f"--grid={grid}", "--grid_count=2",
+                        "--image_size=64", "--nokid")
     assert done.returncode == 0, done.stderr
     picture = image_files.read_image(grid)
     assert picture.shape == (2 * 64 + 4, 2 * 64 + 4, 3)  # 2 rows; photo | cartoon

@@ -3,8 +3,6 @@
 import json
 import os
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,6 +12,7 @@ import keras
 from animegan_face.deployment import export
 from animegan_face.deployment.inference import ModelLoadError, load_stylizer
 from animegan_face.models.networks import build_generator
+from tests.helpers import ScriptRuns
 
 # One conversion per setting of the shared generator, and one pytest-xdist worker for this module,
 # test_gpu_compatibility and test_tflite_graph, which ask for the same files (tests/conftest.py).
@@ -228,12 +227,17 @@ def test_failed_write_leaves_no_partial_file(tmp_path, generator, photos, monkey
     assert list(tmp_path.iterdir()) == []
 
 
-def _run_export(*flags):
-    return subprocess.run([sys.executable, "export.py", *flags], cwd=REPO, capture_output=True,
-                          text=True, timeout=300)
+@pytest.fixture(scope="module")
+def run_export():
+    """`run_export(*flags)`: export.py with `flags`, as its own command would run it (exit status,
+    stdout, stderr); the module's nine runs share one child process (`tests.helpers.ScriptRuns`),
+    which imports TensorFlow once instead of nine times (about 10 s of CPU each)."""
+    runs = ScriptRuns("export.py", REPO)
+    yield runs
+    runs.close()
 
 
-def test_cli_bad_model_or_output_fail_clearly_and_write_nothing(tmp_path, generator):
+def test_cli_bad_model_or_output_fail_clearly_and_write_nothing(tmp_path, generator, run_export):
     generator.save_weights(tmp_path / "generator.weights.h5")
     dense = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     dense.save_weights(tmp_path / "dense.weights.h5")
@@ -248,14 +252,14 @@ def test_cli_bad_model_or_output_fail_clearly_and_write_nothing(tmp_path, genera
          f"--output_dir: cannot write into {tmp_path / 'file.txt' / 'exports'}"),
     ]
     for model, output_dir, message in cases:
-        result = _run_export(f"--model_dir={tmp_path / model}", f"--output_dir={output_dir}",
+        result = run_export(f"--model_dir={tmp_path / model}", f"--output_dir={output_dir}",
                              "--formats=tflite", "--quantize=none")
         assert result.returncode != 0 and message in result.stderr, (model, result.stderr[-2000:])
         assert "Traceback" not in result.stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == inputs
 
 
-def test_cli_exports_and_records_where_the_files_came_from(tmp_path, generator):
+def test_cli_exports_and_records_where_the_files_came_from(tmp_path, generator, run_export):
     from animegan_face.config import Config, ModelConfig, TrainConfig
     from animegan_face.deployment.provenance import sha256
 
@@ -266,7 +270,7 @@ def test_cli_exports_and_records_where_the_files_came_from(tmp_path, generator):
                     train=TrainConfig(model_dir=str(run)))
     (run / "config.json").write_text(config.to_json())
     out = tmp_path / "out"
-    result = _run_export(f"--model_dir={run}", f"--output_dir={out}", "--formats=tflite",
+    result = run_export(f"--model_dir={run}", f"--output_dir={out}", "--formats=tflite",
                          "--quantize=none", f"--input_size={SIZE}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "random-weight content extractor" in result.stderr  # the demo-like run is flagged
@@ -347,7 +351,7 @@ def test_anything_under_an_output_name_is_replaced_whole(tmp_path, generator, ph
     assert sorted(os.listdir(out)) == sorted([export.RECORD] + [r.path.name for r in results])
 
 
-def test_cli_refuses_files_it_did_not_write_and_replaces_its_own(tmp_path, generator):
+def test_cli_refuses_files_it_did_not_write_and_replaces_its_own(tmp_path, generator, run_export):
     """Issue 26: a user's files under output names (the TFLite file, the manifest) are refused
     before any conversion, named, and left as they were (a killed export's partial file too);
     --overwrite replaces them; a rerun replaces export.py's own outputs without it."""
@@ -367,13 +371,13 @@ def test_cli_refuses_files_it_did_not_write_and_replaces_its_own(tmp_path, gener
     before[export.RECORD] = (out / export.RECORD).read_bytes()
     flags = [f"--model_dir={weights}", f"--output_dir={out}", "--formats=tflite",
              "--quantize=none", f"--input_size={SIZE}"]
-    refused = _run_export(*flags)
+    refused = run_export(*flags)
     assert refused.returncode != 0 and "Traceback" not in refused.stderr
     for file in (name, "export_manifest.json"):
         assert f"the output {file} exists and was not written by export.py" in refused.stderr
     assert {path.name: path.read_bytes() for path in out.iterdir()} == before
 
-    replaced = _run_export(*flags, "--overwrite")
+    replaced = run_export(*flags, "--overwrite")
     assert replaced.returncode == 0, replaced.stderr[-3000:]
     assert sorted(os.listdir(out)) == [".export_outputs.json", "export_manifest.json", name]
     [entry] = json.loads((out / "export_manifest.json").read_text())["exports"]
@@ -381,13 +385,13 @@ def test_cli_refuses_files_it_did_not_write_and_replaces_its_own(tmp_path, gener
     assert load_stylizer(out / name)(np.zeros((1, SIZE, SIZE, 3), np.float32)).shape == (1, SIZE, SIZE, 3)
 
     inodes = {file: (out / file).stat().st_ino for file in (name, "export_manifest.json")}
-    rerun = _run_export(*flags)
+    rerun = run_export(*flags)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     # Both were written again (a rename gives a new inode), though the bytes may be the same.
     assert all((out / file).stat().st_ino != inode for file, inode in inodes.items())
 
 
-def test_cli_overwrite_replaces_a_file_named_like_the_saved_model(tmp_path, generator):
+def test_cli_overwrite_replaces_a_file_named_like_the_saved_model(tmp_path, generator, run_export):
     """Issue 26: --overwrite with a plain file where the SavedModel folder goes replaced nothing
     and ended in a traceback. Now the file is replaced; a user's file under the temporary name
     stops the run first, even with --overwrite, and a leftover-like name not in the record is
@@ -402,14 +406,14 @@ def test_cli_overwrite_replaces_a_file_named_like_the_saved_model(tmp_path, gene
     users_partial.write_bytes(b"the user's other file")
     flags = [f"--model_dir={weights}", f"--output_dir={out}", "--formats=saved_model",
              f"--input_size={SIZE}", "--overwrite"]
-    refused = _run_export(*flags)
+    refused = run_export(*flags)
     assert refused.returncode != 0 and "Traceback" not in refused.stderr
     assert f"{users_partial.name} exists, and export.py's record" in refused.stderr
     assert final.read_bytes() == b"the user's file"
     assert users_partial.read_bytes() == b"the user's other file"
 
     users_partial.rename(out / "saved_model_8.partial")  # no longer in this export's way
-    replaced = _run_export(*flags)
+    replaced = run_export(*flags)
     assert replaced.returncode == 0 and "Traceback" not in replaced.stderr, replaced.stderr[-3000:]
     assert "saved_model_8.partial looks like a leftover of a killed export" in replaced.stderr
     assert (out / "saved_model_8.partial").read_bytes() == b"the user's other file"

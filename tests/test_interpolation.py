@@ -2,8 +2,6 @@
 
 import dataclasses
 import pathlib
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -14,7 +12,7 @@ from animegan_face.deployment.inference import load_stylizer
 from animegan_face.models.interpolation import InterpolationError, interpolate_weights
 from animegan_face.models.networks import build_generator
 from animegan_face.training.run_folder import RunFolder
-from tests.helpers import tiny_config
+from tests.helpers import ScriptRuns, tiny_config
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -49,7 +47,17 @@ def _save_generator(path, seed, architecture="animegan_v2"):
     return generator
 
 
-def test_interpolate_cli_writes_the_blend_and_its_record(tmp_path):
+@pytest.fixture(scope="module")
+def run_interpolate():
+    """`run_interpolate(*flags)`: interpolate.py with `flags`, as its own command would run it
+    (exit status, stdout, stderr); the module's three runs share one child process
+    (`tests.helpers.ScriptRuns`), which imports TensorFlow once instead of three times."""
+    runs = ScriptRuns("interpolate.py", REPO)
+    yield runs
+    runs.close()
+
+
+def test_interpolate_cli_writes_the_blend_and_its_record(tmp_path, run_interpolate):
     run_a, run_b = tmp_path / "run_a", tmp_path / "run_b"
     gen_a = _save_generator(run_a / "generator.weights.h5", seed=1)
     config = tiny_config(tmp_path / "data", run_a)
@@ -57,10 +65,8 @@ def test_interpolate_cli_writes_the_blend_and_its_record(tmp_path):
         config, model=dataclasses.replace(config.model, generator="animegan_v2")))
     gen_b = _save_generator(tmp_path / "b.weights.h5", seed=2)
     output = tmp_path / "out" / "blend.weights.h5"
-    done = subprocess.run([sys.executable, "interpolate.py", f"--model_a={run_a}",
-                           f"--model_b={tmp_path / 'b.weights.h5'}", "--alpha=0.25",
-                           f"--output={output}"], cwd=REPO, capture_output=True, text=True,
-                          timeout=300)
+    done = run_interpolate(f"--model_a={run_a}", f"--model_b={tmp_path / 'b.weights.h5'}",
+                           "--alpha=0.25", f"--output={output}")
     assert done.returncode == 0, done.stderr
     assert "(animegan_v2, 77 tensors)" in done.stdout
 
@@ -80,17 +86,15 @@ def test_interpolate_cli_writes_the_blend_and_its_record(tmp_path):
     assert record["interpolated_to_sha256"] == provenance.sha256(output)
 
 
-def test_interpolate_cli_refuses_two_architectures_and_writes_nothing(tmp_path):
+def test_interpolate_cli_refuses_two_architectures_and_writes_nothing(tmp_path, run_interpolate):
     _save_generator(tmp_path / "v1.weights.h5", seed=1, architecture="animegan_v1")
     _save_generator(tmp_path / "v2.weights.h5", seed=1)
     output = tmp_path / "blend.weights.h5"
-    failed = subprocess.run([sys.executable, "interpolate.py", f"--model_a={tmp_path / 'v1.weights.h5'}",
-                             f"--model_b={tmp_path / 'v2.weights.h5'}", f"--output={output}"],
-                            cwd=REPO, capture_output=True, text=True, timeout=300)
+    failed = run_interpolate(f"--model_a={tmp_path / 'v1.weights.h5'}",
+                             f"--model_b={tmp_path / 'v2.weights.h5'}", f"--output={output}")
     assert failed.returncode == 1
     assert "--model_a is animegan_v1, --model_b animegan_v2" in failed.stderr
-    missing = subprocess.run([sys.executable, "interpolate.py", f"--model_a={tmp_path / 'nope'}",
-                              f"--model_b={tmp_path / 'v2.weights.h5'}", f"--output={output}"],
-                             cwd=REPO, capture_output=True, text=True, timeout=300)
+    missing = run_interpolate(f"--model_a={tmp_path / 'nope'}",
+                              f"--model_b={tmp_path / 'v2.weights.h5'}", f"--output={output}")
     assert missing.returncode == 1 and "--model_a: model not found:" in missing.stderr
     assert not output.exists()

@@ -1,11 +1,14 @@
 """Training under KERAS_BACKEND=jax, checked from this TensorFlow-backed process.
 
-Each JAX check runs in a child process (`tests/jax_worker.py`) that refuses any TensorFlow import;
-its results come back as JSON and files, which this process compares with TensorFlow's.
+The JAX side runs in child processes (`tests/jax_worker.py`) that refuse any TensorFlow import,
+two in all: one for the three training tests (`jax_runs`), one for the two float64 checks
+(`float64_worker`). Their results come back as JSON and files, which this process compares with
+TensorFlow's.
 """
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -17,7 +20,8 @@ from animegan_face.models.extractors import build_content_extractor, build_face_
 from animegan_face.models.networks import build_discriminator, build_generator
 from animegan_face.training.keras_checkpoint import KerasCheckpoint
 from animegan_face.training.tf_training import build_trainers
-from tests.helpers import float64_policy, scalar_steps, tiny_config, write_prepared_dataset
+from tests.helpers import (ScriptRuns, float64_policy, scalar_steps, tiny_config,
+                           write_prepared_dataset)
 
 pytestmark = pytest.mark.slow
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -45,18 +49,20 @@ def _jax_compilation_cache(tmp_path_factory):
         yield
 
 
-def _start_jax(task, work, **env):
-    """Starts `tests.jax_worker TASK WORK` under JAX; `_finish_jax` waits for it and reads its result."""
+def _start_jax(tasks, work, **env):
+    """Starts `tests.jax_worker TASK,... WORK` under JAX (each task in WORK/TASK, one process);
+    `_finish_jax` waits for it and reads its results."""
     environment = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "2", **env}
-    return subprocess.Popen([sys.executable, "-m", "tests.jax_worker", task, str(work)], cwd=REPO,
-                            env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True), work
+    return subprocess.Popen([sys.executable, "-m", "tests.jax_worker", ",".join(tasks), str(work)],
+                            cwd=REPO, env=environment, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True), work
 
 
 def _finish_jax(started):
+    """{task: its result}; the child's failure, or TensorFlow imported there, fails every task."""
     process, work = started
     try:
-        stdout, stderr = process.communicate(timeout=900)
+        _, stderr = process.communicate(timeout=1800)
     finally:
         if process.poll() is None:
             process.kill()
@@ -64,11 +70,13 @@ def _finish_jax(started):
     result = json.loads((work / "result.json").read_text())
     assert result["backend"] == "jax"
     assert result["tensorflow_imports"] == [] and not result["tensorflow_loaded"]
-    return result, stdout
+    return result["tasks"]
 
 
-def _run_jax(task, work, **env):
-    return _finish_jax(_start_jax(task, work, **env))
+def _task_result(results, task):
+    """One task's result; a task that raised fails the test that reads it, with its traceback."""
+    assert "error" not in results[task], results[task]["error"][-4000:]
+    return results[task]
 
 
 def _relative_difference(a, b):
@@ -86,15 +94,70 @@ def _relative_difference(a, b):
 FORWARD_ATOL = 1e-3
 
 
-def test_jax_trains_resumes_and_its_generator_loads_under_tensorflow(tmp_path):
-    # A generator saved here, under TensorFlow, for the JAX side to load.
+def _continuation_flags(run, dataset):
+    """train.py's flags of the TensorFlow -> JAX -> TensorFlow run, its --model_dir `run`."""
+    return [f"--model_dir={run}", f"--dataset_dir={dataset}", "--image_size=32", "--batch_size=2",
+            "--init_epochs=1", "--steps_per_epoch=2", "--extractor=mobilenet",
+            "--extractor_weights=none", "--face_extractor=none",
+            # The AnimeGANv2 generator: under JAX its aligned-corner resizes run on keras.ops.
+            "--generator=animegan_v2", "--mixed_precision=off", "--color_scale=255",
+            "--nogradient_norms"]  # TensorFlow's per-epoch measurement: not what this checks
+
+
+@pytest.fixture(scope="module")
+def train_under_tensorflow():
+    """`train_under_tensorflow(flags)`: train.py under TensorFlow, as its own command would run it;
+    its stdout. Both runs (before and after the JAX one) share one child process
+    (`tests.helpers.ScriptRuns`), which imports TensorFlow once."""
+    runs = ScriptRuns("train.py", REPO, env={**os.environ, "KERAS_BACKEND": "tensorflow"})
+
+    def train(flags):
+        done = runs(*flags, timeout=600)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        return done.stdout
+
+    yield train
+    runs.close()
+
+
+@pytest.fixture(scope="module")
+def jax_runs(tmp_path_factory, train_under_tensorflow):
+    """The JAX runs of the three tests below, in one JAX child (`tests.jax_worker`): its start-up,
+    the eager programs compiled in memory and the MobileNet/AnimeGANv2 GAN step (shared by the
+    resumed and the diverging train.py runs) are paid once, not in three children (bench/RESULTS.md
+    "Fewer JAX children"). Before it: what the JAX side loads, and the TensorFlow train.py run
+    that the JAX run resumes. Each stage leaves its folder as it was for the tests to read:
+    tensorflow_1/ (TensorFlow's first run), train_py/run/ (a copy resumed under JAX), train/,
+    diverging/. The three tests share one pytest-xdist group, so one worker builds this."""
+    work = tmp_path_factory.mktemp("jax_runs")
+
+    # train: a generator saved here, under TensorFlow, for the JAX side to load.
+    (work / "train").mkdir()
     tf_generator = build_generator()
     photo = np.random.default_rng(5).uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
-    tf_generator.save_weights(tmp_path / "tf_generator.weights.h5")
-    np.savez(tmp_path / "tf_generator_output.npz", photo=photo,
+    tf_generator.save_weights(work / "train" / "tf_generator.weights.h5")
+    np.savez(work / "train" / "tf_generator_output.npz", photo=photo,
              output=np.asarray(tf_generator(photo, training=False)))
 
-    result, stdout = _run_jax("train", tmp_path)
+    # train_py: warm-up epoch and one GAN epoch under TensorFlow (2 + 2 steps), then, from a copy
+    # of that folder, one more epoch under JAX. A new seed: a network drawn anew instead of
+    # restored would point elsewhere (|cosine| ~ 0).
+    dataset = write_prepared_dataset(work / "data")
+    train_under_tensorflow([*_continuation_flags(work / "tensorflow_1", dataset), "--epochs=1"])
+    (work / "train_py").mkdir()
+    shutil.copytree(work / "tensorflow_1", work / "train_py" / "run")
+    (work / "train_py" / "flags.json").write_text(json.dumps(
+        [*_continuation_flags(work / "train_py" / "run", dataset), "--epochs=2", "--seed=1"]))
+
+    results = _finish_jax(_start_jax(["train", "train_py", "diverging"], work))
+    return work, dataset, results
+
+
+@pytest.mark.xdist_group("jax_runs")
+def test_jax_trains_resumes_and_its_generator_loads_under_tensorflow(jax_runs, tmp_path):
+    work, _, results = jax_runs
+    result, work = _task_result(results, "train"), work / "train"
+    stdout = (work / "stdout.txt").read_text()
 
     # Two GAN steps: every G and D variable moved (D's spectral-norm vectors too), no extractor did.
     assert all(result["g_changed"]) and all(result["d_changed"]) and all(result["d_state_changed"])
@@ -113,7 +176,7 @@ def test_jax_trains_resumes_and_its_generator_loads_under_tensorflow(tmp_path):
     assert (result["epochs"], result["epochs_resumed"], result["epochs_again"]) == (2, 3, 3)
     assert result["stale_generator_replaced"]
     assert "Resuming from" in stdout and "2 of 3 epochs done, step 4" in stdout
-    run = tmp_path / "run"
+    run = work / "run"
     checkpoints = sorted(p.name for p in (run / "checkpoints").iterdir())
     assert checkpoints == ["keras-ckpt-1", "keras-ckpt-2", "keras-ckpt-3"]
     counters = json.loads((run / "checkpoints" / "keras-ckpt-3" / "counters.json").read_text())
@@ -130,7 +193,7 @@ def test_jax_trains_resumes_and_its_generator_loads_under_tensorflow(tmp_path):
     assert {"lr/generator", "lr/discriminator", "lr/init", "samples/photo_vs_stylised"} <= set(steps)
 
     # The JAX-trained generator.weights.h5 under TensorFlow gives the JAX outputs; and back.
-    saved = np.load(tmp_path / "jax_generator_output.npz")
+    saved = np.load(work / "jax_generator_output.npz")
     generator = build_generator()
     generator.load_weights(run / "generator.weights.h5")
     output = np.asarray(generator(saved["photo"], training=False))
@@ -145,57 +208,46 @@ def test_jax_trains_resumes_and_its_generator_loads_under_tensorflow(tmp_path):
     assert exported.max_difference < 1e-4
 
 
-def test_train_cli_under_jax_end_to_end(tmp_path):
-    result, _ = _run_jax("cli", tmp_path)
-    assert result["exit_code"] in (None, 0)
-    run = tmp_path / "run"
-    model = json.loads((run / "config.json").read_text())["model"]
+@pytest.mark.xdist_group("jax_runs")
+def test_train_cli_under_jax_end_to_end(jax_runs):
+    """train.py under JAX: the run resumed from TensorFlow's (the continuation test below checks
+    that it continued), and a run from scratch that diverges."""
+    work, _, results = jax_runs
+    assert _task_result(results, "train_py")["exit_code"] in (None, 0)
+    run = work / "train_py" / "run"
+    model = json.loads((run / "config.json").read_text())["model"]  # as the JAX run wrote it
     assert (model["extractor"], model["generator"]) == ("mobilenet", "animegan_v2")
     # Its v2 generator, found by load_stylizer from config.json, gives the JAX outputs here.
     from animegan_face.deployment.inference import load_stylizer
 
-    saved = np.load(tmp_path / "jax_generator_output.npz")
+    saved = np.load(work / "train_py" / "jax_generator_output.npz")
     np.testing.assert_allclose(load_stylizer(run)(saved["photo"]), saved["output"], atol=FORWARD_ATOL)
-    assert (run / "checkpoints" / "keras-ckpt-1" / "generator.weights.h5").is_file()
-    assert (run / "generator.weights.h5").is_file() and (run / "samples" / "epoch_001.png").is_file()
+    assert (run / "checkpoints" / "keras-ckpt-3" / "generator.weights.h5").is_file()
+    assert (run / "generator.weights.h5").is_file()
+    assert (run / "samples" / "epoch_003.png").is_file()
     # Learning rates of 1e30: the run stops at the first step with a non-finite loss, saves nothing.
-    assert str(result["diverged_exit"]).startswith("train.py: step ")
-    assert "(epoch 1, batch " in result["diverged_exit"] and "not finite" in result["diverged_exit"]
-    assert not (tmp_path / "diverged" / "checkpoints").exists()
-    assert not (tmp_path / "diverged" / "generator.weights.h5").exists()
+    diverged_exit = str(_task_result(results, "diverging")["diverged_exit"])
+    assert diverged_exit.startswith("train.py: step ")
+    assert "(epoch 1, batch " in diverged_exit and "not finite" in diverged_exit
+    diverged = work / "diverging" / "diverged"
+    assert not (diverged / "checkpoints").exists()
+    assert not (diverged / "generator.weights.h5").exists()
 
 
 def _cosine(a, b):
     return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
 
 
-def test_a_run_continues_across_backends_tensorflow_jax_tensorflow(tmp_path):
-    dataset, run = write_prepared_dataset(tmp_path / "data"), tmp_path / "run"
-    common = [f"--model_dir={run}", f"--dataset_dir={dataset}", "--image_size=32",
-              "--batch_size=2", "--init_epochs=1", "--steps_per_epoch=2", "--extractor=mobilenet",
-              "--extractor_weights=none", "--face_extractor=none",
-              "--generator=animegan_v1", "--mixed_precision=off", "--color_scale=255",
-              "--nogradient_norms"]  # TensorFlow's per-epoch measurement: not what this checks
+@pytest.mark.xdist_group("jax_runs")
+def test_a_run_continues_across_backends_tensorflow_jax_tensorflow(jax_runs, tmp_path,
+                                                                  train_under_tensorflow):
+    work, dataset, results = jax_runs
 
-    def train_under_tensorflow(*flags):
-        done = subprocess.run([sys.executable, "train.py", *common, *flags], cwd=REPO, text=True,
-                              capture_output=True, timeout=600,
-                              env={**os.environ, "KERAS_BACKEND": "tensorflow"})
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        return done.stdout
-
-    def train_under_jax(*flags):
-        work = tmp_path / "jax"
-        work.mkdir(exist_ok=True)
-        (work / "flags.json").write_text(json.dumps([*common, *flags]))
-        result, stdout = _run_jax("train_py", work)  # TensorFlow refused there
-        assert result["exit_code"] in (None, 0), stdout[-3000:]
-        return stdout
-
-    def state(epoch):
-        """(counters, G and D, each optimizer's iterations) of checkpoint `epoch`."""
+    def state(run, epoch):
+        """(counters, G and D, each optimizer's iterations) of checkpoint `epoch` of `run`."""
         path = run / "checkpoints" / f"keras-ckpt-{epoch}"
-        networks = {"generator": build_generator(), "discriminator": build_discriminator()}
+        networks = {"generator": build_generator("animegan_v2"),
+                    "discriminator": build_discriminator()}
         for name, network in networks.items():
             network.load_weights(path / f"{name}.weights.h5")
         iterations = {}
@@ -210,28 +262,34 @@ def test_a_run_continues_across_backends_tensorflow_jax_tensorflow(tmp_path):
         vectors = [np.ravel(w) for w in network.non_trainable_weights] or [np.zeros(0)]
         return np.ravel(kernel), np.concatenate(vectors)
 
-    # Warm-up epoch and one GAN epoch under TensorFlow: 2 + 2 steps. This is also the suite's
-    # train.py run under TensorFlow from the command line (a child process each costs a TensorFlow
-    # import, a build and a trace): the flags reach config.json, --nogradient_norms included.
-    train_under_tensorflow("--epochs=1")
+    # Warm-up epoch and one GAN epoch under TensorFlow: 2 + 2 steps (the fixture's first run, in
+    # tensorflow_1/ as it left it). This is also the suite's train.py run under TensorFlow from the
+    # command line (a child process each costs a TensorFlow import, a build and a trace): the
+    # flags reach config.json, --nogradient_norms included.
+    run = work / "tensorflow_1"
     written = json.loads((run / "config.json").read_text())
     assert (written["model"]["extractor"], written["model"]["face_extractor"]) == ("mobilenet", "none")
+    assert written["model"]["generator"] == "animegan_v2"
     assert (written["data"]["image_size"], written["train"]["steps_per_epoch"]) == (32, 2)
     assert written["train"]["gradient_norms"] is False
     assert (run / "generator.weights.h5").is_file() and (run / "samples" / "epoch_002.png").is_file()
-    counters, before, iterations = state(2)
+    counters, before, iterations = state(run, 2)
     assert counters == (2, 4)
     assert iterations == {"init_optimizer": 2, "g_optimizer": 2, "d_optimizer": 2}
-    # Then one more epoch each under JAX and under TensorFlow, from the same --model_dir. A new
-    # seed: a network drawn anew instead of restored would point elsewhere (|cosine| ~ 0).
-    for backend, epochs in (("jax", 2), ("tensorflow", 3)):
-        train = train_under_jax if backend == "jax" else train_under_tensorflow
-        stdout = train(f"--epochs={epochs}", "--seed=1")
-        done = epochs + 1
+    # Then one more epoch each under JAX (the fixture's JAX child, on a copy of that folder) and
+    # under TensorFlow (here, on a copy of the JAX run's folder), the same flags but --model_dir.
+    _task_result(results, "train_py")
+    jax_run, tf_run = work / "train_py" / "run", tmp_path / "run"
+    shutil.copytree(jax_run, tf_run)
+    stdouts = {"jax": (work / "train_py" / "stdout.txt").read_text(),
+               "tensorflow": train_under_tensorflow(
+                   [*_continuation_flags(tf_run, dataset), "--epochs=3", "--seed=1"])}
+    for backend, run, epochs in (("jax", jax_run, 2), ("tensorflow", tf_run, 3)):
+        stdout, done = stdouts[backend], epochs + 1
         assert (f"Resuming from {run / 'checkpoints' / f'keras-ckpt-{done - 1}'}: {done - 1} of "
                 f"{done} epochs done, step {2 * (done - 1)}") in stdout, backend
         assert f"Epoch {done}/{done}" in stdout and f"Epoch {done - 1}/{done}" not in stdout
-        counters, after, iterations = state(done)
+        counters, after, iterations = state(run, done)
         assert counters == (done, 2 * done), backend
         # The optimizers went on counting: no warm-up again, 2 more GAN steps.
         assert iterations == {"init_optimizer": 2, "g_optimizer": 2 * done - 2,
@@ -245,8 +303,8 @@ def test_a_run_continues_across_backends_tensorflow_jax_tensorflow(tmp_path):
             if vectors.size:  # D's spectral-norm vectors: two more power iterations
                 assert _cosine(vectors, vectors_before) > 0.9, (backend, name)
         before = after
-    generator = build_generator()
-    generator.load_weights(run / "generator.weights.h5")
+    generator = build_generator("animegan_v2")
+    generator.load_weights(tf_run / "generator.weights.h5")
     assert all(np.array_equal(a, b) for a, b in zip(generator.weights, before["generator"].weights))
 
 
@@ -254,8 +312,10 @@ class _Float64Worker:
     """The one JAX process of both float64 checks (`tests.jax_worker.float64_task`), started when
     the first of them asks for it; each test then does its TensorFlow side while it runs."""
 
-    def __init__(self, work):
-        self.work = work
+    def __init__(self, root):
+        self.root = root
+        self.work = root / "float64"  # the task's folder: its inputs, then its outputs
+        self.work.mkdir()
         self._started = None
         self._outcome = None
 
@@ -274,7 +334,7 @@ class _Float64Worker:
         batch.insert(1, np.array([[0.2, 0.25, 0.8, 0.75], [0.1, 0.1, 0.6, 0.9]]))
         batch.append(batch[0])  # photo_target: the photo itself, as for a dataset without pairs
         np.savez(self.work / "batch.npz", *batch)
-        self._started = _start_jax("float64", self.work, JAX_ENABLE_X64="1",
+        self._started = _start_jax(["float64"], self.root, JAX_ENABLE_X64="1",
                                    XLA_FLAGS="--xla_force_host_platform_device_count=2")
 
     def result(self):
@@ -282,7 +342,7 @@ class _Float64Worker:
         self.start()
         if self._outcome is None:
             try:
-                self._outcome = ("done", _finish_jax(self._started)[0])
+                self._outcome = ("done", _task_result(_finish_jax(self._started), "float64"))
             except AssertionError as error:
                 self._outcome = ("failed", str(error))
         if self._outcome[0] == "failed":

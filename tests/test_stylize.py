@@ -15,6 +15,7 @@ from animegan_face.deployment import stylize
 from animegan_face.deployment.inference import load_stylizer
 from animegan_face.models.networks import build_generator
 from tests import hostile_files
+from tests.helpers import ScriptRuns
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -98,20 +99,26 @@ def test_video_without_frames_is_an_error_and_leaves_nothing(stylizer, tmp_path)
     assert not (tmp_path / "out.mp4").exists()
 
 
-def _run(*flags):
-    return subprocess.run([sys.executable, "stylize.py", *flags], cwd=REPO, capture_output=True,
-                          text=True, timeout=300)
+@pytest.fixture(scope="module")
+def run_stylize():
+    """`run_stylize(*flags)`: stylize.py with `flags`, as its own command would run it (exit
+    status, stdout, stderr); the module's fifteen such runs share one child process
+    (`tests.helpers.ScriptRuns`), which imports TensorFlow once instead of once per run. The runs
+    that need bytes output or an environment of their own start their own process."""
+    runs = ScriptRuns("stylize.py", REPO)
+    yield runs
+    runs.close()
 
 
 @pytest.mark.slow
-def test_cli_folder_in_folder_out_skips_bad_files(weights, tmp_path, group_photo):
+def test_cli_folder_in_folder_out_skips_bad_files(weights, tmp_path, group_photo, run_stylize):
     photos = tmp_path / "photos"
     photos.mkdir()
     cv2.imwrite(str(photos / "group.png"), cv2.cvtColor(group_photo, cv2.COLOR_RGB2BGR))
     cv2.imwrite(str(photos / "plain.png"), np.full((40, 52, 3), 200, np.uint8))
     (photos / "broken.jpg").write_bytes(b"not a jpeg")
-    result = _run(f"--model={weights}", f"--input={photos}", f"--output={tmp_path / 'out'}",
-                  "--image_size=64", "--side_by_side")
+    result = run_stylize(f"--model={weights}", f"--input={photos}", f"--output={tmp_path / 'out'}",
+                         "--image_size=64", "--side_by_side")
     assert result.returncode == 3, result.stderr[-2000:]  # some skipped
     assert sorted(os.listdir(tmp_path / "out")) == [".stylize_outputs.json", "group.png", "plain.png"]
     assert read_image(tmp_path / "out" / "group.png").shape == (300, 840, 3)
@@ -120,14 +127,15 @@ def test_cli_folder_in_folder_out_skips_bad_files(weights, tmp_path, group_photo
 
 
 @pytest.mark.slow
-def test_cli_clear_errors(weights, tmp_path):
+def test_cli_clear_errors(weights, tmp_path, run_stylize):
     (tmp_path / "bad.jpg").write_bytes(b"")
-    result = _run(f"--model={weights}", f"--input={tmp_path / 'bad.jpg'}", f"--output={tmp_path / 'o.png'}")
+    result = run_stylize(f"--model={weights}", f"--input={tmp_path / 'bad.jpg'}",
+                         f"--output={tmp_path / 'o.png'}")
     assert result.returncode != 0 and "bad.jpg: empty file" in result.stderr
     (tmp_path / "model.tflite").write_bytes(b"garbage")
     cv2.imwrite(str(tmp_path / "ok.png"), np.zeros((8, 8, 3), np.uint8))
-    result = _run(f"--model={tmp_path / 'model.tflite'}", f"--input={tmp_path / 'ok.png'}",
-                  f"--output={tmp_path / 'o.png'}")
+    result = run_stylize(f"--model={tmp_path / 'model.tflite'}", f"--input={tmp_path / 'ok.png'}",
+                         f"--output={tmp_path / 'o.png'}")
     assert result.returncode != 0 and "model.tflite" in result.stderr
     assert not (tmp_path / "o.png").exists()
 
@@ -143,7 +151,8 @@ def test_video_container_without_frames_is_an_error_and_leaves_nothing(stylizer,
 
 
 @pytest.mark.slow
-def test_cli_bad_model_or_video_or_output_fail_clearly_and_write_nothing(weights, tmp_path):
+def test_cli_bad_model_or_video_or_output_fail_clearly_and_write_nothing(weights, tmp_path,
+                                                                         run_stylize):
     import keras
 
     cv2.imwrite(str(tmp_path / "ok.png"), np.zeros((8, 8, 3), np.uint8))
@@ -167,14 +176,15 @@ def test_cli_bad_model_or_video_or_output_fail_clearly_and_write_nothing(weights
         ((f"--model={weights}", f"--input={tmp_path}", f"--output={blocked}"), "is a file, not a folder"),
     ]
     for flags, message in cases:
-        result = _run(*flags)
+        result = run_stylize(*flags)
         assert result.returncode != 0 and message in result.stderr, (flags, result.stderr[-2000:])
         assert "Traceback" not in result.stderr
     assert sorted(os.listdir(tmp_path)) == inputs  # no output, no partial file, no new folder
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o555)
     if not os.access(locked, os.W_OK):  # root writes anywhere: only for other users
-        result = _run(f"--model={weights}", f"--input={tmp_path / 'ok.png'}", f"--output={locked / 'o.png'}")
+        result = run_stylize(f"--model={weights}", f"--input={tmp_path / 'ok.png'}",
+                             f"--output={locked / 'o.png'}")
         assert result.returncode != 0 and f"{locked} is not writable" in result.stderr
 
 
@@ -243,39 +253,40 @@ def test_cli_a_folder_of_80_good_and_20_hostile_files(weights, tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_never_writes_over_its_input_and_reports_a_truncated_video(weights, tmp_path):
+def test_cli_never_writes_over_its_input_and_reports_a_truncated_video(weights, tmp_path,
+                                                                       run_stylize):
     photo = tmp_path / "photo.png"
     photo.write_bytes(hostile_files.good_image(".png"))
     original = photo.read_bytes()
     for flags, message in [((f"--input={photo}", f"--output={photo}"), "is the input file"),
                            ((f"--input={tmp_path}", f"--output={tmp_path}"), "is the input folder")]:
-        result = _run(f"--model={weights}", *flags)
+        result = run_stylize(f"--model={weights}", *flags)
         assert result.returncode == 1 and message in result.stderr, result.stderr[-2000:]
     assert photo.read_bytes() == original
     _write_avi(tmp_path / "clip.avi", 12)
     data = (tmp_path / "clip.avi").read_bytes()
     (tmp_path / "clip.avi").write_bytes(data[:len(data) * 5 // 12])
-    result = _run(f"--model={weights}", f"--input={tmp_path / 'clip.avi'}",
-                  f"--output={tmp_path / 'out.avi'}")
+    result = run_stylize(f"--model={weights}", f"--input={tmp_path / 'clip.avi'}",
+                         f"--output={tmp_path / 'out.avi'}")
     assert result.returncode == 3, result.stderr[-2000:]
     assert re.search(r"clip.avi: truncated or damaged: its header announces 12 frames, \d+ could",
                      result.stderr)
 
 
 @pytest.mark.slow
-def test_cli_replaces_its_own_output_but_not_a_users_file(weights, tmp_path):
+def test_cli_replaces_its_own_output_but_not_a_users_file(weights, tmp_path, run_stylize):
     photo, out = tmp_path / "photo.png", tmp_path / "photo_anime.png"
     photo.write_bytes(hostile_files.good_image(".png", 20, 24))
     flags = (f"--model={weights}", f"--input={photo}", f"--output={out}", "--mode=full")
     for _ in range(2):  # the same command twice: the second replaces what the first wrote
-        result = _run(*flags)
+        result = run_stylize(*flags)
         assert result.returncode == 0, result.stderr[-2000:]
     out.write_bytes(b"retouched by hand")  # now the user's file
-    result = _run(*flags)
+    result = run_stylize(*flags)
     assert result.returncode == 1 and "photo_anime.png exists and was not written by stylize.py" \
         in result.stderr and "--overwrite" in result.stderr, result.stderr[-2000:]
     assert out.read_bytes() == b"retouched by hand"
-    result = _run(*flags, "--overwrite")
+    result = run_stylize(*flags, "--overwrite")
     assert result.returncode == 0 and read_image(out).shape == (20, 24, 3), result.stderr[-2000:]
 
 

@@ -194,6 +194,7 @@ def test_dry_run_prints_preset_with_overrides(tmp_path):
 
 
 # train.py end to end under TensorFlow (flags -> config.json -> checkpoints) is the first stage of
-# tests/test_jax_backend.py::test_a_run_continues_across_backends_tensorflow_jax_tensorflow, which
-# checks what a run of its own here checked, without another child process (TensorFlow import,
-# build and trace: 70 s of the 2-core machine).
+# the TensorFlow -> JAX -> TensorFlow run in tests/test_jax_backend.py (its `jax_runs` fixture;
+# test_a_run_continues_across_backends_tensorflow_jax_tensorflow checks it), which checks what a
+# run of its own here checked, without another child process (TensorFlow import, build and trace:
+# 70 s of the 2-core machine).
