@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(scope="session", autouse=True)
 def _jax_compilation_cache(tmp_path_factory):
     """One persistent XLA cache for the JAX workers of this run: a resumed run, a second trainer of
     the same shapes, or another worker process building the same networks loads each compiled
@@ -104,7 +104,7 @@ def _continuation_flags(run, dataset):
             "--nogradient_norms"]  # TensorFlow's per-epoch measurement: not what this checks
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def train_under_tensorflow():
     """`train_under_tensorflow(flags)`: train.py under TensorFlow, as its own command would run it;
     its stdout. Both runs (before and after the JAX one) share one child process
@@ -120,7 +120,7 @@ def train_under_tensorflow():
     runs.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def jax_runs(tmp_path_factory, train_under_tensorflow):
     """The JAX runs of the three tests below, in one JAX child (`tests.jax_worker`): its start-up,
     the eager programs compiled in memory and the MobileNet/AnimeGANv2 GAN step (shared by the
@@ -128,7 +128,10 @@ def jax_runs(tmp_path_factory, train_under_tensorflow):
     "Fewer JAX children"). Before it: what the JAX side loads, and the TensorFlow train.py run
     that the JAX run resumes. Each stage leaves its folder as it was for the tests to read:
     tensorflow_1/ (TensorFlow's first run), train_py/run/ (a copy resumed under JAX), train/,
-    diverging/. The three tests share one pytest-xdist group, so one worker builds this."""
+    diverging/. The three tests share one pytest-xdist group, so one worker builds this.
+    Session-scoped, as are the fixtures it uses and the float64 worker: a pytest-xdist worker may
+    run another module's tests between these, and a module fixture is then torn down and built
+    again (the suite's log of 3ca26d1 showed this fixture's ~650 s setup twice)."""
     work = tmp_path_factory.mktemp("jax_runs")
 
     # train: a generator saved here, under TensorFlow, for the JAX side to load.
@@ -355,7 +358,7 @@ class _Float64Worker:
             self._started[0].communicate()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def float64_worker(tmp_path_factory):
     """One JAX process for both float64 tests: its start-up and float64 compiles (tens of seconds)
     are paid once. `make test` keeps both tests on one pytest-xdist worker (`xdist_group`,
