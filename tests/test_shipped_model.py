@@ -52,7 +52,9 @@ def test_the_shipped_generator_is_the_recorded_blend_of_the_committed_ends():
         config = json.loads((folder / "config.json").read_text())
         assert config["model"]["generator"] == "animegan_v2"
         assert config["model"]["extractor_weights"] == "imagenet"
-        assert (folder / "discriminator.weights.h5").is_file()  # what --init_from trains on with
+    # The stylised end's discriminator is what the pseudo-pair runs start from (--init_from); the
+    # faithful end keeps its generator only (nothing continues from it any more).
+    assert (ENDS["b"] / "discriminator.weights.h5").is_file()
     ends = [load_keras_generator(ENDS[end]).get_weights() for end in ("a", "b")]
     shipped = load_keras_generator(SHIPPED / "generator.weights.h5").get_weights()
     blended = interpolate_weights(*ends, record["alpha"])
