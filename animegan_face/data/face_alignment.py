@@ -89,6 +89,11 @@ def face_box_in_crop(margin=DEFAULT_MARGIN):
     return (0.5 - half, 0.5 - half, 0.5 + half, 0.5 + half)
 
 
+def points_in_crop(landmarks, matrix):
+    """The (N, 2) landmark points (pixels of the photo) in the crop that ``matrix`` maps to."""
+    return landmarks.points.astype(np.float64) @ matrix[:, :2].T + matrix[:, 2]
+
+
 def aligned_face(rgb, landmarks, size, margin=DEFAULT_MARGIN):
     """The aligned ``size`` x ``size`` crop of one face and its matrix (see ``alignment_matrix``)."""
     matrix = alignment_matrix(landmarks, size, margin)

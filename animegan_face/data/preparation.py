@@ -285,8 +285,8 @@ def _prepare_photo(task, rgb):
             crop, matrix = face_alignment.aligned_face(rgb, face.landmarks, size, task.face_margin)
             image_files.write_image(folder / name, crop, JPEG_QUALITY)
             written[name] = list(face_alignment.face_box_in_crop(task.face_margin))
-            points = face.landmarks.points.astype(np.float64) @ matrix[:, :2].T + matrix[:, 2]
-            skin[name] = face_regions.skin_regions(points, size, size)
+            skin[name] = face_regions.skin_regions(
+                face_alignment.points_in_crop(face.landmarks, matrix), size, size)
     else:
         image, window = image_files.center_crop_resize(rgb, size)
         name = task.name + ".jpg"

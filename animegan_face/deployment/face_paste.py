@@ -43,8 +43,7 @@ def stylize_aligned(run, rgb, canvas, landmarks, size, margin=face_alignment.DEF
 def aligned_paste_mask(landmarks, matrix, size):
     """``face_regions.paste_mask`` of the aligned crop that ``matrix`` maps ``landmarks`` (pixels
     of the photo) into: (size, size) float32 in [0, 1]."""
-    points = landmarks.points.astype(np.float64) @ matrix[:, :2].T + matrix[:, 2]
-    return face_regions.paste_mask(points, size)
+    return face_regions.paste_mask(face_alignment.points_in_crop(landmarks, matrix), size)
 
 
 def match_edge_colour(photo, stylised, mask, eye_distance, smooth=EDGE_SMOOTH, reach=EDGE_REACH):
