@@ -21,7 +21,7 @@ from animegan_face.training.cluster import weights_fingerprint
 from animegan_face.training.keras_checkpoint import KerasCheckpoint
 from animegan_face.training.run_checks import NonFiniteError
 from animegan_face.training.run_folder import RunFolder
-from tests.helpers import tiny_config, write_prepared_dataset
+from tests.helpers import ScriptRuns, tiny_config, write_prepared_dataset
 
 pytestmark = pytest.mark.slow
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -78,7 +78,19 @@ def _wait_until_stopped(process, output, timeout):
     raise AssertionError(f"not stopped within {timeout} s:\n{output.text[-3000:]}")
 
 
-def test_kill_9_mid_epoch_then_the_same_command_resumes_and_ends_like_an_uninterrupted_run(tmp_path):
+@pytest.fixture(scope="module")
+def run_train_py():
+    """`run_train_py(*flags)`: train.py with `flags`, as its own command would run it (exit status,
+    stdout, stderr). The kill -9 test's rerun and the NaN run share one child process
+    (`tests.helpers.ScriptRuns`), which imports TensorFlow once; the run that is killed, and the
+    kill-during-save helpers, keep a process of their own."""
+    runs = ScriptRuns("train.py", str(REPO))
+    yield runs
+    runs.close()
+
+
+def test_kill_9_mid_epoch_then_the_same_command_resumes_and_ends_like_an_uninterrupted_run(
+        tmp_path, run_train_py):
     dataset = write_prepared_dataset(tmp_path / "data")
     model_dir = tmp_path / "run"
     command = _train_command(dataset, model_dir)
@@ -104,8 +116,7 @@ def test_kill_9_mid_epoch_then_the_same_command_resumes_and_ends_like_an_uninter
     before = {str(path): path.read_bytes() for path in checkpoints.glob("keras-ckpt-[12]/*")}
 
     # The same command again: resumes from keras-ckpt-2 and runs only epoch 3, from its first batch.
-    rerun = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300,
-                           env=environment)
+    rerun = run_train_py(*command[2:], timeout=300)
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
     assert (f"Resuming from {checkpoints / 'keras-ckpt-2'}: 2 of 3 epochs done, step {2 * STEPS}"
             in rerun.stdout)
@@ -205,14 +216,15 @@ def test_non_finite_weights_with_finite_losses_are_not_saved(tmp_path):
     assert checkpoint.latest.name == "keras-ckpt-1" and counters.epoch == 1
 
 
-def test_train_cli_names_the_step_of_a_nan(tmp_path):
+def test_train_cli_names_the_step_of_a_nan(tmp_path, run_train_py):
     # A huge learning rate blows the weights up within a few steps: a clear message, no traceback.
     dataset = write_prepared_dataset(tmp_path / "data")
-    result = subprocess.run(
-        [sys.executable, "train.py", f"--model_dir={tmp_path / 'run'}", f"--dataset_dir={dataset}",
-         "--image_size=32", "--batch_size=2", "--init_epochs=0", "--epochs=2", "--steps_per_epoch=4",
-         "--extractor=mobilenet", "--extractor_weights=none", "--face_extractor=none",
-         "--generator=animegan_v1", "--mixed_precision=off", "--color_scale=255", "--g_lr=1e30", "--d_lr=1e30"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    result = run_train_py(
+        f"--model_dir={tmp_path / 'run'}", f"--dataset_dir={dataset}", "--image_size=32",
+        "--batch_size=2", "--init_epochs=0", "--epochs=2", "--steps_per_epoch=4",
+        "--extractor=mobilenet", "--extractor_weights=none", "--face_extractor=none",
+        "--generator=animegan_v1", "--mixed_precision=off", "--color_scale=255", "--g_lr=1e30",
+        "--d_lr=1e30", timeout=300)
     assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
     assert re.search(r"train.py: (step \d+ \(epoch \d, batch \d\)|epoch \d): .*not finite", result.stderr)
     assert "Traceback" not in result.stderr

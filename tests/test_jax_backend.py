@@ -120,6 +120,18 @@ def train_under_tensorflow():
     runs.close()
 
 
+# XLA's backend (LLVM) optimisation off in the `jax_runs` child, and its older loop emitters for
+# fusions (at that level they compiled faster than the MLIR ones): the child compiles some twenty
+# programs (a GAN step, a warm-up step, an initialiser per kernel shape), each of which then runs
+# a few times at 32 px, so optimising their machine code cost more than it saved. This fixture
+# took 122 instead of 155 s with the first flag, 112 instead of 123 s with both (`pytest
+# --durations`, bench/RESULTS.md "suite30"). The HLO and XLA's own passes are the same; the
+# float32 losses of a GAN step moved by about 1e-6 relative, far inside these tests' bounds. Not
+# for the float64 worker: its float64 steps through VGG19 then ran slower than its compiles got
+# faster (that test 145 -> 309 s with the first flag).
+FEW_RUNS_XLA_FLAGS = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
+
+
 @pytest.fixture(scope="session")
 def jax_runs(tmp_path_factory, train_under_tensorflow):
     """The JAX runs of the three tests below, in one JAX child (`tests.jax_worker`): its start-up,
@@ -152,7 +164,8 @@ def jax_runs(tmp_path_factory, train_under_tensorflow):
     (work / "train_py" / "flags.json").write_text(json.dumps(
         [*_continuation_flags(work / "train_py" / "run", dataset), "--epochs=2", "--seed=1"]))
 
-    results = _finish_jax(_start_jax(["train", "train_py", "diverging"], work))
+    results = _finish_jax(_start_jax(["train", "train_py", "diverging"], work,
+                                     XLA_FLAGS=FEW_RUNS_XLA_FLAGS))
     return work, dataset, results
 
 
