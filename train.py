@@ -5,9 +5,9 @@
     python train.py --preset=animegan --model_dir=runs/base --dry_run   # print the config, exit
     python train.py --preset=smoke --photo_dir=... --anime_dir=... --model_dir=runs/smoke
 
-The defaults train the shipped model's networks and loss weights (ImageNet VGG16: without
-internet, run `python fetch_weights.py vgg16` once); recipes/selfie2anime_v2.sh reproduces the
-shipped model stage by stage. Flags are read once into a `Config` (written to
+The defaults train selfie2anime_v2's networks and loss weights (ImageNet VGG16: without
+internet, run `python fetch_weights.py vgg16` once); recipes/selfie2anime_v2.sh reproduces it
+stage by stage, and the shipped selfie2anime_v3 continues it on pseudo-pairs (its model card). Flags are read once into a `Config` (written to
 model_dir/config.json). Each flag's default and help come from its field in
 animegan_face/config.py: `python train.py --helpshort` lists them.
 """

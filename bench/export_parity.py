@@ -1,7 +1,7 @@
 """How far exported generators are from Keras, as export.py's parity check measures it.
 
     python bench/export_parity.py --sizes=64,128,256 --fit_steps=150
-    python bench/export_parity.py --weights=checkpoints/selfie2anime_v2/generator.weights.h5
+    python bench/export_parity.py --weights=checkpoints/selfie2anime_v3/generator.weights.h5
 
 For each generator: both architectures with random weights, the same after --fit_steps Adam steps
 at 64 px (a brief training: L1 to posterised demo photos, which moves every layer's weights away

@@ -3,7 +3,8 @@
     python bench/face_alignment.py                 # the astronaut photo and a 2x2 group of it
     python bench/face_alignment.py --photo_dir=../shared/data/selfie2anime/photo \
         --holdout=checkpoints/selfie2anime_v2/holdout_photos.txt --count=40   # and held-out selfies
-    python bench/face_alignment.py --figure=docs/face_mode_before_after.jpg --figure_only
+    python bench/face_alignment.py --figure=docs/face_mode_before_after.jpg \
+        --group_figure=docs/face_mode_group.jpg --figure_only
 
 Each photo is stylised by face mode three ways, with the same detections (face_finder) and model:
   square (before)      the axis-aligned square around dlib's box (margin 0.6), pasted back
@@ -43,7 +44,7 @@ from animegan_face.evaluation import metrics  # noqa: E402
 from bench import face_sets  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-flags.DEFINE_string("model", os.path.join(REPO, "checkpoints", "selfie2anime_v2",
+flags.DEFINE_string("model", os.path.join(REPO, "checkpoints", "selfie2anime_v3",
                                           "generator_float16.tflite"), "The generator.")
 flags.DEFINE_string("photo_dir", "", "Folder of the held-out selfies (optional).")
 flags.DEFINE_string("holdout", "", "Their name list (holdout_photos.txt).")
@@ -54,6 +55,9 @@ flags.DEFINE_integer("image_size", 0, "Face crop size; 0: the model's training s
 flags.DEFINE_string("figure", "", "Also write the README's figure here (.jpg or .png): the "
                     "astronaut, turned by 35 degrees, and as a 2x2 group; photo | face mode before "
                     "this change (every dlib box, squares) | face mode now.")
+flags.DEFINE_string("group_figure", "", "Also write this figure: three public-domain people "
+                    "in one picture (face_sets.group), top to bottom photo | face mode before | "
+                    "face mode now.")
 flags.DEFINE_bool("verbose", False, "Print the seam of every photo.")
 flags.DEFINE_bool("figure_only", False, "Write --figure and measure nothing.")
 FLAGS = flags.FLAGS
@@ -159,12 +163,24 @@ def write_figure(path, stylizer, size, side=384):
           "face mode before | face mode now)")
 
 
+def write_group_figure(path, stylizer, size, width=960):
+    """Top to bottom: ``face_sets.group``, face mode before this change, face mode now."""
+    group = face_sets.group(read_image(face_sets.ASTRONAUT))
+    rows = [group, face_mode_before(stylizer, group, size),
+            stylize.stylize_image(stylizer, group, stylize.StylizeOptions(image_size=size)).image]
+    height = round(group.shape[0] * width / group.shape[1])
+    write_image(path, image_grid([[cv2.resize(row, (width, height), interpolation=cv2.INTER_AREA)
+                                   for row in rows]]), quality=90)
+    print(f"wrote {path} (top to bottom: photo | face mode before | face mode now)")
+
+
 def _photos():
     """(label, rgb) of the astronaut, its group, then the held-out selfies in list order, read
     one at a time (main stops after --count of them with a face)."""
     astronaut = read_image(face_sets.ASTRONAUT)
     yield "astronaut", astronaut
     yield "astronaut group (2x2)", face_sets.make_image(astronaut, {"make": "tiled"})
+    yield "astronaut three people", face_sets.group(astronaut)
     if FLAGS.photo_dir:
         for path in face_sets.holdout_selfies(FLAGS.photo_dir, FLAGS.holdout):
             yield path.name, read_image(path)
@@ -178,6 +194,9 @@ def main(argv):
                for name, settings in METHODS.items()}
     if FLAGS.figure:
         write_figure(FLAGS.figure, stylizer, size)
+    if FLAGS.group_figure:
+        write_group_figure(FLAGS.group_figure, stylizer, size)
+    if FLAGS.figure or FLAGS.group_figure:
         if FLAGS.figure_only:
             return
     angles = [float(angle) for angle in FLAGS.angles]

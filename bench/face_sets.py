@@ -14,11 +14,14 @@ import pathlib
 import cv2
 import numpy as np
 
+from animegan_face.data.image_files import read_image
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
 LABELS = REPO / "tests" / "face_labels.json"
 ASTRONAUT = REPO / "assets" / "astronaut.jpg"
 # Not in assets/ itself, whose photos demo.py stylises.
 CAMERA = REPO / "assets" / "test_photos" / "camera.png"
+HOPPER = REPO / "assets" / "test_photos" / "grace_hopper.jpg"
 # The region of the astronaut photo holding face and hair (removed for "faceless") and the one
 # holding the mission patch (cut out for "patch"): x0, y0, x1, y1.
 _HEAD = (140, 30, 300, 205)
@@ -44,6 +47,8 @@ def make_image(astronaut, entry):
         rgb = astronaut.copy()
     elif make == "camera":
         rgb = camera().copy()
+    elif make == "group":
+        rgb = group(astronaut)
     elif make == "faceless":
         mask = np.zeros(astronaut.shape[:2], np.uint8)
         x0, y0, x1, y1 = _HEAD
@@ -84,6 +89,22 @@ def make_image(astronaut, entry):
     if entry.get("mirror"):
         rgb = rgb[:, ::-1]
     return np.ascontiguousarray(rgb)
+
+
+def group(astronaut):
+    """Three public-domain people on one 1,272 x 600 canvas, at three face sizes: Grace Hopper
+    (assets/test_photos/grace_hopper.jpg, a U.S. Navy photo), the astronaut and the cameraman
+    (found at full size, missed at this one: his part must come back as it was). No real group
+    photo in the public domain ships in any package here; this composite stands in for one."""
+    hopper = read_image(HOPPER)
+    parts = [hopper, cv2.resize(astronaut, (420, 420), interpolation=cv2.INTER_AREA),
+             cv2.resize(camera(), (340, 340), interpolation=cv2.INTER_AREA)]
+    canvas = np.full((600, sum(part.shape[1] for part in parts), 3), 128, np.uint8)
+    x = 0
+    for part in parts:  # standing on the bottom edge, side by side
+        canvas[600 - part.shape[0]:, x:x + part.shape[1]] = part
+        x += part.shape[1]
+    return canvas
 
 
 @functools.lru_cache(maxsize=1)

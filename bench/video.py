@@ -1,7 +1,7 @@
 """Video frames per second through stylize.py's video path, each runtime side by side.
 
-    python bench/video.py --model=checkpoints/selfie2anime_v2 \
-        --model=checkpoints/selfie2anime_v2/generator_float16.tflite --exports=onnx --size=512
+    python bench/video.py --model=checkpoints/selfie2anime_v3 \
+        --model=checkpoints/selfie2anime_v3/generator_float16.tflite --exports=onnx --size=512
 
 Writes a short clip (--frames crops of the shipped astronaut photo, --size x --size, MPEG-4), then
 stylises it whole with `stylize.stylize_video`, as `stylize.py --input=clip.mp4` does (decode,

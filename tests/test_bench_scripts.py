@@ -62,7 +62,7 @@ def test_video_bench_prints_frames_per_second_of_each_runtime(tmp_path):
 
 def test_video_bench_refuses_exports_without_a_keras_model(tmp_path):
     result = subprocess.run(
-        [sys.executable, "bench/video.py", "--model=checkpoints/selfie2anime_v2/generator_float16.tflite",
+        [sys.executable, "bench/video.py", "--model=checkpoints/selfie2anime_v3/generator_float16.tflite",
          "--exports=onnx", "--size=32", "--frames=1", "--rounds=1"],
         cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
@@ -108,13 +108,14 @@ def test_face_alignment_bench_prints_both_methods_and_the_figure(tmp_path):
     keras.utils.set_random_seed(4)
     weights = tmp_path / "generator.weights.h5"
     build_generator("animegan_v2").save_weights(weights)
-    figure = tmp_path / "figure.png"
+    figure, group = tmp_path / "figure.png", tmp_path / "group.png"
     result = subprocess.run(
         [sys.executable, "bench/face_alignment.py", f"--model={weights}", "--image_size=32",
-         "--angles=20", f"--figure={figure}"],
+         "--angles=20", f"--figure={figure}", f"--group_figure={group}"],
         cwd=REPO, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "2 photos with a face (2 given)" in result.stdout
+    # the astronaut, its 2x2 group, three people (face_sets.group)
+    assert "3 photos with a face (3 given)" in result.stdout
     rows = [row for row in _table_rows(result.stdout) if row[0] != "| method"]  # no headers
     methods = ["square (before)", "square, margin 0.25", "aligned (after)"]
     assert [row[0].lstrip("| ") for row in rows] == methods * 2
@@ -122,6 +123,8 @@ def test_face_alignment_bench_prints_both_methods_and_the_figure(tmp_path):
         assert float(row[2]) >= 0 and -1 <= float(row[3]) <= 1 and row[4].strip(" |") == "0"
     # 3 rows of 3 pictures of 384 px with 4 px gaps.
     assert image_files.read_image(figure).shape == (3 * 384 + 8, 3 * 384 + 8, 3)
+    # photo, before, now of the 1,272 x 600 group, each 960 px wide, one above the other.
+    assert image_files.read_image(group).shape == (3 * 453 + 8, 960, 3)
 
 
 def test_export_parity_bench_prints_exports_and_broken_generators():

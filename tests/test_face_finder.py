@@ -1,5 +1,6 @@
-"""Trusted detections: the labelled set of tests/face_labels.json (made here from the astronaut and
-camera photos and generated patterns) gives no false face, and every face but the known misses."""
+"""Trusted detections: the labelled set of tests/face_labels.json (made here from the astronaut,
+camera and Grace Hopper photos and generated patterns) gives no false face, and every face but
+the known misses."""
 
 import numpy as np
 import pytest
@@ -25,14 +26,15 @@ def test_mission_patch_is_rejected_and_the_face_kept(astronaut):
 # Faces neither detector finds (bench/face_detection.py): the astronaut turned clockwise by 60
 # degrees (BlazeFace finds it, but its eye key points put the roll at -9 degrees instead of
 # about -70, and the landmark check's first pass fails) and the cameraman turned by 20 degrees
-# (BlazeFace finds nothing). A change that finds them should remove them from here.
-KNOWN_MISSES = {"astronaut_rot-60": (0, 1), "camera_rot20": (0, 1)}
+# (BlazeFace finds nothing), and the cameraman shrunk to two thirds beside Grace Hopper and the
+# astronaut (both found). A change that finds them should remove them from here.
+KNOWN_MISSES = {"astronaut_rot-60": (0, 1), "camera_rot20": (0, 1), "three_people": (2, 3)}
 
 
-@pytest.mark.slow  # 28 images, about 25 s
+@pytest.mark.slow  # 29 images, about 25 s
 def test_labelled_set_exact_counts(astronaut):
     labels = face_sets.read_labels()
-    assert len(labels["images"]) >= 28 and {0, 1} <= {e["faces"] for e in labels["images"]}
+    assert len(labels["images"]) >= 29 and {0, 1} <= {e["faces"] for e in labels["images"]}
     wrong = {}
     for name, rgb, count in face_sets.labelled_images(astronaut):
         found = len(face_finder.find_faces(rgb, upsample=1))
