@@ -12,7 +12,7 @@ Each photo is stylised by face mode three ways, with the same detections (face_f
   square, margin 0.25  the same at the new framing (on close-up selfies the 0.6 square covers
                        the whole photo, leaving no seam in it to measure);
   aligned (after)      warped to the canonical framing (eyes level, margin 0.25), pasted back
-                       through the feathered face oval (face_paste.stylize_aligned).
+                       through the feathered head mask (face_paste.stylize_aligned).
 Turned heads: the photo is turned by --angles (degrees) on a larger canvas, stylised, and turned
 back; printed are skin dE00 (evaluation.metrics.skin_delta_e on the upright photo's dlib box) and
 SSIM (over the box widened by half its size) of that result against the upright photo's result.

@@ -34,7 +34,18 @@ def _fill(shape, polygons):
     return mask
 
 
-def widened_oval(points, widen=0.12, hair=0.35):
+# The paste mask (``paste_mask``), in eye distances: the face oval widened by WIDEN all round and
+# raised by HAIR at the top, so that it takes the hair round the face (a head mask), feathered
+# over FEATHER. Chosen with face_paste's colour matching for selfie2anime_v3 on the seam bench
+# (bench/face_alignment.py; docs/face_mode.md, "Colour across the mask's edge"): the face oval
+# alone (0.12, 0.35, feather 0.5) left the model's hair the photo's and a seam above a square's
+# on 6 of 43 photos, this mask on none.
+WIDEN = 0.25
+HAIR = 0.6
+FEATHER = 0.4
+
+
+def widened_oval(points, widen=WIDEN, hair=HAIR):
     """The face oval pushed outwards: each point moves ``widen`` eye distances away from the
     oval's centre, and the points above the eyes ``hair`` eye distances further up the face (the
     mesh stops short of the hair line, so a mask of the bare oval would cut through the forehead).
@@ -51,14 +62,11 @@ def widened_oval(points, widen=0.12, hair=0.35):
     return oval + widen * distance * direction - np.outer(hair * distance * above, [0.0, 1.0])
 
 
-def paste_mask(points, size, feather=0.5, widen=0.12, hair=0.35):
+def paste_mask(points, size, feather=FEATHER, widen=WIDEN, hair=HAIR):
     """float32 (size, size) mask in [0, 1] for pasting an aligned crop back: 1 inside the widened
     face oval (``widened_oval``), falling to 0 over ``feather`` eye distances (a Gaussian blur of
-    the filled oval, so the edge follows the face), and forced to 0 towards the crop's border so
-    that the square never shows. ``points`` are the landmarks in crop pixels. ``feather`` 0.5:
-    on the astronaut, its 2x2 group and 12 held-out selfies the colour step across the edge
-    exceeded the photo's own step there by at most 2.8 dE00 (4.2 with 0.25; 0.8 blurs a halo
-    of half-stylised hair and background for no better mean)."""
+    the filled oval, so the edge follows the head), and forced to 0 towards the crop's border so
+    that the square never shows. ``points`` are the landmarks in crop pixels."""
     points = np.asarray(points, np.float64)
     distance = _eye_distance(points)
     mask = _fill((size, size), [widened_oval(points, widen, hair)]).astype(np.float32) / 255
@@ -71,7 +79,8 @@ def paste_mask(points, size, feather=0.5, widen=0.12, hair=0.35):
     ramp = max(1.0, 2 * sigma)
     # 0 on the outermost pixels, where the warp back would otherwise show the square's edge.
     edge = np.clip(np.minimum(np.arange(size), np.arange(size)[::-1]) / ramp, 0, 1)
-    return (mask * np.outer(edge, edge)).astype(np.float32)
+    # Clipped: a float32 blur of a filled region can exceed 1 by a rounding step.
+    return np.clip(mask * np.outer(edge, edge), 0.0, 1.0).astype(np.float32)
 
 
 def skin_mask(points, height, width, margin=0.08):

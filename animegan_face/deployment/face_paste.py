@@ -4,7 +4,7 @@
 eye distance and centre, as ``prepare.py --crop_faces`` writes training crops), stylises that
 crop, brings the stylised colours to the photo's where the mask fades (``match_edge_colour``), and
 warps the result back through a mask that follows the face (``face_regions.paste_mask``: the face
-oval widened to take the hair line, feathered). ``stylize_square`` is the earlier way,
+oval widened to take the hair, feathered). ``stylize_square`` is the earlier way,
 kept to measure against (bench/face_alignment.py): an axis-aligned square around the detector's
 box pasted back with a feathered square.
 All images are uint8 RGB; ``run`` maps a (size, size, 3) uint8 crop to its stylised uint8 crop.
@@ -21,12 +21,14 @@ from animegan_face.data.image_files import resize_square
 # Colour matching across the mask's soft edge (``match_edge_colour``), in eye distances. SMOOTH: the
 # Gaussian that takes the low frequencies (colour, shading) of the photo-stylised difference, wide
 # enough to drop the stylised lines and texture, narrow enough to follow hair against background.
-# REACH: how far into the mask's core (mask >= 0.99) the correction fades out. With the paste mask's
-# feather 0.5, the seam the paste adds (bench/face_alignment.py, "added step") fell below the
-# margin-0.25 square's on all 39 of the astronaut, its group and 40 held-out selfies where both
-# edges lie in the photo (31 without the matching; with it, 37 at feather 0.25, 38 at 0.35; see
-# docs/face_mode.md, "Colour across the mask's edge").
+# FINE: a second, narrower Gaussian for what SMOOTH leaves of that difference in the band (a dark
+# hair line the model drew darker still), which fades out within a few of its widths inside.
+# REACH: how far into the mask's core (mask >= 0.99) the correction fades out. Chosen for
+# selfie2anime_v3 (docs/face_mode.md, "Colour across the mask's edge"): with the head mask of
+# face_regions.paste_mask, the seam the paste adds (bench/face_alignment.py, "added step") is
+# below both squares' on all 43 photos of the bench (35 of 40 with SMOOTH alone and the face oval).
 EDGE_SMOOTH = 0.25
+EDGE_FINE = 0.1
 EDGE_REACH = 0.3
 
 
@@ -46,31 +48,41 @@ def aligned_paste_mask(landmarks, matrix, size):
     return face_regions.paste_mask(face_alignment.points_in_crop(landmarks, matrix), size)
 
 
-def match_edge_colour(photo, stylised, mask, eye_distance, smooth=EDGE_SMOOTH, reach=EDGE_REACH):
+def match_edge_colour(photo, stylised, mask, eye_distance, smooth=EDGE_SMOOTH, reach=EDGE_REACH,
+                      fine=EDGE_FINE):
     """``stylised`` with its colour brought to ``photo``'s where ``mask`` fades, so that the
     paste adds no colour step at the mask's edge (a multi-band blend in one step: the low
     frequencies cross over inside the mask, the stylised lines and texture stay).
 
     All (s, s, 3) uint8 but ``mask`` ((s, s) in [0, 1], the paste mask in the same frame).
-    With the band B = {0.01 < mask < 0.99} and G a Gaussian of sigma ``smooth * eye_distance``:
-        offset = G * ((photo - stylised) B) / G * B      (the band's low-frequency difference)
-        out    = stylised + w offset,  w = exp(-t^2 / (2 (reach * eye_distance)^2)),
-    t the distance into the core {mask >= 0.99} (0 in the band and outside it). So ``out`` has
-    the photo's low frequencies in the band and the stylised colours deep in the face. Returns
-    uint8; ``stylised`` unchanged (a copy) when the mask has no band, and wherever the photo and
-    the stylised crop agree."""
+    With the band B = {0.01 < mask < 0.99}, d = photo - stylised and G_s a Gaussian of sigma
+    ``s * eye_distance``:
+        coarse   = G_smooth * (d B) / G_smooth * B            (the band's low-frequency difference)
+        residual = G_fine * ((d - coarse) B) / max(G_fine * B, 1/2)   (what it missed, in the band)
+        out      = stylised + w (coarse + residual),  w = exp(-t^2 / (2 (reach * eye_distance)^2)),
+    t the distance into the core {mask >= 0.99} (0 in the band and outside it). The residual fades
+    within a few fine widths of the band (the 1/2 floor), the coarse part over ``reach``: so
+    ``out`` has the photo's low frequencies in the band and the stylised colours deep in the
+    face, with no step where either correction ends. Returns uint8; ``stylised`` unchanged (a
+    copy) when the mask has no band, and wherever the photo and the stylised crop agree."""
     photo = np.asarray(photo, np.float32)
     result = np.asarray(stylised, np.float32)
     mask = np.asarray(mask, np.float32)
     band = ((mask > 0.01) & (mask < 0.99)).astype(np.float32)
     if not band.any():
         return np.asarray(stylised, np.uint8).copy()
-    sigma = max(0.5, smooth * eye_distance)
-    weight = cv2.GaussianBlur(band, (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)[..., None]
-    offset = cv2.GaussianBlur((photo - result) * band[..., None], (0, 0), sigma,
-                              borderType=cv2.BORDER_CONSTANT)
+
+    def blurred(values, scale):
+        sigma = max(0.5, scale * eye_distance)
+        blur = lambda image: cv2.GaussianBlur(image, (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)
+        return blur(values * band[..., None]), blur(band)[..., None]
+
+    difference = photo - result
+    spread, weight = blurred(difference, smooth)
     # Far from the band both blurs vanish: no offset there (1e-3 keeps 0 / 0 away).
-    offset = np.where(weight > 1e-3, offset / np.maximum(weight, 1e-3), 0.0)
+    coarse = np.where(weight > 1e-3, spread / np.maximum(weight, 1e-3), 0.0)
+    spread, weight = blurred(difference - coarse, fine)
+    offset = coarse + spread / np.maximum(weight, 0.5)
     core = (mask >= 0.99).astype(np.uint8)
     depth = cv2.distanceTransform(core, cv2.DIST_L2, 5)
     fade = np.exp(-0.5 * (depth / max(reach * eye_distance, 1e-6)) ** 2)[..., None]
