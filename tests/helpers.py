@@ -39,6 +39,22 @@ def float64_policy():
         keras.config.set_dtype_policy(policy)
 
 
+# Side of the photos of the float64 backend comparisons (test_jax_backend's two float64 checks,
+# one JAX process): 16 px, not the 32 of the other training tests. XLA on the CPU runs float64
+# convolutions far slower than float32 ones: at 32 px each float64 GAN step took 23 s of CPU to run
+# (its compile 20 s), three of them in that process. What the checks compare, two implementations
+# of one step's arithmetic, is the same at any size: every layer and loss term is still in it
+# (VGG19's stride-8 content layer gives 2 x 2 maps; the face crops stay 32 px, the least Keras'
+# VGG16 takes) and the bugs they are there to catch (a scale error, a stale spectral-norm vector, a
+# missing term) are not size effects.
+FLOAT64_CHECK_SIZE = 16
+
+
+def float64_check_config():
+    """`tiny_config` for the float64 checks: FLOAT64_CHECK_SIZE photos, 32 px face crops."""
+    return tiny_config("unused", "unused", size=FLOAT64_CHECK_SIZE)
+
+
 def write_prepared_dataset(root, size=32, photos=4, anime=4, seed=0):
     """A prepared-dataset folder of random images; every other photo has a face box."""
     rng = np.random.default_rng(seed)
