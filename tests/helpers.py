@@ -148,14 +148,15 @@ class ScriptRuns:
 
     `runs(*args, timeout=300)` gives what `subprocess.run([python, SCRIPT, *args], cwd=REPO,
     capture_output=True, text=True)` gives: a CompletedProcess with returncode, stdout and stderr
-    of that run alone. `close()` ends the process. For runs that need no process of their own;
-    `env` is the environment of all of them (default: this process's)."""
+    of that run alone. With `script=None`, several scripts in one process: `runs(SCRIPT, *args)`.
+    `close()` ends the process. For runs that need no process of their own; `env` is the
+    environment of all of them (default: this process's)."""
 
     def __init__(self, script, repo, env=None):
         self._script = script
         self._process = subprocess.Popen(
-            [sys.executable, os.path.join("tests", "script_runs.py"), script], cwd=repo, env=env,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            [sys.executable, os.path.join("tests", "script_runs.py"), *([script] if script else [])],
+            cwd=repo, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def __call__(self, *args, timeout=300):
         self._process.stdin.write((json.dumps([str(a) for a in args]) + "\n").encode())
@@ -164,10 +165,11 @@ class ScriptRuns:
         line = self._process.stdout.readline() if ready else b""
         if not line:
             self.close()
-            raise AssertionError(f"{self._script} {args}: no answer within {timeout} s (the "
+            raise AssertionError(f"{self._script or ''} {args}: no answer within {timeout} s (the "
                                  f"runner ended: {self._process.stderr.read()[-3000:]!r})")
         answer = json.loads(line)
-        return subprocess.CompletedProcess([self._script, *args], answer["returncode"],
+        return subprocess.CompletedProcess([self._script, *args] if self._script else list(args),
+                                           answer["returncode"],
                                            answer["stdout"], answer["stderr"])
 
     def close(self):
