@@ -150,10 +150,13 @@ class ScriptRuns:
     capture_output=True, text=True)` gives: a CompletedProcess with returncode, stdout and stderr
     of that run alone. With `script=None`, several scripts in one process: `runs(SCRIPT, *args)`.
     `close()` ends the process. For runs that need no process of their own; `env` is the
-    environment of all of them (default: this process's)."""
+    environment of all of them (default: this process's); `setup`, a module of this repository
+    whose install() the process calls before its first run (tests/export_memo.py)."""
 
-    def __init__(self, script, repo, env=None):
+    def __init__(self, script, repo, env=None, setup=None):
         self._script = script
+        if setup:
+            env = {**(os.environ if env is None else env), "SCRIPT_RUNS_SETUP": setup}
         self._process = subprocess.Popen(
             [sys.executable, os.path.join("tests", "script_runs.py"), *([script] if script else [])],
             cwd=repo, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

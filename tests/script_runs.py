@@ -11,6 +11,11 @@ printed to stderr, 1), an uncaught exception's traceback on stderr and 1.
 
     python tests/script_runs.py
 
+With SCRIPT_RUNS_SETUP=MODULE in its environment (`ScriptRuns(..., setup=MODULE)`), it calls
+MODULE.install() once, before the first run (tests/export_memo.py).
+
+    python tests/script_runs.py
+
 (no SCRIPT) runs several scripts: each line's list starts with the script, `[SCRIPT, ARGS...]`.
 When the script changes, the absl flags the previous one defined are forgotten, so that the next
 can define flags of the same names (absl refuses a flag that another module defined already).
@@ -22,6 +27,7 @@ process of their own (a kill -9, two workers of a cluster, another backend, proc
 such as TensorFlow's thread counts, a script that ends its process) keep their own child.
 """
 
+import importlib
 import json
 import os
 import runpy
@@ -87,6 +93,10 @@ def _run_to_files(script, arguments, folder, number):
 def main(script=None):
     """Runs `script` (None: the script each line names first) with each line's arguments."""
     answers = os.fdopen(os.dup(1), "w")  # the runs' fd 1 goes to their files, not here
+    if os.environ.get("SCRIPT_RUNS_SETUP"):
+        sys.path.insert(0, os.getcwd())  # the repository (ScriptRuns' cwd), for `tests.`
+        importlib.import_module(os.environ["SCRIPT_RUNS_SETUP"]).install()
+        del sys.path[0]
     previous = script
     with tempfile.TemporaryDirectory() as folder:
         for number, line in enumerate(sys.stdin):
