@@ -7,11 +7,8 @@ in this process: the script as __main__ (runpy), every absl flag back at its def
 descriptors 1 and 2 (Python's output, absl's log, TensorFlow's C++ log) going to files of that
 run. After each run it answers with one JSON line {"returncode", "stdout", "stderr"} on its own
 stdout, what the run's own process would have given: SystemExit's code (None: 0, a message:
-printed to stderr, 1), an uncaught exception's traceback on stderr and 1.
-
-    python tests/script_runs.py
-
-With SCRIPT_RUNS_SETUP=MODULE in its environment (`ScriptRuns(..., setup=MODULE)`), it calls
+printed to stderr, 1), an uncaught exception's traceback on stderr and 1. With
+SCRIPT_RUNS_SETUP=MODULE in its environment (`ScriptRuns(..., setup=MODULE)`), it calls
 MODULE.install() once, before the first run (tests/export_memo.py).
 
     python tests/script_runs.py
