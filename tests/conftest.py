@@ -68,8 +68,15 @@ def _tflite_conversions():
     return {}
 
 
+@pytest.fixture(scope="session")
+def _converter_inputs(tmp_path_factory):
+    """{(network id, input_size): the folder of its converter-input SavedModel}, and where they go."""
+    return {}, tmp_path_factory.mktemp("converter_inputs")
+
+
 @pytest.fixture
-def convert_each_shared_generator_once(monkeypatch, random_generator, _tflite_conversions):
+def convert_each_shared_generator_once(monkeypatch, random_generator, _tflite_conversions,
+                                       _converter_inputs):
     """export.tflite_bytes converts each `random_generator` network once per (quantize, input_size,
     int8's representative images) in this test process: test_export, test_gpu_compatibility and
     test_tflite_graph ask for the same conversions of the same networks (15-30 s each on the
@@ -77,10 +84,31 @@ def convert_each_shared_generator_once(monkeypatch, random_generator, _tflite_co
     only to check what export_tflite does around the conversion. Every combination is still
     converted for real once, by the first test that asks; any other network, and a test's own patch
     of tflite_bytes, goes through as before. The bytes are immutable. The three modules share one
-    pytest-xdist group (`make test`: --dist loadgroup), so one worker converts each file once."""
+    pytest-xdist group (`make test`: --dist loadgroup), so one worker converts each file once.
+
+    The converter's input, a batch-1 SavedModel of the network's TFLite graph
+    (export._write_converter_input, about half of a conversion's 7 s of CPU), depends only on the
+    network and the input size, not on the quantisation: it is traced and written once per pair
+    and copied for every conversion of that pair (float32, float16 and dynamic int8 of one
+    size read the same folder)."""
+    import shutil
+
     from animegan_face.deployment import export
 
     convert = export.tflite_bytes
+    write_converter_input = export._write_converter_input  # pylint: disable=protected-access
+    written, root = _converter_inputs
+
+    def write_once(network, folder, input_size):
+        if not any(network is shared for shared in random_generator.built.values()):
+            return write_converter_input(network, folder, input_size)
+        key = (id(network), input_size)
+        if key not in written:
+            written[key] = root / f"{len(written)}"
+            write_converter_input(network, written[key], input_size)
+        shutil.copytree(written[key], folder, dirs_exist_ok=True)
+
+    monkeypatch.setattr(export, "_write_converter_input", write_once)
 
     def tflite_bytes(network, quantize, input_size=None, representative_images=None):
         if not any(network is shared for shared in random_generator.built.values()):
@@ -103,7 +131,7 @@ def convert_each_shared_generator_once(monkeypatch, random_generator, _tflite_co
 # module-wide fixture is still built once per worker (test_export's conversions, for one). Only
 # the order changes; tests/test_suite_order.py checks that every module named here exists.
 SLOWEST_MODULES_FIRST = (
-    "test_jax_backend.py",  # its JAX runs' fixture ~110 s alone, the float64 pair ~130 s
+    "test_jax_backend.py",  # its JAX runs' fixture ~110 s alone, the float64 pair ~100 s
     "test_faults.py",  # kill -9 and resume ~190 s
     "test_multi_worker.py",  # two train.py workers ~190 s
     "test_training.py",  # train/resume end to end ~185 s

@@ -39,6 +39,22 @@ def float64_policy():
         keras.config.set_dtype_policy(policy)
 
 
+# Side of the photos of the float64 backend comparisons (test_jax_backend's two float64 checks,
+# one JAX process): 16 px, not the 32 of the other training tests. XLA on the CPU runs float64
+# convolutions far slower than float32 ones: at 32 px each float64 GAN step took 23 s of CPU to run
+# (its compile 20 s), three of them in that process. What the checks compare, two implementations
+# of one step's arithmetic, is the same at any size: every layer and loss term is still in it
+# (VGG19's stride-8 content layer gives 2 x 2 maps; the face crops stay 32 px, the least Keras'
+# VGG16 takes) and the bugs they are there to catch (a scale error, a stale spectral-norm vector, a
+# missing term) are not size effects.
+FLOAT64_CHECK_SIZE = 16
+
+
+def float64_check_config():
+    """`tiny_config` for the float64 checks: FLOAT64_CHECK_SIZE photos, 32 px face crops."""
+    return tiny_config("unused", "unused", size=FLOAT64_CHECK_SIZE)
+
+
 def write_prepared_dataset(root, size=32, photos=4, anime=4, seed=0):
     """A prepared-dataset folder of random images; every other photo has a face box."""
     rng = np.random.default_rng(seed)
@@ -132,14 +148,18 @@ class ScriptRuns:
 
     `runs(*args, timeout=300)` gives what `subprocess.run([python, SCRIPT, *args], cwd=REPO,
     capture_output=True, text=True)` gives: a CompletedProcess with returncode, stdout and stderr
-    of that run alone. `close()` ends the process. For runs that need no process of their own;
-    `env` is the environment of all of them (default: this process's)."""
+    of that run alone. With `script=None`, several scripts in one process: `runs(SCRIPT, *args)`.
+    `close()` ends the process. For runs that need no process of their own; `env` is the
+    environment of all of them (default: this process's); `setup`, a module of this repository
+    whose install() the process calls before its first run (tests/export_memo.py)."""
 
-    def __init__(self, script, repo, env=None):
+    def __init__(self, script, repo, env=None, setup=None):
         self._script = script
+        if setup:
+            env = {**(os.environ if env is None else env), "SCRIPT_RUNS_SETUP": setup}
         self._process = subprocess.Popen(
-            [sys.executable, os.path.join("tests", "script_runs.py"), script], cwd=repo, env=env,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            [sys.executable, os.path.join("tests", "script_runs.py"), *([script] if script else [])],
+            cwd=repo, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def __call__(self, *args, timeout=300):
         self._process.stdin.write((json.dumps([str(a) for a in args]) + "\n").encode())
@@ -148,10 +168,11 @@ class ScriptRuns:
         line = self._process.stdout.readline() if ready else b""
         if not line:
             self.close()
-            raise AssertionError(f"{self._script} {args}: no answer within {timeout} s (the "
+            raise AssertionError(f"{self._script or ''} {args}: no answer within {timeout} s (the "
                                  f"runner ended: {self._process.stderr.read()[-3000:]!r})")
         answer = json.loads(line)
-        return subprocess.CompletedProcess([self._script, *args], answer["returncode"],
+        return subprocess.CompletedProcess([self._script, *args] if self._script else list(args),
+                                           answer["returncode"],
                                            answer["stdout"], answer["stderr"])
 
     def close(self):

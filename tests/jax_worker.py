@@ -41,7 +41,8 @@ from animegan_face.models.networks import build_generator  # noqa: E402
 from animegan_face.training import devices, jax_training, loop  # noqa: E402
 from animegan_face.training.jax_trainer import JaxAnimeGANTrainer  # noqa: E402
 from animegan_face.training.run_checks import SetupError  # noqa: E402
-from tests.helpers import float64_policy, tiny_config, write_prepared_dataset  # noqa: E402
+from tests.helpers import (float64_check_config, float64_policy, tiny_config,  # noqa: E402
+                           write_prepared_dataset)
 
 
 def _arrays(variables):
@@ -162,7 +163,7 @@ def float64_task(work):
 
 def _sgd_trainer(work):
     """A JAX trainer of the networks the test saved under TensorFlow, with SGD (1e-5)."""
-    config = tiny_config("unused", "unused")
+    config = float64_check_config()
     return JaxAnimeGANTrainer(
         *_models_from(work, config), config.loss,
         init_optimizer=keras.optimizers.SGD(1e-5), g_optimizer=keras.optimizers.SGD(1e-5),

@@ -14,9 +14,25 @@ import pytest
 
 from animegan_face.data import image_files
 from animegan_face.models.networks import build_generator
+from tests.helpers import ScriptRuns
 
-pytestmark = pytest.mark.slow  # each starts TensorFlow and builds a generator
+# Each starts TensorFlow and builds a generator; one pytest-xdist worker, so that `run_bench`'s
+# one process serves all of its scripts.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bench_scripts")]
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def run_bench():
+    """`run_bench(SCRIPT, *flags)`: a bench script as its own command would run it (exit status,
+    stdout, stderr). video.py, web.py, face_alignment.py and export_parity.py share one child
+    process (`tests.helpers.ScriptRuns`, several scripts), which imports TensorFlow once instead
+    of four times. inference.py keeps a process of its own (its --threads sets TensorFlow's thread
+    pools, which a process sets once, before its first op), and so does reading_path.py (it ends
+    its process at the first train step)."""
+    runs = ScriptRuns(None, REPO)
+    yield runs
+    runs.close()
 
 
 def _table_rows(stdout):
@@ -41,14 +57,12 @@ def test_inference_bench_times_onnx_beside_keras_on_the_threads_asked():
     assert rows["v2 keras"][5] == "1.00"
 
 
-def test_video_bench_prints_frames_per_second_of_each_runtime(tmp_path):
+def test_video_bench_prints_frames_per_second_of_each_runtime(tmp_path, run_bench):
     keras.utils.set_random_seed(3)
     weights = tmp_path / "generator.weights.h5"
     build_generator("animegan_v2").save_weights(weights)
-    result = subprocess.run(
-        [sys.executable, "bench/video.py", f"--model={weights}", "--exports=onnx,float16",
-         "--size=32", "--frames=3", "--rounds=2"],
-        cwd=REPO, capture_output=True, text=True, timeout=600)
+    result = run_bench("bench/video.py", f"--model={weights}", "--exports=onnx,float16",
+                       "--size=32", "--frames=3", "--rounds=2", timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "3 frames of 32x32" in result.stdout
     rows = _table_rows(result.stdout)
@@ -60,16 +74,15 @@ def test_video_bench_prints_frames_per_second_of_each_runtime(tmp_path):
     assert rows[0][3].rstrip(" |") == "1.00"
 
 
-def test_video_bench_refuses_exports_without_a_keras_model(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "bench/video.py", "--model=checkpoints/selfie2anime_v3/generator_float16.tflite",
-         "--exports=onnx", "--size=32", "--frames=1", "--rounds=1"],
-        cwd=REPO, capture_output=True, text=True, timeout=300)
+def test_video_bench_refuses_exports_without_a_keras_model(run_bench):
+    result = run_bench(
+        "bench/video.py", "--model=checkpoints/selfie2anime_v3/generator_float16.tflite",
+        "--exports=onnx", "--size=32", "--frames=1", "--rounds=1", timeout=300)
     assert result.returncode != 0
     assert re.search(r"--exports needs a Keras --model", result.stdout + result.stderr)
 
 
-def test_web_bench_times_the_page_beside_python_and_weighs_it(tmp_path):
+def test_web_bench_times_the_page_beside_python_and_weighs_it(tmp_path, run_bench):
     """bench/web.py on a random generator at 64 px: one row per size, and the page weight counts
     the model and the WebAssembly runtime, the files the first result needs."""
     import onnx  # pylint: disable=import-outside-toplevel
@@ -82,11 +95,10 @@ def test_web_bench_times_the_page_beside_python_and_weighs_it(tmp_path):
     onnx.save(generator_to_onnx(build_generator("animegan_v2")), model)
     photo = tmp_path / "photo.png"
     write_image(photo, np.full((40, 60, 3), 128, np.uint8))
-    result = subprocess.run(
-        [sys.executable, "bench/web.py", f"--model={model}", f"--site_dir={tmp_path / 'site'}",
-         "--sizes=64,96", "--runs=1", "--rounds=1", f"--photo={photo}",
-         f"--screenshot={tmp_path / 'page.png'}", "--screenshot_width=300"],
-        cwd=REPO, capture_output=True, text=True, timeout=600)
+    result = run_bench(
+        "bench/web.py", f"--model={model}", f"--site_dir={tmp_path / 'site'}", "--sizes=64,96",
+        "--runs=1", "--rounds=1", f"--photo={photo}", f"--screenshot={tmp_path / 'page.png'}",
+        "--screenshot_width=300", timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "cross-origin isolated: True" in result.stdout
     rows = _table_rows(result.stdout)
@@ -104,15 +116,13 @@ def test_web_bench_times_the_page_beside_python_and_weighs_it(tmp_path):
     assert read_image(tmp_path / "page.png").shape[1] == 300
 
 
-def test_face_alignment_bench_prints_both_methods_and_the_figure(tmp_path):
+def test_face_alignment_bench_prints_both_methods_and_the_figure(tmp_path, run_bench):
     keras.utils.set_random_seed(4)
     weights = tmp_path / "generator.weights.h5"
     build_generator("animegan_v2").save_weights(weights)
     figure, group = tmp_path / "figure.png", tmp_path / "group.png"
-    result = subprocess.run(
-        [sys.executable, "bench/face_alignment.py", f"--model={weights}", "--image_size=32",
-         "--angles=20", f"--figure={figure}", f"--group_figure={group}"],
-        cwd=REPO, capture_output=True, text=True, timeout=900)
+    result = run_bench("bench/face_alignment.py", f"--model={weights}", "--image_size=32",
+                       "--angles=20", f"--figure={figure}", f"--group_figure={group}", timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     # the astronaut, its 2x2 group, three people (face_sets.group)
     assert "3 photos with a face (3 given)" in result.stdout
@@ -127,13 +137,11 @@ def test_face_alignment_bench_prints_both_methods_and_the_figure(tmp_path):
     assert image_files.read_image(group).shape == (3 * 453 + 8, 960, 3)
 
 
-def test_export_parity_bench_prints_exports_and_broken_generators():
+def test_export_parity_bench_prints_exports_and_broken_generators(run_bench):
     """bench/export_parity.py, whose numbers export.TOLERANCES quotes: an ONNX export differs by
     float32 rounding, a kernel with 10 % noise by far more, and p99.9 lies between mean and max."""
-    result = subprocess.run(
-        [sys.executable, "bench/export_parity.py", "--sizes=32", "--generators=animegan_v2",
-         "--fit_steps=2", "--exports=onnx", "--noise=0.1"],
-        cwd=REPO, capture_output=True, text=True, timeout=600)
+    result = run_bench("bench/export_parity.py", "--sizes=32", "--generators=animegan_v2",
+                       "--fit_steps=2", "--exports=onnx", "--noise=0.1", timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [row for row in _table_rows(result.stdout) if row[0] != "| generator"]
     labels = [(row[0].lstrip("| "), row[1]) for row in rows]

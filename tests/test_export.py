@@ -55,9 +55,8 @@ def test_saved_model_round_trip_and_uint8_signature(tmp_path, generator, photos,
     if input_size is None:  # any size that is a multiple of 4
         assert stylizer(np.zeros((1, 48, 40, 3), np.float32)).shape == (1, 48, 40, 3)
 
-    import tensorflow as tf
-
-    uint8 = tf.saved_model.load(str(result.path)).signatures["serving_uint8"]
+    # The SavedModel load_stylizer loaded (a second tf.saved_model.load: ~2 s of CPU each).
+    uint8 = stylizer._keep.signatures["serving_uint8"]  # pylint: disable=protected-access
     pixels = np.round((photos + 1) * 127.5).astype(np.uint8)
     out = uint8(images=pixels)["stylised"].numpy()
     expected = np.round((np.asarray(generator(pixels / 127.5 - 1.0)) + 1) * 127.5)
@@ -231,8 +230,10 @@ def test_failed_write_leaves_no_partial_file(tmp_path, generator, photos, monkey
 def run_export():
     """`run_export(*flags)`: export.py with `flags`, as its own command would run it (exit status,
     stdout, stderr); the module's nine runs share one child process (`tests.helpers.ScriptRuns`),
-    which imports TensorFlow once instead of nine times (about 10 s of CPU each)."""
-    runs = ScriptRuns("export.py", REPO)
+    which imports TensorFlow once instead of nine times (about 10 s of CPU each), and converts
+    the generator's weights to a TFLite setting once, not in each of the three runs that export
+    the same file (tests/export_memo.py)."""
+    runs = ScriptRuns("export.py", REPO, setup="tests.export_memo")
     yield runs
     runs.close()
 

@@ -58,3 +58,23 @@ def test_each_run_ends_and_prints_as_its_own_process_would(runs):
     assert "ValueError: an uncaught error" in raised.stderr
     # The process goes on after all of them.
     assert runs("--number=7").stdout == "number 7\n"
+
+
+def test_several_scripts_each_define_their_flags_in_one_process(tmp_path):
+    """`ScriptRuns(None, ...)`: scripts that define flags of the same name run one after the other
+    in one process, each with its own definitions and defaults (absl alone would refuse the
+    second definition), and a script run again after another still works."""
+    first, second = tmp_path / "first.py", tmp_path / "second.py"
+    first.write_text(_SCRIPT)
+    second.write_text(_SCRIPT.replace('"number", 1,', '"number", 2,').replace(
+        'print(f"number {FLAGS.number}")', 'print(f"second {FLAGS.number}")'))
+    runs = ScriptRuns(None, REPO)
+    try:
+        assert runs(str(first), "--number=5").stdout == "number 5\n"
+        done = runs(str(second))
+        assert (done.returncode, done.stdout) == (0, "second 2\n"), done.stderr[-2000:]
+        assert runs(str(second), "--number=3").stdout == "second 3\n"
+        assert runs(str(first)).stdout == "number 1\n"
+        assert runs(str(first), "--end=code").returncode == 3
+    finally:
+        runs.close()
