@@ -41,7 +41,10 @@ flags.DEFINE_integer("skin_line_depth", 0, "Inpaint thin dark lines inside the s
 flags.DEFINE_float("skin_flatness", 0.0, "Pull the skin this fraction of the way to a heavily "
                    "smoothed copy before the filter; 0: off.", lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_float("skin_colour", 0.0, "After the filter, move the skin's mean colour this "
-                   "fraction of the way to the photo's (lightness half as far); 0: off.",
+                   "fraction of the way to the photo's (lightness --skin_lightness as far); 0: off.",
+                   lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_float("skin_lightness", 0.5, "Of --skin_colour's move, the share applied to "
+                   "lightness (anime skin is lighter than a photo's; 1: the photo's lightness).",
                    lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_float("line_strength", 0.0, "Then draw the filtered picture's XDoG lines (its region "
                    "borders) in dark brown at this opacity; 0: off.", lower_bound=0.0,

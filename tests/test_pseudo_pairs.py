@@ -132,7 +132,7 @@ def test_an_interrupted_run_continues_and_other_settings_are_refused(tmp_path):
     (root / "pair.json").write_text(json.dumps(
         {k: v for k, v in old.items()
          if k not in ("skin_line_depth", "skin_flatness", "smoothing", "l0_lambda", "skin_colour",
-                      "line_strength")}))
+                      "skin_lightness", "line_strength")}))
     assert pseudo_pairs.write_pairs(root, _negate, "negate") == 0
     (root / "pair" / "holiday.jpg").write_bytes(b"a user's file")
     with pytest.raises(ValueError, match="holiday.jpg"):
@@ -211,6 +211,24 @@ def test_skin_colour_moves_the_skins_mean_to_the_photos_and_leaves_the_rest():
     # Columns 60.. lie 20 px (over 3 feather sigmas) past the mask: untouched.
     np.testing.assert_array_equal(moved[:, 60:], target[:, 60:])
     np.testing.assert_array_equal(pseudo_pairs.pull_skin_colour(target, photo, skin, 0.0), target)
+    # The whole lightness step (the photo's skin lightness, not anime's lighter one): L moves
+    # as far as a and b do.
+    full = pseudo_pairs.pull_skin_colour(target, photo, skin, 1.0, lightness=1.0)
+    want_full = lab(target)[patch].mean((0, 1)) + (lab(photo)[patch].mean((0, 1)) - lab(target)[skin].mean(0))
+    np.testing.assert_allclose(lab(full)[patch].mean((0, 1)), want_full, atol=2)
+    # ... which here is 4 levels of L from the half step (measured 185 against 181): the share acts.
+    assert abs(lab(full)[patch].mean((0, 1))[0] - lab(moved)[patch].mean((0, 1))[0]) > 3
+
+
+def test_make_target_passes_the_skin_lightness_share_on(monkeypatch):
+    seen = []
+    monkeypatch.setattr(pseudo_pairs, "photo_skin_mask", lambda photo: np.ones(photo.shape[:2], bool))
+    monkeypatch.setattr(pseudo_pairs, "pull_skin_colour",
+                        lambda target, photo, skin, amount, lightness: seen.append((amount, lightness)) or target)
+    image = np.full((32, 32, 3), 128, np.uint8)
+    pseudo_pairs.make_target(image, image, pseudo_pairs.TargetRecipe(skin_colour=0.7))
+    pseudo_pairs.make_target(image, image, pseudo_pairs.TargetRecipe(skin_colour=1.0, skin_lightness=1.0))
+    assert seen == [(0.7, 0.5), (1.0, 1.0)]
 
 
 def test_lines_are_drawn_on_the_dark_side_of_edges_only():
