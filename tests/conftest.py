@@ -131,7 +131,7 @@ def convert_each_shared_generator_once(monkeypatch, random_generator, _tflite_co
 # module-wide fixture is still built once per worker (test_export's conversions, for one). Only
 # the order changes; tests/test_suite_order.py checks that every module named here exists.
 SLOWEST_MODULES_FIRST = (
-    "test_jax_backend.py",  # its JAX runs' fixture ~110 s alone, the float64 pair ~100 s
+    "test_jax_backend.py",  # its JAX runs' fixture ~70 s alone, the float64 pair ~80 s
     "test_faults.py",  # kill -9 and resume ~190 s
     "test_multi_worker.py",  # two train.py workers ~190 s
     "test_training.py",  # train/resume end to end ~185 s

@@ -37,12 +37,12 @@ import pathlib  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from animegan_face.config import Config  # noqa: E402
 from animegan_face.models.networks import build_generator  # noqa: E402
 from animegan_face.training import devices, jax_training, loop  # noqa: E402
 from animegan_face.training.jax_trainer import JaxAnimeGANTrainer  # noqa: E402
 from animegan_face.training.run_checks import SetupError  # noqa: E402
-from tests.helpers import (float64_check_config, float64_policy, tiny_config,  # noqa: E402
-                           write_prepared_dataset)
+from tests.helpers import float64_check_config, float64_policy, write_prepared_dataset  # noqa: E402
 
 
 def _arrays(variables):
@@ -65,18 +65,25 @@ def _fixed_batch(size=32, batch=2):
 
 
 def train_task(work):
-    """Two GAN steps (what changes), train() end to end, resume, and weights from TensorFlow."""
-    result = {}
-    config = tiny_config(write_prepared_dataset(work / "data"), work / "run")
+    """Two GAN steps (what changes), train() end to end, resume, and weights from TensorFlow.
 
-    # Two steps change G and D (trainable and spectral-norm state), never the extractors.
+    The run's config is work/config.json: the TensorFlow -> JAX -> TensorFlow run's (AnimeGANv2,
+    MobileNet, no face extractor; written by the test from TensorFlow's train.py run), so that
+    this task's trainer compiles the very GAN step that the `train_py` and `diverging` tasks of
+    this process then load from the compilation cache. The v1 generator and the VGG19 and VGG16
+    extractors of `tiny_config` are the float64 task's, which checks their JAX GAN step against
+    TensorFlow's (and that it leaves the extractors alone)."""
+    result = {}
+    config = Config.from_json((work / "config.json").read_text())
+
+    # Two steps change G and D (trainable and spectral-norm state), never the extractor.
     jax_training.set_random_seed(0)
     trainer = jax_training.build_jax_trainer(config)
     g, d = trainer.generator, trainer.discriminator
+    result["face_extractor"] = trainer.face_extractor is not None
     before = {"g": _arrays(g.trainable_variables), "d": _arrays(d.trainable_variables),
               "d_state": _arrays(d.non_trainable_variables),
-              "content": _arrays(trainer.content_extractor.variables),
-              "face": _arrays(trainer.face_extractor.variables)}
+              "content": _arrays(trainer.content_extractor.variables)}
     state = trainer.state()
     logs = []
     for _ in range(2):
@@ -88,7 +95,6 @@ def train_task(work):
     result["d_changed"] = _changed(before["d"], d.trainable_variables)
     result["d_state_changed"] = _changed(before["d_state"], d.non_trainable_variables)
     result["content_changed"] = any(_changed(before["content"], trainer.content_extractor.variables))
-    result["face_changed"] = any(_changed(before["face"], trainer.face_extractor.variables))
 
     # train(): one warm-up and one GAN epoch of two steps, then one more epoch on resume.
     result["epochs"] = loop.train(config, jax_training.Jax(config), verbose=0)
@@ -103,15 +109,16 @@ def train_task(work):
         == (work / "run" / "checkpoints" / "keras-ckpt-3" / "generator.weights.h5").read_bytes())
 
     # The generator saved by the run, on a fixed input, for the TensorFlow side to reproduce.
-    generator = build_generator()
+    generator = build_generator(config.model.generator)
     generator.load_weights(work / "run" / "generator.weights.h5")
     photo = _fixed_batch(size=32, batch=2)[0]
     np.savez(work / "jax_generator_output.npz", photo=photo,
              output=np.asarray(generator(photo, training=False)))
 
-    # A generator saved under TensorFlow (by the test) gives the same outputs here.
+    # A v1 generator saved under TensorFlow (by the test) gives the same outputs here.
     from_tf = work / "tf_generator.weights.h5"
     if from_tf.is_file():
+        generator = build_generator()
         generator.load_weights(from_tf)
         saved = np.load(work / "tf_generator_output.npz")
         output = np.asarray(generator(saved["photo"], training=False))
@@ -186,6 +193,10 @@ def _equivalence(work):
     trainer = _sgd_trainer(work)
     networks = {"generator": trainer.generator, "discriminator": trainer.discriminator}
     before = {key: _arrays(net.trainable_variables) for key, net in networks.items()}
+    # The extractors' arrays themselves, not copies (JAX arrays are immutable; an assignment
+    # replaces a variable's array): some 18 million float64 weights of VGG19 and VGG16.
+    extractors = {"content": trainer.content_extractor, "face": trainer.face_extractor}
+    extractors_before = {key: [v.value for v in net.variables] for key, net in extractors.items()}
     state = trainer.state()
     logs = []
     for step in (1, 2):
@@ -196,7 +207,11 @@ def _equivalence(work):
             first_update = _updates(networks, before)
         trainer.generator.save_weights(work / f"jax_generator_{step}.weights.h5")
         trainer.discriminator.save_weights(work / f"jax_discriminator_{step}.weights.h5")
-    return {"step_logs": logs, "dtypes": _float64_dtypes(trainer, step_logs)}, first_update
+    return {"step_logs": logs, "dtypes": _float64_dtypes(trainer, step_logs),
+            "extractors_changed": {key: not all(
+                np.array_equal(np.asarray(b), np.asarray(v.value))
+                for b, v in zip(extractors_before[key], net.variables))
+                for key, net in extractors.items()}}, first_update
 
 
 @contextlib.contextmanager
@@ -287,8 +302,8 @@ def _run_train_py(*flags):
 def diverging_task(work):
     """train.py as a user runs it with KERAS_BACKEND=jax, from scratch, diverging: learning rates
     of 1e30 stop it at the first step with a non-finite loss. The AnimeGANv2 generator and
-    MobileNet, as in the TensorFlow -> JAX -> TensorFlow run (`train_py_task`), whose compiled GAN
-    step this run reuses."""
+    MobileNet, as in the TensorFlow -> JAX -> TensorFlow run (`train_py_task`) and `train_task`,
+    whose compiled GAN step this run reuses."""
     dataset = write_prepared_dataset(work / "data")
     return {"diverged_exit": _run_train_py(
         f"--model_dir={work / 'diverged'}", f"--dataset_dir={dataset}", "--image_size=32",
