@@ -43,8 +43,9 @@ flags.DEFINE_float("skin_flatness", 0.0, "Pull the skin this fraction of the way
 flags.DEFINE_float("skin_colour", 0.0, "After the filter, move the skin's mean colour this "
                    "fraction of the way to the photo's (lightness --skin_lightness as far); 0: off.",
                    lower_bound=0.0, upper_bound=1.0)
-flags.DEFINE_float("skin_lightness", 0.5, "Of --skin_colour's move, the share applied to "
-                   "lightness (anime skin is lighter than a photo's; 1: the photo's lightness).",
+flags.DEFINE_float("skin_lightness", pseudo_pairs.SKIN_LIGHTNESS, "Of --skin_colour's move, "
+                   "the share applied to lightness (anime skin is lighter than a photo's; 1: the "
+                   "photo's lightness).",
                    lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_float("line_strength", 0.0, "Then draw the filtered picture's XDoG lines (its region "
                    "borders) in dark brown at this opacity; 0: off.", lower_bound=0.0,

@@ -56,6 +56,9 @@ SIGMA_S = 30.0
 SIGMA_R = 0.3
 # L0 smoothing's weight of an edge pixel against squared error (0..1 scale, at a 256 px side).
 L0_LAMBDA = 0.02
+# Of the skin colour move (`pull_skin_colour`), the share applied to lightness: anime skin is
+# lighter than a photo's and its shading comes from the drawing.
+SKIN_LIGHTNESS = 0.5
 SMOOTHINGS = ("edge_preserving", "l0")
 _STRETCH_PERCENTILES = (1, 99)
 
@@ -70,7 +73,7 @@ class TargetRecipe:
     skin_line_depth: int = 0  # inpaint thin dark skin lines deeper than this (0: off)
     skin_flatness: float = 0.0  # pull skin this fraction towards a smoothed copy (0: off)
     skin_colour: float = 0.0  # after smoothing: move the skin's mean colour this fraction to the photo's
-    skin_lightness: float = 0.5  # of that move, the share applied to lightness (anime skin is lighter)
+    skin_lightness: float = SKIN_LIGHTNESS  # of that move, the share applied to lightness
     line_strength: float = 0.0  # then draw the smoothed target's XDoG lines at this opacity (0: off)
 
     def __post_init__(self):
@@ -181,7 +184,7 @@ def make_target(photo, stylised, recipe=TargetRecipe()):
     return target
 
 
-def pull_skin_colour(target, photo, skin, amount, lightness=0.5):
+def pull_skin_colour(target, photo, skin, amount, lightness=SKIN_LIGHTNESS):
     """`target` (uint8 RGB) with the mean CIELAB colour of its `skin` pixels moved `amount` (0..1)
     of the way to the photo's skin mean, lightness by only `lightness` of that (anime skin is
     lighter than the photo's and its shading comes from the drawing); one shift for the whole
