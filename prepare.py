@@ -44,6 +44,10 @@ flags.DEFINE_float(
 flags.DEFINE_string(
     "exclude_list", None, "A text file of photo file names (one per line, # comments) to leave "
     "out, e.g. a held-out evaluation set.")
+flags.DEFINE_integer(
+    "photo_sample", None, "Prepare only this many photos: a seeded random sample (--sample_seed) "
+    "of the names left after --exclude_list, the same on any machine.", lower_bound=1)
+flags.DEFINE_integer("sample_seed", 0, "Seed of --photo_sample's draw.")
 
 flags.mark_flags_as_required(["photo_dir", "anime_dir", "output_dir"])
 FLAGS = flags.FLAGS
@@ -63,6 +67,7 @@ def main(argv):
             image_size=FLAGS.image_size, crop_faces=FLAGS.crop_faces,
             face_margin=FLAGS.face_margin, upsample=FLAGS.upsample,
             num_workers=FLAGS.num_workers, force=FLAGS.force, exclude_photos=excluded,
+            photo_sample=FLAGS.photo_sample, sample_seed=FLAGS.sample_seed,
             max_pixels=round(FLAGS.max_megapixels * 1e6))
     except (ValueError, OSError) as error:
         raise SystemExit(f"prepare.py: {printable(str(error))}") from error

@@ -294,6 +294,40 @@ def test_excluded_photos_are_left_out_and_a_wrong_name_is_named(tmp_path):
                                     exclude_photos=names, **options)
 
 
+def test_a_photo_sample_is_the_same_seeded_draw_of_names_on_any_machine(tmp_path):
+    photo_dir, anime_dir = tmp_path / "photo", tmp_path / "anime"
+    for index in range(8):
+        image_files.write_image(photo_dir / f"p{index}.png", _noise(16, 16, seed=index))
+    image_files.write_image(anime_dir / "a.png", _noise(16, 16, seed=9))
+    options = dict(image_size=16, upsample=0, num_workers=1, progress=False)
+
+    def written(output_dir):
+        return sorted(path.stem for path in (output_dir / "photo").iterdir())
+
+    # Golden names: random.Random(seed).sample of the sorted names left after the exclusion
+    # (recipes name their training set by this rule, so a change of it must show here).
+    preparation.prepare_dataset(photo_dir, anime_dir, tmp_path / "s0", photo_sample=3, **options)
+    assert written(tmp_path / "s0") == ["p3", "p6", "p7"]
+    boxes = json.loads((tmp_path / "s0" / "faces.json").read_text())["boxes"]
+    assert sorted(boxes) == ["p3.jpg", "p6.jpg", "p7.jpg"]
+    stored = json.loads((tmp_path / "s0" / "prepare_report.json").read_text())["settings"]
+    assert (stored["photo_sample"], stored["sample_seed"]) == (3, 0)
+    preparation.prepare_dataset(photo_dir, anime_dir, tmp_path / "s1", photo_sample=3,
+                                sample_seed=1, **options)
+    assert written(tmp_path / "s1") == ["p0", "p2", "p4"]
+    # The draw is made after the exclusion: an excluded photo is never drawn.
+    preparation.prepare_dataset(photo_dir, anime_dir, tmp_path / "s2", photo_sample=7,
+                                exclude_photos=["p5.png"], **options)
+    assert written(tmp_path / "s2") == ["p0", "p1", "p2", "p3", "p4", "p6", "p7"]
+    # No sample: the settings have no sample keys (a set prepared before the option stays cached).
+    preparation.prepare_dataset(photo_dir, anime_dir, tmp_path / "all", **options)
+    stored = json.loads((tmp_path / "all" / "prepare_report.json").read_text())["settings"]
+    assert len(written(tmp_path / "all")) == 8 and "photo_sample" not in stored
+    with pytest.raises(ValueError, match=r"a sample of 8 photos asked of .*photo, which has 7"):
+        preparation.prepare_dataset(photo_dir, anime_dir, tmp_path / "s3", photo_sample=8,
+                                    exclude_photos=["p0.png"], **options)
+
+
 def test_name_lists_skip_blank_lines_and_comments(tmp_path):
     listing = tmp_path / "holdout.txt"
     listing.write_text("# held out\na.jpg\n\n  b.png  # why\n")

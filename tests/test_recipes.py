@@ -1,6 +1,7 @@
-"""recipes/selfie2anime_v2.sh: every train.py command it prints parses with train.py's own flags
-(so the recipe cannot drift from them), its stages are the model card's, and finished stages are
-skipped. Nothing is trained: the script runs with --dry_run and train.py with --dry_run."""
+"""recipes/selfie2anime_v2.sh and selfie2anime_v3.sh: every command they print parses with its
+script's own flags (so a recipe cannot drift from them), their stages are the model cards', and
+finished stages are skipped. Nothing is trained: the recipes run with --dry_run, train.py with
+--dry_run and the other scripts with absl's --only_check_args."""
 
 import os
 import pathlib
@@ -13,10 +14,11 @@ from animegan_face.config import Config
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 RECIPE = REPO / "recipes" / "selfie2anime_v2.sh"
+RECIPE_V3 = REPO / "recipes" / "selfie2anime_v3.sh"
 
 
-def _dry_run_recipe(dataset, runs):
-    done = subprocess.run(["bash", str(RECIPE), "--dry_run", str(dataset), str(runs)], cwd=REPO,
+def _dry_run_recipe(*folders, recipe=RECIPE):
+    done = subprocess.run(["bash", str(recipe), "--dry_run", *map(str, folders)], cwd=REPO,
                           capture_output=True, text=True, timeout=60,
                           env={**os.environ, "PYTHON": sys.executable})
     assert done.returncode == 0, done.stderr
@@ -24,7 +26,7 @@ def _dry_run_recipe(dataset, runs):
 
 
 def _stages(lines):
-    """{stage number: [command argv, ...]} of the printed commands."""
+    """{stage number: [command argv, ...]} of the printed commands (None: those before stage 0)."""
     stages, current = {}, None
     for line in lines:
         match = re.match(r"# stage (\d+)", line)
@@ -32,7 +34,7 @@ def _stages(lines):
             current = int(match.group(1))
             stages.setdefault(current, [])
         elif not line.startswith("#"):
-            stages[current].append(shlex.split(line))
+            stages.setdefault(current, []).append(shlex.split(line))
     return stages
 
 
@@ -43,6 +45,13 @@ def _train_config(argv):
                           timeout=120)
     assert done.returncode == 0, f"{shlex.join(argv)}\n{done.stderr[-3000:]}"
     return Config.from_json(done.stdout)
+
+
+def _check_args(argv):
+    """Runs a printed command of another script with --only_check_args: its flags must parse."""
+    done = subprocess.run([*argv, "--only_check_args"], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, f"{shlex.join(argv)}\n{done.stderr[-3000:]}"
 
 
 def test_every_train_command_parses_and_the_stages_are_the_model_cards(tmp_path):
@@ -101,3 +110,44 @@ def test_a_folder_that_is_not_a_prepared_dataset_is_refused(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "not a prepared dataset" in done.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_v3_prepares_the_seeded_sample_then_continues_v2s_stylised_end_with_the_pair_stages(tmp_path):
+    photos, anime, runs = tmp_path / "photo", tmp_path / "anime", tmp_path / "runs"
+    photos.mkdir()
+    anime.mkdir()
+    stages = _stages(_dry_run_recipe(photos, anime, runs, recipe=RECIPE_V3))
+    for name in ("data", "data600"):  # what the prepare commands would make: train.py checks them
+        (runs / name).mkdir(parents=True)
+    assert sorted(stages, key=str) == [0, 1, 2, 3, 4, 5, 6, 7, 8, None]
+    # The training set without the held-out photos, and its sample: 600 photos drawn with seed 0.
+    full, sample = stages[None]
+    for argv in (full, sample):
+        assert argv[1] == "prepare.py"
+        assert "--exclude_list=checkpoints/selfie2anime_v2/holdout_photos.txt" in argv
+        _check_args(argv)
+    assert f"--output_dir={runs / 'data'}" in full and "--photo_sample=600" not in full
+    assert {f"--output_dir={runs / 'data600'}", "--photo_sample=600", "--sample_seed=0"} <= set(sample)
+    # v2's stages run on the full set, in the same runs folder (its stylised end is v3's start).
+    assert _train_config(stages[1][0]).data.dataset_dir == str(runs / "data")
+    # Stage 6: the sample's targets, drawn by the stylised end.
+    (make_pairs,) = stages[6]
+    assert make_pairs[1:3] == ["make_pairs.py", f"--dataset_dir={runs / 'data600'}"]
+    assert f"--model={runs / 'stylised_end'}" in make_pairs
+    _check_args(make_pairs)
+    # Stages 7 and 8: 150 steps from the stylised end, then 250 from there (a fresh Adam).
+    pairs = [_train_config(next(argv for argv in stages[n] if argv[1:2] == ["train.py"]))
+             for n in (7, 8)]
+    assert [(c.train.init_from, c.train.epochs * c.train.steps_per_epoch) for c in pairs] == [
+        (str(runs / "stylised_end"), 150), (str(runs / "pairs150"), 250)]
+    for config in pairs:
+        assert config.data.dataset_dir == str(runs / "data600")
+        assert (config.loss.pair, config.loss.content_source, config.loss.con, config.loss.face,
+                config.loss.color_scale) == (1000.0, "pair", 1.5, 1.0, 32.0)
+        assert (config.data.image_size, config.data.crop_size, config.train.mixed_precision) == (
+            256, 128, "off")
+    copies = {n: next(argv for argv in stages[n] if argv[0] == "cp") for n in (7, 8)}
+    assert copies[7][1] == str(runs / "pairs" / "checkpoints" / "keras-ckpt-3" / "generator.weights.h5")
+    assert copies[8][1] == str(runs / "pairs400" / "checkpoints" / "keras-ckpt-5" / "generator.weights.h5")
+    export = stages[8][-1]
+    assert export[1] == "export.py" and "--quantize=float16" in export

@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import pathlib
+import random
 import re
 import sys
 import time
@@ -140,8 +141,8 @@ def edge_smooth(rgb):
 
 def prepare_dataset(photo_dir, anime_dir, output_dir, image_size=256, crop_faces=False,
                     face_margin=face_alignment.DEFAULT_MARGIN, upsample=1, num_workers=None,
-                    force=False, progress=True, exclude_photos=(),
-                    max_pixels=image_files.DEFAULT_MAX_PIXELS):
+                    force=False, progress=True, exclude_photos=(), photo_sample=None,
+                    sample_seed=0, max_pixels=image_files.DEFAULT_MAX_PIXELS):
     """Builds the training folder described in this module's docstring.
 
     Photos and anime images of any size and any format OpenCV reads are centre-cropped to a
@@ -167,6 +168,9 @@ def prepare_dataset(photo_dir, anime_dir, output_dir, image_size=256, crop_faces
         progress: print a progress line on stderr.
         exclude_photos: file names in ``photo_dir`` to leave out (e.g. a held-out evaluation
             set); a name that is not there raises ValueError, so a typo cannot leak a photo.
+        photo_sample: prepare only this many photos, ``random.Random(sample_seed).sample`` of the
+            sorted names left after the exclusion (the same names on any machine): a smaller
+            training set that a recipe can name, as selfie2anime_v3's 600 photos. None: all.
 
     Raises:
         FileNotFoundError: an input folder does not exist.
@@ -179,7 +183,7 @@ def prepare_dataset(photo_dir, anime_dir, output_dir, image_size=256, crop_faces
     _check_settings(image_size, face_margin, upsample, num_workers)
     _check_folders_distinct(photo_dir, anime_dir, output_dir)
     (photos, photo_problems), (animes, anime_problems) = _scan(photo_dir), _scan(anime_dir)
-    photos = _exclude(photos, exclude_photos, photo_dir)
+    photos = _sample(_exclude(photos, exclude_photos, photo_dir), photo_sample, sample_seed, photo_dir)
     settings = {
         "format_version": _FORMAT_VERSION, "photo_dir": str(photo_dir.resolve()),
         "anime_dir": str(anime_dir.resolve()), "image_size": int(image_size),
@@ -187,6 +191,8 @@ def prepare_dataset(photo_dir, anime_dir, output_dir, image_size=256, crop_faces
         "upsample": int(upsample), "jpeg_quality": JPEG_QUALITY,
         "excluded_photos": sorted(set(exclude_photos)), "max_pixels": int(max_pixels),
     }
+    if photo_sample is not None:  # only then: a full set prepared before stays cached
+        settings.update(photo_sample=int(photo_sample), sample_seed=int(sample_seed))
     fingerprint = _fingerprint(photos, animes)
 
     # Reuse a finished preparation of the same inputs with the same settings.
@@ -385,6 +391,17 @@ def _exclude(photos, names, photo_dir):
     if not kept:
         raise ValueError(f"every photo in {photo_dir} is excluded: nothing left to train on")
     return kept
+
+
+def _sample(photos, count, seed, photo_dir):
+    """`count` of `photos`, drawn by name with `random.Random(seed)`; all of them when None."""
+    if count is None:
+        return photos
+    if not 1 <= count <= len(photos):
+        raise ValueError(f"a sample of {count} photos asked of {photo_dir}, which has {len(photos)} "
+                         "(after the exclusion)")
+    chosen = set(random.Random(seed).sample(sorted(path.name for path in photos), count))
+    return [path for path in photos if path.name in chosen]
 
 
 def _fingerprint(photos, animes):
