@@ -7,12 +7,6 @@ import shutil
 import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# One thread per TensorFlow op in this test process and the train.py/export.py processes it starts
-# (read when TensorFlow starts): the two xdist workers keep the cores busy already, and splitting a
-# test's tiny tensors over a pool costs more than it gains (bench/RESULTS.md, "Test suite": the same
-# suite with fewer CPU seconds). What a test asserts is the same on any thread count; inter-op
-# parallelism stays as it is (a single inter-op thread can stall a step that waits on collectives).
-os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 # An empty Keras home for this test process and the processes it starts (set before Keras is
 # imported, which reads it once): keras.json (backend, floatx) and the weights cache in
 # ~/.keras/models of the machine at hand would otherwise decide what a test sees. A test that needs
