@@ -19,10 +19,11 @@ import time
 
 from absl import app, flags
 
-REPO = pathlib.Path(__file__).resolve().parent
-SHIPPED = REPO / "checkpoints" / "selfie2anime_v3"
+from animegan_face.deployment.inference import SHIPPED_MODEL, SHIPPED_TFLITE
 
-flags.DEFINE_multi_string("model", [str(SHIPPED / "generator_float16.tflite")],
+REPO = pathlib.Path(__file__).resolve().parent
+
+flags.DEFINE_multi_string("model", [str(SHIPPED_TFLITE)],
                           "A generator (anything stylize.py takes); repeat to compare models.")
 flags.DEFINE_string("input", str(REPO / "assets"), "A photo or a folder of photos.")
 flags.DEFINE_string("output_dir", "runs/demo", "Where the pictures go.")
@@ -34,7 +35,7 @@ FLAGS = flags.FLAGS
 def _training_size():
     from animegan_face.deployment.provenance import model_image_size
 
-    return model_image_size(SHIPPED)
+    return model_image_size(SHIPPED_MODEL)
 
 
 def main(argv):

@@ -1,11 +1,12 @@
 """Stylises photos (a file or a folder) and videos with a trained generator.
 
+    python stylize.py --input=photo.jpg --output=anime.png   # the shipped model
     python stylize.py --model=runs/face --input=photo.jpg --output=anime.png
     python stylize.py --model=exports/generator_float16.tflite --input=photos/ --output=out/
     python stylize.py --model=runs/face --input=clip.mp4 --output=clip_anime.mp4 --side_by_side
 
 --model is a training model_dir, a .weights.h5/.keras file, a SavedModel folder, a .tflite file or
-a .onnx file (run with onnxruntime on the CPU).
+a .onnx file (run with onnxruntime on the CPU); by default the shipped model's float16 TFLite.
 Photos default to --mode=face (every face stylised at the training size and pasted back; the
 whole frame if no face is found), videos to --mode=full.
 
@@ -27,7 +28,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
-flags.DEFINE_string("model", None, "model_dir, .weights.h5, .keras, SavedModel folder, .tflite or .onnx.")
+from animegan_face.deployment.inference import SHIPPED_TFLITE  # noqa: E402
+
+flags.DEFINE_string("model", str(SHIPPED_TFLITE), "model_dir, .weights.h5, .keras, SavedModel "
+                    "folder, .tflite or .onnx; default: the shipped model.")
 flags.DEFINE_string("input", None, "An image, a folder of images, or a video (.mp4/.avi/.mov/.mkv).")
 flags.DEFINE_string("output", None, "Output file (or folder when --input is a folder).")
 flags.DEFINE_enum("mode", "", ["", "face", "full", "both"],
@@ -47,7 +51,7 @@ flags.DEFINE_float("decode_timeout", 120, "Seconds one image (or video frame) ma
                    lower_bound=0.1)
 flags.DEFINE_float("max_megapixels", 50, "Images whose header declares more pixels are skipped "
                    "before decoding (a guard against decompression bombs).", lower_bound=0.001)
-flags.mark_flags_as_required(["model", "input", "output"])
+flags.mark_flags_as_required(["input", "output"])
 FLAGS = flags.FLAGS
 
 

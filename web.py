@@ -17,7 +17,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
-flags.DEFINE_string("model", "checkpoints/selfie2anime_v3/generator.weights.h5",
+from animegan_face.deployment.inference import SHIPPED_MODEL  # noqa: E402
+
+flags.DEFINE_string("model", str(SHIPPED_MODEL / "generator.weights.h5"),
                     "The generator: a .onnx file, a .weights.h5 file or a training model_dir.")
 flags.DEFINE_string("output_dir", "runs/web", "Where the static site is written.")
 flags.DEFINE_bool("serve", True, "Serve the site after building it.")

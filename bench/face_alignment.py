@@ -38,14 +38,12 @@ from animegan_face.data import face_alignment, face_finder, faces  # noqa: E402
 from animegan_face.data.image_files import (  # noqa: E402
     from_uint8, image_grid, read_image, to_uint8, write_image)
 from animegan_face.deployment import face_paste, stylize  # noqa: E402
-from animegan_face.deployment.inference import load_stylizer  # noqa: E402
+from animegan_face.deployment.inference import SHIPPED_TFLITE, load_stylizer  # noqa: E402
 from animegan_face.deployment.provenance import model_image_size  # noqa: E402
 from animegan_face.evaluation import metrics  # noqa: E402
 from bench import face_sets  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-flags.DEFINE_string("model", os.path.join(REPO, "checkpoints", "selfie2anime_v3",
-                                          "generator_float16.tflite"), "The generator.")
+flags.DEFINE_string("model", str(SHIPPED_TFLITE), "The generator (default: the shipped one).")
 flags.DEFINE_string("photo_dir", "", "Folder of the held-out selfies (optional).")
 flags.DEFINE_string("holdout", "", "Their name list (holdout_photos.txt).")
 flags.DEFINE_integer("count", 40, "How many held-out selfies: the first of the list in which "

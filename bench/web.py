@@ -30,9 +30,9 @@ from absl import app, flags  # noqa: E402
 
 from animegan_face.deployment import web_site  # noqa: E402
 from animegan_face.deployment.headless_chromium import headless_chromium  # noqa: E402
-from animegan_face.deployment.inference import OnnxStylizer  # noqa: E402
+from animegan_face.deployment.inference import SHIPPED_MODEL, OnnxStylizer  # noqa: E402
 
-flags.DEFINE_string("model", "checkpoints/selfie2anime_v3/generator.weights.h5",
+flags.DEFINE_string("model", str(SHIPPED_MODEL / "generator.weights.h5"),
                     "The generator (.onnx, .weights.h5 or a training model_dir).")
 flags.DEFINE_string("site_dir", "runs/web", "Where the site is built (reused when up to date).")
 flags.DEFINE_list("sizes", ["256", "512"], "Square sizes the model is timed at, and the page's "

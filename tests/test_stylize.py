@@ -12,7 +12,7 @@ import pytest
 from animegan_face.data.demo_data import demo_photos
 from animegan_face.data.image_files import read_image
 from animegan_face.deployment import stylize
-from animegan_face.deployment.inference import load_stylizer
+from animegan_face.deployment.inference import SHIPPED_MODEL, SHIPPED_TFLITE, load_stylizer
 from animegan_face.models.networks import build_generator
 from tests import hostile_files
 from tests.helpers import ScriptRuns
@@ -124,6 +124,19 @@ def test_cli_folder_in_folder_out_skips_bad_files(weights, tmp_path, group_photo
     assert read_image(tmp_path / "out" / "group.png").shape == (300, 840, 3)
     assert "no face found" in result.stdout and re.search(r"group.png \([1-9]\d* faces?\)", result.stdout)
     assert "broken.jpg" in result.stderr
+
+
+@pytest.mark.slow
+def test_cli_without_model_runs_the_shipped_model(tmp_path, run_stylize):
+    from animegan_face.deployment.provenance import model_image_size
+
+    photo = os.path.join(REPO, "assets", "astronaut.jpg")
+    result = run_stylize(f"--input={photo}", f"--output={tmp_path / 'anime.png'}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    # The same pixels as the shipped float16 TFLite at its training size, in face mode.
+    options = stylize.StylizeOptions(mode="face", image_size=model_image_size(SHIPPED_MODEL))
+    expected = stylize.stylize_image(load_stylizer(SHIPPED_TFLITE), read_image(photo), options)
+    assert np.array_equal(read_image(tmp_path / "anime.png"), expected.image)
 
 
 @pytest.mark.slow
