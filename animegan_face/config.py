@@ -14,6 +14,7 @@ from typing import Optional
 DISTANCES = ("huber", "l1", "l2")
 CONTENT_SOURCES = ("photo", "pair")
 SKIN_REGIONS = ("box", "landmarks")  # losses.SKIN_REGIONS (config imports no library module)
+SKIN_STATISTICS = ("pixels", "mean")  # losses.SKIN_STATISTICS
 GENERATORS = ("animegan_v1", "animegan_v2")
 EXTRACTORS = ("vgg19", "vgg16", "mobilenet")
 FACE_EXTRACTORS = ("resnet101", "vgg16", "none")
@@ -161,6 +162,10 @@ class LossConfig:
         "hair, eyes, mouth and background corners) or landmarks (the skin: the face oval without "
         "eyes, brows and lips, from the landmarks prepare.py stores in faces.json; a dataset "
         "prepared before them must be prepared again).", choices=SKIN_REGIONS)
+    skin_statistic: str = option(
+        "pixels", "What the skin colour loss compares in its region: pixels (the thesis: every "
+        "pixel's YUV with the photo's, texture included) or mean (the region's mean YUV: the "
+        "face keeps its tone, its shading is left to the style).", choices=SKIN_STATISTICS)
     distance: str = option("huber", "Distance inside every loss term.", choices=DISTANCES)
     color_scale: float = option(
         COLOR_SCALE, "YUV of [0, 1] images is multiplied by this in the colour and skin terms: 32 "
@@ -193,6 +198,8 @@ class LossConfig:
                  f"must be one of {DISTANCES}, got {self.distance!r}")
         _require(self.skin_region in SKIN_REGIONS, "skin_region",
                  f"must be one of {SKIN_REGIONS}, got {self.skin_region!r}")
+        _require(self.skin_statistic in SKIN_STATISTICS, "skin_statistic",
+                 f"must be one of {SKIN_STATISTICS}, got {self.skin_statistic!r}")
         _require(self.content_source in CONTENT_SOURCES, "content_source",
                  f"must be one of {CONTENT_SOURCES}, got {self.content_source!r}")
         _require(self.color_scale > 0, "color_scale", f"must be positive, got {self.color_scale}")

@@ -126,6 +126,28 @@ def test_skin_color_loss_golden():
     assert _value(losses.skin_color_loss(photo, fake, boxes, "huber")) == pytest.approx(0.125 / 2)
 
 
+def test_skin_color_loss_on_the_mean_keeps_the_tone_not_the_texture():
+    # The face box of test_skin_color_loss_golden. Two of its pixels turn white and two black
+    # (Y 0.5 -> 1 and 0.5 -> 0: huber 0.125 each): per pixel that costs 0.125, but the face's mean
+    # Y is still 0.5, so "mean" costs nothing. When all four turn white the tone itself moves and
+    # both statistics cost 0.125 (the second photo has no face: counts 0).
+    photo = np.zeros((2, 4, 4, 3), np.float32)
+    boxes = np.array([[0.0, 0.0, 0.5, 0.5], [0.0, 0.0, 0.0, 0.0]], np.float32)
+    textured = photo.copy()
+    textured[0, 0, :2, :] = 1.0
+    textured[0, 1, :2, :] = -1.0
+    textured[0, 2:, 2:, :] = 1.0  # outside the face: ignored by both
+    assert _value(losses.skin_color_loss(photo, textured, boxes, "huber")) == pytest.approx(0.125 / 2)
+    assert _value(losses.skin_color_loss(photo, textured, boxes, "huber", statistic="mean")) == 0.0
+    paler = photo.copy()
+    paler[0, :2, :2, :] = 1.0
+    for statistic in losses.SKIN_STATISTICS:
+        assert _value(losses.skin_color_loss(photo, paler, boxes, "huber", statistic=statistic)
+                      ) == pytest.approx(0.125 / 2)
+    with pytest.raises(ValueError, match="statistic"):
+        losses.skin_color_loss(photo, paler, boxes, statistic="median")
+
+
 def test_skin_color_loss_on_landmark_skin_golden():
     # The 8 x 8 skin of test_image_ops.SKIN_8X8: 42 pixels (an ellipse of 52, without 8 eye and
     # 2 lip pixels). Image 0's stylised copy turns white (Y 0.5 -> 1: huber 0.125) on one skin
@@ -165,6 +187,10 @@ def test_config_offers_the_skin_regions_the_loss_knows():
     assert config.LossConfig().skin_region == "box"  # the thesis' term unless asked
     with pytest.raises(ValueError, match="skin_region"):
         config.LossConfig(skin_region="cheeks")
+    assert config.SKIN_STATISTICS == losses.SKIN_STATISTICS
+    assert config.LossConfig().skin_statistic == "pixels"
+    with pytest.raises(ValueError, match="skin_statistic"):
+        config.LossConfig(skin_statistic="median")
 
 
 def test_face_feature_loss_golden():

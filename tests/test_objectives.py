@@ -198,3 +198,23 @@ def test_skin_region_landmarks_reaches_the_skin_term_and_only_it():
     # The face term still reads the face box (the first 4 columns): unchanged.
     for name in ("face", "col", "con", "g_adv"):
         assert values["landmarks"][name] == values["box"][name]
+
+
+def test_skin_statistic_reaches_the_skin_term_and_only_it():
+    rng = np.random.default_rng(2)
+    photo, gray, fake = (rng.uniform(-1, 1, (BATCH, SIZE, SIZE, 3)).astype(np.float32)
+                         for _ in range(3))
+    boxes = np.array([[0.2, 0.2, 0.8, 0.8], [0.0] * 4], np.float32)
+    nets = {"discriminate": lambda x: x[..., :1] * 0.5, "extract": lambda x: x[:, ::2, ::2, :],
+            "extract_faces": lambda x: x[:, ::4, ::4, :]}
+    values = {}
+    for statistic in ("pixels", "mean"):
+        terms = objectives.generator_terms(photo, boxes, gray, fake, loss_config=LossConfig(
+            skin_statistic=statistic), face_crop_size=CROP, **nets)
+        values[statistic] = {name: float(np.asarray(value)) for name, value in terms.items()}
+    assert values["mean"]["skin"] == pytest.approx(float(np.asarray(losses.skin_color_loss(
+        photo, fake, boxes, "huber", LossConfig().color_scale, statistic="mean"))))
+    # Uniform noise: the means nearly agree, the pixels do not.
+    assert values["mean"]["skin"] < values["pixels"]["skin"] / 4
+    for name in ("face", "col", "con", "g_adv"):
+        assert values["mean"][name] == values["pixels"][name]

@@ -106,9 +106,11 @@ def color_loss(photo, fake, distance="huber", scale=1.0):
 
 
 SKIN_REGIONS = ("box", "landmarks")
+SKIN_STATISTICS = ("pixels", "mean")
 
 
-def skin_color_loss(photo, fake, face_boxes, distance="huber", scale=1.0, region="box"):
+def skin_color_loss(photo, fake, face_boxes, distance="huber", scale=1.0, region="box",
+                    statistic="pixels"):
     """Thesis eq. 1: the colour loss restricted to the face of each photo (YUV times `scale`,
     as in `color_loss`).
 
@@ -116,21 +118,26 @@ def skin_color_loss(photo, fake, face_boxes, distance="huber", scale=1.0, region
     columns of `face_boxes`, hair, eyes, mouth and background corners included) or "landmarks"
     (the skin: `image_ops.skin_region_mask` of columns 4..19, the face oval's ellipse without
     eyes, brows and lips; `face_boxes` must then be (B, 20)).
-    Per image, each of Y, U, V contributes the mean distance over the pixels of its region; the
-    result is averaged over the batch with photos without a face counting 0 (never NaN), so a batch
+    `statistic` says what is compared: "pixels" (the thesis: per image, each of Y, U, V contributes
+    the mean distance over the pixels of its region) or "mean" (the distance between the region's
+    mean Y, U, V in photo and stylisation: only the face's overall tone is kept, so flat anime
+    shading is not pulled back towards the photo's skin texture). The result is averaged over the batch with photos without a face counting 0 (never NaN), so a batch
     with half its faces undetected gives half the signal, the same on 1 or N replicas.
     A box covering the whole image gives exactly `color_loss`.
     """
     if region not in SKIN_REGIONS:
         raise ValueError(f"region must be one of {SKIN_REGIONS}, got {region!r}")
+    if statistic not in SKIN_STATISTICS:
+        raise ValueError(f"statistic must be one of {SKIN_STATISTICS}, got {statistic!r}")
     face_boxes = ops.convert_to_tensor(face_boxes)
     photo_yuv = image_ops.rgb_to_yuv(photo) * scale
     fake_yuv = image_ops.rgb_to_yuv(fake) * scale
+    photo_yuv, fake_yuv = _wide(photo_yuv, fake_yuv)
     height, width = photo_yuv.shape[1], photo_yuv.shape[2]
-    distances = pointwise_distance(photo_yuv, fake_yuv, distance)  # (B, H, W, 3)
+    dtype = photo_yuv.dtype
     if region == "box":
         boxes = face_boxes[:, :4]
-        mask = image_ops.face_mask(boxes, height, width, distances.dtype)  # (B, H, W, 1)
+        mask = image_ops.face_mask(boxes, height, width, dtype)  # (B, H, W, 1)
     else:
         columns = 4 + image_ops.SKIN_REGION_COLUMNS
         if face_boxes.shape[1] != columns:
@@ -138,11 +145,17 @@ def skin_color_loss(photo, fake, face_boxes, distance="huber", scale=1.0, region
                              f"rows, got {tuple(face_boxes.shape)}: load the dataset with skin "
                              "regions (pipeline.load_dataset_files(skin_regions=True))")
         boxes = face_boxes[:, 4:8]  # the oval's box: empty when the photo has no face
-        mask = image_ops.skin_region_mask(face_boxes[:, 4:], height, width, distances.dtype)
+        mask = image_ops.skin_region_mask(face_boxes[:, 4:], height, width, dtype)
     area = ops.sum(mask, axis=(1, 2, 3))
-    per_image = ops.sum(distances * mask, axis=(1, 2, 3)) / ops.maximum(area, 1.0)
-    present = (image_ops.face_present(boxes, distances.dtype)
-               * ops.cast(area > 0, distances.dtype))
+    if statistic == "pixels":
+        distances = pointwise_distance(photo_yuv, fake_yuv, distance)  # (B, H, W, 3)
+        per_image = ops.sum(distances * mask, axis=(1, 2, 3)) / ops.maximum(area, 1.0)
+    else:
+        def region_mean(yuv):  # (B, 3)
+            return ops.sum(yuv * mask, axis=(1, 2)) / ops.maximum(area, 1.0)[:, None]
+        per_image = ops.sum(pointwise_distance(region_mean(photo_yuv), region_mean(fake_yuv),
+                                               distance), axis=1)
+    present = image_ops.face_present(boxes, dtype) * ops.cast(area > 0, dtype)
     return ops.mean(per_image * present)
 
 

@@ -153,7 +153,8 @@ def generator_terms(photo, face_boxes, anime_gray, fake, discriminate, extract, 
         terms["col"] = losses.color_loss(photo, fake, distance, loss_config.color_scale)
     if on["skin"]:
         terms["skin"] = losses.skin_color_loss(photo, fake, face_boxes, distance,
-                                               loss_config.color_scale, loss_config.skin_region)
+                                               loss_config.color_scale, loss_config.skin_region,
+                                               loss_config.skin_statistic)
     if on["face"] and extract_faces is not None:
         crops = ops.concatenate([
             image_ops.crop_faces(photo, face_boxes, face_crop_size),
