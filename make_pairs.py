@@ -1,6 +1,6 @@
 """Makes pseudo-pair targets for a prepared dataset: the supervised signal of `--pair_weight`.
 
-    python make_pairs.py --dataset_dir=dataset/selfie_256 --model=checkpoints/selfie2anime_v2_stylised
+    python make_pairs.py --dataset_dir=dataset/selfie_256 --model=checkpoints/selfie2anime_v3
     python train.py --dataset_dir=dataset/selfie_256 --pair_weight=10 ...
 
 For each photo of DATASET/photo, the model's stylisation with an edge-preserving filter applied

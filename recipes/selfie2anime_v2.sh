@@ -19,25 +19,14 @@
 # run had; float32 elsewhere, the same recipe at about 2.5x the time).
 set -euo pipefail
 
-DRY_RUN=0
-if [[ "${1:-}" == "--dry_run" ]]; then
-  DRY_RUN=1
-  shift
-fi
-if [[ $# -ne 2 ]]; then
-  echo "usage: $0 [--dry_run] DATASET_DIR RUNS_DIR" >&2
-  exit 2
-fi
-DATASET=$(realpath -m -- "$1")
-RUNS=$(realpath -m -- "$2")
-cd "$(dirname -- "${BASH_SOURCE[0]}")/.."
-PYTHON=${PYTHON:-.venv/bin/python}
+source "$(dirname -- "${BASH_SOURCE[0]}")/stages.sh"
+arguments "DATASET_DIR RUNS_DIR" "$@"
+DATASET=${FOLDERS[0]}
+RUNS=${FOLDERS[1]}
 if [[ $DRY_RUN == 0 && ! -d "$DATASET/photo" ]]; then
   echo "$0: $DATASET is not a prepared dataset (no photo/ folder): run prepare.py first" >&2
   exit 2
 fi
-
-source recipes/stages.sh
 
 if [[ $DRY_RUN == 0 ]]; then mkdir -p "$RUNS"; fi
 # The card's COMMON flags; the networks are the defaults now, named here so that the recipe stays

@@ -18,30 +18,17 @@
 # lost there), exported to float16 TFLite. Stages 7-8 run in float32, as v3's did.
 set -euo pipefail
 
-DRY_RUN=0
-FORWARD=()
-if [[ "${1:-}" == "--dry_run" ]]; then
-  DRY_RUN=1
-  FORWARD=(--dry_run)
-  shift
-fi
-if [[ $# -ne 3 ]]; then
-  echo "usage: $0 [--dry_run] PHOTO_DIR ANIME_DIR RUNS_DIR" >&2
-  exit 2
-fi
-PHOTOS=$(realpath -m -- "$1")
-ANIME=$(realpath -m -- "$2")
-RUNS=$(realpath -m -- "$3")
-cd "$(dirname -- "${BASH_SOURCE[0]}")/.."
-PYTHON=${PYTHON:-.venv/bin/python}
+source "$(dirname -- "${BASH_SOURCE[0]}")/stages.sh"
+arguments "PHOTO_DIR ANIME_DIR RUNS_DIR" "$@"
+PHOTOS=${FOLDERS[0]}
+ANIME=${FOLDERS[1]}
+RUNS=${FOLDERS[2]}
 for folder in "$PHOTOS" "$ANIME"; do
   if [[ $DRY_RUN == 0 && ! -d "$folder" ]]; then
     echo "$0: $folder is not a folder" >&2
     exit 2
   fi
 done
-
-source recipes/stages.sh
 
 prepare() {  # prepare OUTPUT [FLAGS...]: prepare.py's exit 3 (some images skipped) is no failure
   run "$PYTHON" prepare.py --photo_dir="$PHOTOS" --anime_dir="$ANIME" --output_dir="$1" \
@@ -54,13 +41,7 @@ prepare "$RUNS/data"
 prepare "$RUNS/data600" --photo_sample=600 --sample_seed=0
 bash recipes/selfie2anime_v2.sh "${FORWARD[@]}" "$RUNS/data" "$RUNS"
 
-# The card's flags of the pair stages, every one named so that the recipe stays v3's if the
-# defaults change.
-PAIRS=(--dataset_dir="$RUNS/data600" --generator=animegan_v2 --extractor=vgg16
-       --face_extractor=vgg16 --extractor_weights=imagenet --face_extractor_weights=imagenet
-       --mixed_precision=off --image_size=256 --crop_size=128 --batch_size=8 --init_epochs=0
-       --steps_per_epoch=50 --color_scale=32 --pair_weight=1000 --con_weight=1.5 --face_weight=1.0
-       --content_source=pair --nogradient_norms --seed=0)
+PAIRS=(--dataset_dir="$RUNS/data600" "${PAIR_FLAGS[@]}")
 
 if stage 6 "the sample's targets: the stylised end's drawings, filtered, skin colour, lines"; then
   run "$PYTHON" make_pairs.py --dataset_dir="$RUNS/data600" --model="$RUNS/stylised_end" \

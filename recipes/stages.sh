@@ -1,5 +1,36 @@
-# The stage helpers of the recipes (sourced, not run): a recipe sets DRY_RUN (1: print the
-# commands only) and RUNS (where its runs and stage markers live) before it calls them.
+# The stage helpers of the recipes (sourced, not run): a recipe calls `arguments` first, which
+# sets DRY_RUN (1: print the commands only), FORWARD and FOLDERS, and sets RUNS (where its runs and
+# stage markers live) before it calls the others.
+
+arguments() {  # arguments USAGE "$@": [--dry_run] then as many folders as USAGE names, made
+  # absolute; then into the repository's root, where the recipes' commands run
+  local usage=$1
+  shift
+  DRY_RUN=0
+  FORWARD=()  # --dry_run again, for a recipe that this one runs first
+  if [[ "${1:-}" == "--dry_run" ]]; then
+    DRY_RUN=1
+    FORWARD=(--dry_run)
+    shift
+  fi
+  if [[ $# -ne $(wc -w <<< "$usage") ]]; then
+    echo "usage: $0 [--dry_run] $usage" >&2
+    exit 2
+  fi
+  FOLDERS=()
+  local folder
+  for folder in "$@"; do FOLDERS+=("$(realpath -m -- "$folder")"); done
+  cd "$(dirname -- "${BASH_SOURCE[0]}")/.."
+  PYTHON=${PYTHON:-.venv/bin/python}
+}
+
+# The model cards' flags of the pair runs (v3's and v4's), every one named so that a recipe stays
+# its model's if the defaults change; a recipe adds --dataset_dir and the run's own flags.
+PAIR_FLAGS=(--generator=animegan_v2 --extractor=vgg16 --face_extractor=vgg16
+            --extractor_weights=imagenet --face_extractor_weights=imagenet --mixed_precision=off
+            --image_size=256 --crop_size=128 --batch_size=8 --init_epochs=0 --steps_per_epoch=50
+            --color_scale=32 --pair_weight=1000 --con_weight=1.5 --face_weight=1.0
+            --content_source=pair --nogradient_norms --seed=0)
 
 run() {  # prints the command (shell-quoted), then runs it unless --dry_run
   printf '%q ' "$@" | sed 's/ $//'

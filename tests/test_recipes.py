@@ -1,8 +1,9 @@
-"""recipes/selfie2anime_v2.sh and selfie2anime_v3.sh: every command they print parses with its
+"""recipes/selfie2anime_v2.sh, _v3.sh and _v4.sh: every command they print parses with its
 script's own flags (so a recipe cannot drift from them), their stages are the model cards', and
 finished stages are skipped. Nothing is trained: the recipes run with --dry_run, train.py with
 --dry_run and the other scripts with absl's --only_check_args."""
 
+import dataclasses
 import os
 import pathlib
 import re
@@ -10,11 +11,14 @@ import shlex
 import subprocess
 import sys
 
+import pytest
+
 from animegan_face.config import Config
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 RECIPE = REPO / "recipes" / "selfie2anime_v2.sh"
 RECIPE_V3 = REPO / "recipes" / "selfie2anime_v3.sh"
+V4_SKIN_WEIGHT = 300.0  # the weight v4's card chose
 
 
 def _dry_run_recipe(*folders, recipe=RECIPE):
@@ -150,4 +154,46 @@ def test_v3_prepares_the_seeded_sample_then_continues_v2s_stylised_end_with_the_
     assert copies[7][1] == str(runs / "pairs" / "checkpoints" / "keras-ckpt-3" / "generator.weights.h5")
     assert copies[8][1] == str(runs / "pairs400" / "checkpoints" / "keras-ckpt-5" / "generator.weights.h5")
     export = stages[8][-1]
+    assert export[1] == "export.py" and "--quantize=float16" in export
+
+
+def test_v4_continues_v3_with_its_own_targets_then_averages_the_runs_last_three_checkpoints(tmp_path):
+    photos, anime, runs = tmp_path / "photo", tmp_path / "anime", tmp_path / "runs"
+    photos.mkdir()
+    anime.mkdir()
+    for name in ("data", "data600", "data600v3"):
+        (runs / name).mkdir(parents=True)
+    stages = _stages(_dry_run_recipe(photos, anime, runs, recipe=REPO / "recipes" / "selfie2anime_v4.sh"))
+    assert set(stages) == {*range(12), None}  # v3's stages 0-8 first
+    # Stage 9: the same seeded sample, prepared again, its targets drawn by v3.
+    prepare, make_pairs = stages[9]
+    assert {f"--output_dir={runs / 'data600v3'}", "--photo_sample=600", "--sample_seed=0"} <= set(prepare)
+    assert make_pairs[1:4] == ["make_pairs.py", f"--dataset_dir={runs / 'data600v3'}",
+                               f"--model={runs / 'v3'}"]
+    for argv in (prepare, make_pairs):
+        _check_args(argv)
+    # Stage 10: v3's pair flags, 200 steps from v3, the skin term on the face's mean colour.
+    (train_v4,) = stages[10]
+    v4 = _train_config(train_v4)
+    v3 = _train_config(next(argv for argv in stages[8] if argv[1:2] == ["train.py"]))
+    assert (v4.train.init_from, v4.data.dataset_dir) == (str(runs / "v3"), str(runs / "data600v3"))
+    assert v4.train.epochs * v4.train.steps_per_epoch == 200
+    assert (v4.loss.skin_statistic, v4.loss.skin) == ("mean", V4_SKIN_WEIGHT)
+    assert v4.model == v3.model and v4.data.image_size == v3.data.image_size
+    assert dataclasses.replace(v4.loss, skin=v3.loss.skin, skin_statistic="pixels") == v3.loss
+    # Stage 11: the checkpoints of epochs 2-4 (steps 100, 150, 200) averaged with equal weights.
+    blends = [argv for argv in stages[11] if argv[1:2] == ["interpolate.py"]]
+    copied = [argv[1] for argv in stages[11] if argv[0] == "cp" and len(argv) > 3]
+    assert copied == [str(runs / "v4_run" / "checkpoints" / f"keras-ckpt-{e}" / "generator.weights.h5")
+                      for e in (2, 3, 4)]
+    flags = [dict(arg[2:].split("=", 1) for arg in argv[2:]) for argv in blends]
+    assert [(f["model_a"], f["model_b"]) for f in flags] == [
+        (str(runs / "v4_run" / "epoch2"), str(runs / "v4_run" / "epoch3")),
+        (flags[0]["output"], str(runs / "v4_run" / "epoch4"))]
+    # (a + b) / 2 * (1 - alpha) + c * alpha is the mean of the three for alpha 1/3.
+    assert float(flags[0]["alpha"]) == 0.5 and float(flags[1]["alpha"]) == pytest.approx(1 / 3, rel=1e-15)
+    assert flags[1]["output"] == str(runs / "v4" / "generator.weights.h5")
+    for argv in blends:
+        _check_args(argv)
+    export = stages[11][-1]
     assert export[1] == "export.py" and "--quantize=float16" in export

@@ -1,7 +1,8 @@
-"""The shipped face model (checkpoints/selfie2anime_v3) on the shipped photo: its files are the
-ones its manifest lists, it is the pseudo-pair recipe trained on from the committed stylised end,
-the float16 TFLite file and the Keras weights agree, and it stylises. The model it replaced
-(checkpoints/selfie2anime_v2) keeps its float16 TFLite file and manifest, for comparison."""
+"""The shipped face model (checkpoints/selfie2anime_v4) on the shipped photo: its files are the
+ones its manifest lists, it is the mean of three checkpoints of one run trained on from v3, the
+float16 TFLite file and the Keras weights agree, and it stylises. The models it replaced
+(checkpoints/selfie2anime_v3, v2) keep their float16 TFLite file and manifest, for comparison; v3
+keeps its G and D, where runs go on from."""
 
 import json
 import pathlib
@@ -13,14 +14,14 @@ import pytest
 
 from animegan_face.data.image_files import read_image
 from animegan_face.deployment import stylize
-from animegan_face.deployment.inference import load_keras_generator, load_stylizer
+from animegan_face.deployment.inference import SHIPPED_MODEL, load_keras_generator, load_stylizer
 from animegan_face.deployment.provenance import sha256, trained_image_size
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 CHECKPOINTS = REPO / "checkpoints"
-SHIPPED = CHECKPOINTS / "selfie2anime_v3"
-PREVIOUS = CHECKPOINTS / "selfie2anime_v2"
-STYLISED_END = CHECKPOINTS / "selfie2anime_v2_stylised"
+SHIPPED = CHECKPOINTS / "selfie2anime_v4"
+PREVIOUS = CHECKPOINTS / "selfie2anime_v3"
+V2 = CHECKPOINTS / "selfie2anime_v2"
 PHOTO = REPO / "assets" / "astronaut.jpg"
 
 
@@ -28,7 +29,11 @@ def _manifest(folder=SHIPPED):
     return json.loads((folder / "export_manifest.json").read_text())
 
 
-@pytest.mark.parametrize("folder", [SHIPPED, PREVIOUS], ids=["shipped", "previous"])
+def test_the_model_the_scripts_run_is_this_one():
+    assert SHIPPED_MODEL == SHIPPED
+
+
+@pytest.mark.parametrize("folder", [SHIPPED, PREVIOUS, V2], ids=["shipped", "previous", "v2"])
 def test_the_tflite_file_is_the_one_the_manifest_lists(folder):
     # v2 keeps only this file (the README's comparison); its Keras weights are in git history.
     manifest = _manifest(folder)
@@ -36,29 +41,53 @@ def test_the_tflite_file_is_the_one_the_manifest_lists(folder):
     assert sha256(folder / tflite["file"]) == tflite["sha256"]
 
 
-def test_the_shipped_generator_is_the_pair_recipe_from_the_stylised_end():
+def _leaves(record):
+    """The (weight, training run) pairs of an interpolate.py record, nested records unrolled."""
+    if "interpolated_from" not in record:
+        return [(1.0, record["training_run"])]
+    blend = record["interpolated_from"]["interpolation"]
+    return ([(weight * (1 - blend["alpha"]), run) for weight, run in _leaves(blend["a"])]
+            + [(weight * blend["alpha"], run) for weight, run in _leaves(blend["b"])])
+
+
+def test_the_shipped_generator_is_the_mean_of_three_checkpoints_of_one_run_from_v3():
     manifest = _manifest()
-    assert sha256(SHIPPED / "generator.weights.h5") == manifest["source"]["generator"]["sha256"]
+    source = manifest["source"]
+    assert sha256(SHIPPED / "generator.weights.h5") == source["generator"]["sha256"]
+    assert source["interpolated_from"]["interpolated_to_sha256"] == source["generator"]["sha256"]
     config = json.loads((SHIPPED / "config.json").read_text())
-    assert manifest["source"]["training_run"]["config"] == config  # the run that made it
-    # The recipe of the model card: ImageNet VGG16 features, the pair term on make_pairs.py's
-    # targets, the content term measured against them, 128 px windows of 256 px photos.
+    assert source["config"] == config
+    # Three different checkpoints, weighted equally, all of the one run whose config ships.
+    leaves = _leaves(source)
+    assert [weight for weight, _ in leaves] == pytest.approx([1 / 3] * 3, rel=1e-12)
+    assert len({run["model_dir"] for _, run in leaves}) == 3
+    assert all(run["config"] == config for _, run in leaves)
+    # The model card's recipe: v3's pair flags, the skin term on the face's mean colour at 300.
     assert config["model"]["generator"] == "animegan_v2"
     assert config["model"]["extractor_weights"] == "imagenet"
     assert config["loss"]["pair"] > 0 and config["loss"]["content_source"] == "pair"
+    assert (config["loss"]["skin"], config["loss"]["skin_statistic"]) == (300.0, "mean")
     assert (config["data"]["image_size"], config["data"]["crop_size"]) == (256, 128)
-    # Trained on from the stylised end (directly, or through the pair run's committed state).
-    assert config["train"]["init_from"] in ("checkpoints/selfie2anime_v2_stylised",
-                                            "checkpoints/selfie2anime_v2_pairs")
-    steps = json.loads((SHIPPED / "counters.json").read_text())["step"]
-    assert steps > 0
     shipped = load_keras_generator(SHIPPED / "generator.weights.h5").get_weights()
-    start = load_keras_generator(STYLISED_END / "generator.weights.h5").get_weights()
+    start = load_keras_generator(PREVIOUS / "generator.weights.h5").get_weights()
     assert len(shipped) == len(start) == 77
-    assert not np.array_equal(shipped[0], start[0])  # it trained
-    held_out = [line for line in (PREVIOUS / "holdout_photos.txt").read_text().splitlines()
+    assert not np.array_equal(shipped[0], start[0])  # it trained on from v3
+    held_out = [line for line in (V2 / "holdout_photos.txt").read_text().splitlines()
                 if line and not line.startswith("#")]
     assert len(held_out) == len(set(held_out)) == 200
+
+
+def test_v3_the_start_of_v4_is_the_pair_recipe_from_the_stylised_end():
+    manifest = _manifest(PREVIOUS)
+    assert sha256(PREVIOUS / "generator.weights.h5") == manifest["source"]["generator"]["sha256"]
+    config = json.loads((PREVIOUS / "config.json").read_text())
+    assert manifest["source"]["training_run"]["config"] == config
+    assert config["loss"]["pair"] > 0 and config["loss"]["content_source"] == "pair"
+    # Trained on from the stylised end (through the pair run's committed state).
+    assert config["train"]["init_from"] in ("checkpoints/selfie2anime_v2_stylised",
+                                            "checkpoints/selfie2anime_v2_pairs")
+    assert (PREVIOUS / "discriminator.weights.h5").is_file()
+    assert json.loads((PREVIOUS / "counters.json").read_text())["step"] > 0
 
 
 @pytest.mark.slow
