@@ -178,19 +178,23 @@ def test_diffaugment_changes_what_d_sees_reproducibly_by_seed():
     assert _d_terms(config, seed=4)[0]["d_adv"] != pytest.approx(first["d_adv"], rel=1e-6)
 
 
+def _terms_with(photo, boxes, gray, fake, **loss):
+    """generator_terms' values (floats) with LossConfig(**loss) and stand-in networks."""
+    nets = {"discriminate": lambda x: x[..., :1] * 0.5, "extract": lambda x: x[:, ::2, ::2, :],
+            "extract_faces": lambda x: x[:, ::4, ::4, :]}
+    terms = objectives.generator_terms(photo, boxes, gray, fake, loss_config=LossConfig(**loss),
+                                       face_crop_size=CROP, **nets)
+    return {name: float(np.asarray(value)) for name, value in terms.items()}
+
+
 def test_skin_region_landmarks_reaches_the_skin_term_and_only_it():
     rng = np.random.default_rng(1)
     photo, gray, fake = (rng.uniform(-1, 1, (BATCH, SIZE, SIZE, 3)).astype(np.float32)
                          for _ in range(3))
     skin = [0.1, 0.1, 0.9, 0.9, 0.3, 0.2, 0.45, 0.8, 0.6, 0.35, 0.75, 0.65, 0, 0, 0, 0]
     boxes = np.array([[0.2, 0.2, 0.8, 0.8] + skin, [0.0] * 20], np.float32)
-    nets = {"discriminate": lambda x: x[..., :1] * 0.5, "extract": lambda x: x[:, ::2, ::2, :],
-            "extract_faces": lambda x: x[:, ::4, ::4, :]}
-    values = {}
-    for region in ("box", "landmarks"):
-        terms = objectives.generator_terms(photo, boxes, gray, fake, loss_config=LossConfig(
-            skin_region=region), face_crop_size=CROP, **nets)
-        values[region] = {name: float(np.asarray(value)) for name, value in terms.items()}
+    values = {region: _terms_with(photo, boxes, gray, fake, skin_region=region)
+              for region in ("box", "landmarks")}
     assert values["landmarks"]["skin"] == pytest.approx(float(np.asarray(
         losses.skin_color_loss(photo, fake, boxes, "huber", LossConfig().color_scale,
                                           "landmarks"))))
@@ -205,13 +209,8 @@ def test_skin_statistic_reaches_the_skin_term_and_only_it():
     photo, gray, fake = (rng.uniform(-1, 1, (BATCH, SIZE, SIZE, 3)).astype(np.float32)
                          for _ in range(3))
     boxes = np.array([[0.2, 0.2, 0.8, 0.8], [0.0] * 4], np.float32)
-    nets = {"discriminate": lambda x: x[..., :1] * 0.5, "extract": lambda x: x[:, ::2, ::2, :],
-            "extract_faces": lambda x: x[:, ::4, ::4, :]}
-    values = {}
-    for statistic in ("pixels", "mean"):
-        terms = objectives.generator_terms(photo, boxes, gray, fake, loss_config=LossConfig(
-            skin_statistic=statistic), face_crop_size=CROP, **nets)
-        values[statistic] = {name: float(np.asarray(value)) for name, value in terms.items()}
+    values = {statistic: _terms_with(photo, boxes, gray, fake, skin_statistic=statistic)
+              for statistic in ("pixels", "mean")}
     assert values["mean"]["skin"] == pytest.approx(float(np.asarray(losses.skin_color_loss(
         photo, fake, boxes, "huber", LossConfig().color_scale, statistic="mean"))))
     # Uniform noise: the means nearly agree, the pixels do not.

@@ -121,8 +121,9 @@ def skin_color_loss(photo, fake, face_boxes, distance="huber", scale=1.0, region
     `statistic` says what is compared: "pixels" (the thesis: per image, each of Y, U, V contributes
     the mean distance over the pixels of its region) or "mean" (the distance between the region's
     mean Y, U, V in photo and stylisation: only the face's overall tone is kept, so flat anime
-    shading is not pulled back towards the photo's skin texture). The result is averaged over the batch with photos without a face counting 0 (never NaN), so a batch
-    with half its faces undetected gives half the signal, the same on 1 or N replicas.
+    shading is not pulled back towards the photo's skin texture). The result is averaged over the
+    batch with photos without a face counting 0 (never NaN), so a batch with half its faces
+    undetected gives half the signal, the same on 1 or N replicas.
     A box covering the whole image gives exactly `color_loss`.
     """
     if region not in SKIN_REGIONS:
