@@ -64,63 +64,84 @@ def random_generator():
 
 
 @pytest.fixture(scope="session")
-def _tflite_conversions():
-    return {}
-
-
-@pytest.fixture(scope="session")
-def _converter_inputs(tmp_path_factory):
-    """{(network id, input_size): the folder of its converter-input SavedModel}, and where they go."""
-    return {}, tmp_path_factory.mktemp("converter_inputs")
+def _exports_made(tmp_path_factory):
+    """What `export_each_shared_generator_once` made: {key: TFLite bytes, a folder written once, or
+    Keras' outputs}, and the folder that the written folders lie in."""
+    return {}, tmp_path_factory.mktemp("exports_made")
 
 
 @pytest.fixture
-def convert_each_shared_generator_once(monkeypatch, random_generator, _tflite_conversions,
-                                       _converter_inputs):
-    """export.tflite_bytes converts each `random_generator` network once per (quantize, input_size,
-    int8's representative images) in this test process: test_export, test_gpu_compatibility and
-    test_tflite_graph ask for the same conversions of the same networks (15-30 s each on the
-    2-core machine, bench/RESULTS.md "Test suite"), and test_export converts its float16 file again
-    only to check what export_tflite does around the conversion. Every combination is still
-    converted for real once, by the first test that asks; any other network, and a test's own patch
-    of tflite_bytes, goes through as before. The bytes are immutable. The three modules share one
-    pytest-xdist group (`make test`: --dist loadgroup), so one worker converts each file once.
+def export_each_shared_generator_once(monkeypatch, random_generator, _exports_made):
+    """The export steps that depend only on a `random_generator` network and their arguments run
+    once per test process for each such network: test_export, test_gpu_compatibility and
+    test_tflite_graph ask for the same ones again and again, and test_export repeats them only to
+    check what the export does around them (claiming names, the parity check, the record, the
+    rename into place), which still runs every time. Each is still done for real once, by the
+    first test that asks; any other network, and a test's own patch, goes through as before. The
+    three modules share one pytest-xdist group (`make test`: --dist loadgroup), so one worker makes
+    each once. The steps:
 
-    The converter's input, a batch-1 SavedModel of the network's TFLite graph
-    (export._write_converter_input, about half of a conversion's 7 s of CPU), depends only on the
-    network and the input size, not on the quantisation: it is traced and written once per pair
-    and copied for every conversion of that pair (float32, float16 and dynamic int8 of one
-    size read the same folder)."""
+    - export.tflite_bytes, a conversion (15-30 s each on the 2-core machine, bench/RESULTS.md
+      "Test suite"), per quantisation, input size and int8's representative images; the bytes are
+      immutable;
+    - its input, a batch-1 SavedModel of the network's TFLite graph (export._write_converter_input,
+      about half of a conversion's 7 s of CPU), per input size: float32, float16 and dynamic int8
+      of one size read copies of one folder;
+    - export.write_saved_model, the SavedModel users load (~6 s), per input size, copied;
+    - export.keras_outputs, the Keras generator on the check images that every export is compared
+      with (~1 s eagerly for three 32 px images), per images; returned as a copy."""
     import shutil
 
     from animegan_face.deployment import export
 
+    made, root = _exports_made
+
+    def shared(network):
+        return any(network is one for one in random_generator.built.values())
+
+    def written_once(write, name):
+        def write_once(network, folder, input_size):
+            if not shared(network):
+                return write(network, folder, input_size)
+            key = (name, id(network), input_size)
+            if key not in made:
+                made[key] = root / f"{len(made)}"
+                write(network, made[key], input_size)
+            shutil.copytree(made[key], folder, dirs_exist_ok=True)
+        return write_once
+
+    monkeypatch.setattr(export, "_write_converter_input",
+                        written_once(export._write_converter_input,  # pylint: disable=protected-access
+                                     "converter_input"))
+    monkeypatch.setattr(export, "write_saved_model",
+                        written_once(export.write_saved_model, "saved_model"))
+
     convert = export.tflite_bytes
-    write_converter_input = export._write_converter_input  # pylint: disable=protected-access
-    written, root = _converter_inputs
-
-    def write_once(network, folder, input_size):
-        if not any(network is shared for shared in random_generator.built.values()):
-            return write_converter_input(network, folder, input_size)
-        key = (id(network), input_size)
-        if key not in written:
-            written[key] = root / f"{len(written)}"
-            write_converter_input(network, written[key], input_size)
-        shutil.copytree(written[key], folder, dirs_exist_ok=True)
-
-    monkeypatch.setattr(export, "_write_converter_input", write_once)
 
     def tflite_bytes(network, quantize, input_size=None, representative_images=None):
-        if not any(network is shared for shared in random_generator.built.values()):
+        if not shared(network):
             return convert(network, quantize, input_size, representative_images)
         # Only int8 reads the representative images (export.tflite_bytes calibrates with them).
-        key = (id(network), quantize, input_size, np.asarray(representative_images).tobytes()
+        key = ("tflite", id(network), quantize, input_size, np.asarray(representative_images).tobytes()
                if quantize == "int8" and representative_images is not None else None)
-        if key not in _tflite_conversions:
-            _tflite_conversions[key] = convert(network, quantize, input_size, representative_images)
-        return _tflite_conversions[key]
+        if key not in made:
+            made[key] = convert(network, quantize, input_size, representative_images)
+        return made[key]
 
     monkeypatch.setattr(export, "tflite_bytes", tflite_bytes)
+
+    keras_outputs = export.keras_outputs
+
+    def keras_outputs_once(network, check_images):
+        if not shared(network):
+            return keras_outputs(network, check_images)
+        images = np.asarray(check_images)
+        key = ("keras_outputs", id(network), images.shape, str(images.dtype), images.tobytes())
+        if key not in made:
+            made[key] = keras_outputs(network, check_images)
+        return made[key].copy()
+
+    monkeypatch.setattr(export, "keras_outputs", keras_outputs_once)
 
 
 # The modules holding the slowest tests of `make test` (--durations on the 2-core machine), by their

@@ -16,7 +16,7 @@ from tests.helpers import ScriptRuns
 
 # One conversion per setting of the shared generator, and one pytest-xdist worker for this module,
 # test_gpu_compatibility and test_tflite_graph, which ask for the same files (tests/conftest.py).
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("convert_each_shared_generator_once"),
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("export_each_shared_generator_once"),
               pytest.mark.xdist_group("tflite_conversions")]
 SIZE = 32
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

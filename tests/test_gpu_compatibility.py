@@ -12,7 +12,7 @@ from animegan_face.deployment.gpu_compatibility import gpu_rejections
 SIZE = 32
 # The generators and their TFLite files are test_export's (tests/conftest.py): one conversion per
 # setting, on one pytest-xdist worker.
-pytestmark = [pytest.mark.usefixtures("convert_each_shared_generator_once"),
+pytestmark = [pytest.mark.usefixtures("export_each_shared_generator_once"),
               pytest.mark.xdist_group("tflite_conversions")]
 
 

@@ -24,7 +24,7 @@ from tests.helpers import float64_policy
 BOUND = 1e-10
 # The generators' TFLite files are test_export's (tests/conftest.py): one conversion per setting,
 # on one pytest-xdist worker.
-pytestmark = [pytest.mark.usefixtures("convert_each_shared_generator_once"),
+pytestmark = [pytest.mark.usefixtures("export_each_shared_generator_once"),
               pytest.mark.xdist_group("tflite_conversions")]
 
 

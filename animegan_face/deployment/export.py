@@ -144,6 +144,13 @@ class _Serving(tf.Module):
         self.serve_uint8 = serve_uint8
 
 
+def write_saved_model(generator, folder, input_size):
+    """The SavedModel users load: the generator with its float and uint8 signatures."""
+    serving = _Serving(generator, input_size)
+    tf.saved_model.save(serving, str(folder), signatures={
+        "serving_default": serving.serve, "serving_uint8": serving.serve_uint8})
+
+
 def _write_converter_input(generator, folder, input_size):
     """A batch-1 SavedModel written by keras.export.ExportArchive, which the TFLite converter can
     freeze (from a plain tf.Module it left the Keras 3 variables as unset resource variables; the
@@ -326,6 +333,12 @@ def output_name(kind, input_size=None):
     return f"generator{size}_{'float32' if kind == 'none' else kind}.tflite"
 
 
+def keras_outputs(generator, check_images):
+    """What every exported file is compared with: the Keras generator on each check image."""
+    return np.concatenate([np.asarray(generator(image[None], training=False))
+                           for image in check_images])
+
+
 def _check(partial, final, kind, generator, check_images, owned):
     """Runs the written file, compares with Keras, and moves it into place if within tolerance.
 
@@ -336,8 +349,7 @@ def _check(partial, final, kind, generator, check_images, owned):
         # memory (22 GB at 4 x 512 x 512).
         stylizer = load_stylizer(partial)
         exported = np.concatenate([stylizer(image[None]) for image in check_images])
-        reference = np.concatenate([np.asarray(generator(image[None], training=False))
-                                    for image in check_images])
+        reference = keras_outputs(generator, check_images)
         result = ExportResult(final, kind, _size(partial), *parity(exported, reference),
                               TOLERANCES[kind])
         # "not <=" so that NaN fails too
@@ -360,10 +372,8 @@ def _check(partial, final, kind, generator, check_images, owned):
 def export_saved_model(generator, output_dir, check_images, input_size=None, owned=None):
     final = pathlib.Path(output_dir) / output_name("saved_model", input_size)
     partial = _partial_path(final, "saved_model")
-    serving = _Serving(generator, input_size)
     with _removed_on_failure(partial, owned):
-        tf.saved_model.save(serving, str(partial), signatures={
-            "serving_default": serving.serve, "serving_uint8": serving.serve_uint8})
+        write_saved_model(generator, partial, input_size)
     return _check(partial, final, "saved_model", generator, check_images, owned)
 
 
