@@ -102,7 +102,12 @@ def test_rating_in_headless_chromium_then_aggregate(page, tmp_path):
         for step in range(9):
             if step == 5:  # a reload in the middle loses neither scores nor name nor position
                 driver.refresh()
-                assert driver.find_element(By.ID, "progress").text == "5 / 9 scored"
+                # In about 1 run of 30 on the loaded 2-core machine the reloaded page found no
+                # state ("0 / 9 scored"), a 1 s pause before the reload included; the cause is
+                # not known yet, so a failure says what the browser's storage held.
+                progress = driver.find_element(By.ID, "progress").text
+                assert progress == "5 / 9 scored", (progress, driver.execute_script(
+                    "return [document.readyState, Object.entries(localStorage)]"))
                 assert driver.find_element(By.ID, "rater").get_attribute("value") == "Alice"
             image_id = driver.find_element(By.ID, "image").get_attribute("data-id")
             assert image_id not in given, "the page showed a scored image while some were unscored"
