@@ -103,8 +103,10 @@ def test_rating_in_headless_chromium_then_aggregate(page, tmp_path):
             if step == 5:  # a reload in the middle loses neither scores nor name nor position
                 driver.refresh()
                 # In about 1 run of 30 on the loaded 2-core machine the reloaded page found no
-                # state ("0 / 9 scored"), a 1 s pause before the reload included; the cause is
-                # not known yet, so a failure says what the browser's storage held.
+                # state ("0 / 9 scored"), a 1 s pause before the reload included: the page had
+                # loaded and its origin's localStorage was empty, every write of the first load
+                # gone, not only the last. The cause is not known yet (a fresh profile's storage
+                # opening?), so a failure says what the storage held.
                 progress = driver.find_element(By.ID, "progress").text
                 assert progress == "5 / 9 scored", (progress, driver.execute_script(
                     "return [document.readyState, Object.entries(localStorage)]"))
