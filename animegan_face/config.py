@@ -147,7 +147,7 @@ class LossConfig:
     The discriminator loss is weighted by `adv` too, as in AnimeGAN v1. `color_scale` multiplies
     the YUV values of the colour and skin terms before the distance (see `losses.color_loss`):
     the thesis fixes their formula and weights, not the value range of YUV. The flatness
-    candidates (surface, distill, region, pair, diffaugment; issue 24) are off by default until a
+    candidates (surface, distill, region, pair, diffaugment, input_grain; issue 24) are off by default until a
     fixed-budget ablation chooses.
     """
 
@@ -192,6 +192,11 @@ class LossConfig:
     diffaugment: str = option(
         "", "DiffAugment for everything the discriminator sees, in D and G updates: '' (off) or "
         "a comma list of color, translation, cutout.")
+    input_grain: float = option(
+        0.0, "Standard deviation (on the [-1, 1] scale) of the photographic grain added to each "
+        "photo that G stylises in a GAN step, drawn anew every step; every loss term still "
+        "compares with the clean photo, so G learns to draw the same face with or without skin "
+        "texture and camera noise (which otherwise become crack-like lines); 0: off.")
 
     def __post_init__(self):
         _require(self.distance in DISTANCES, "distance",
@@ -203,6 +208,7 @@ class LossConfig:
         _require(self.content_source in CONTENT_SOURCES, "content_source",
                  f"must be one of {CONTENT_SOURCES}, got {self.content_source!r}")
         _require(self.color_scale > 0, "color_scale", f"must be positive, got {self.color_scale}")
+        _require(self.input_grain >= 0, "input_grain", f"must not be negative, got {self.input_grain}")
         parts = [p.strip() for p in self.diffaugment.split(",")] if self.diffaugment else []
         _require(all(p in DIFFAUGMENT_PARTS for p in parts), "diffaugment",
                  f"must be empty or a comma list of {DIFFAUGMENT_PARTS}, got {self.diffaugment!r}")

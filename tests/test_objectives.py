@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from animegan_face.config import LossConfig
-from animegan_face.loss import losses, objectives
+from animegan_face.loss import augment, losses, objectives
 
 BATCH, SIZE, CROP = 2, 16, 8
 
@@ -176,6 +176,16 @@ def test_diffaugment_changes_what_d_sees_reproducibly_by_seed():
     assert first["d_adv"] != pytest.approx(plain["d_adv"], rel=1e-3)
     assert _d_terms(config, seed=3)[0] == first
     assert _d_terms(config, seed=4)[0]["d_adv"] != pytest.approx(first["d_adv"], rel=1e-6)
+
+
+def test_generator_input_is_the_photo_unless_grain_is_on():
+    photo = np.random.default_rng(2).uniform(-0.5, 0.5, (BATCH, SIZE, SIZE, 3)).astype(np.float32)
+    assert objectives.generator_input(photo, LossConfig(), 3) is photo
+    grained = np.asarray(objectives.generator_input(photo, LossConfig(input_grain=0.05), 3))
+    np.testing.assert_array_equal(grained, np.asarray(augment.grain(photo, 3, 0.05)))
+    assert 0 < np.abs(grained - photo).mean() < 0.1
+    with pytest.raises(ValueError, match="input_grain"):
+        LossConfig(input_grain=-0.01)
 
 
 def _terms_with(photo, boxes, gray, fake, **loss):

@@ -53,6 +53,36 @@ def test_gan_step_changes_generator_and_discriminator_not_extractors(setup):
     assert not any(_changed(face, gan.face_extractor))
 
 
+def test_with_input_grain_g_stylises_the_grained_photo_and_the_terms_see_the_clean_one(
+        setup, monkeypatch):
+    _, gan, data = setup
+    from animegan_face.loss import objectives
+
+    seen = {}
+    grain = objectives.generator_input
+
+    def generator_input(photo, loss_config, seed):
+        seen["input"] = grain(photo, loss_config, seed)
+        seen["seed"] = int(seed)
+        return seen["input"]
+
+    def col_term(photo, fake, *args):
+        seen["col"] = (np.array(photo), np.array(fake))
+        return col(photo, fake, *args)
+
+    col = objectives.losses.color_loss
+    monkeypatch.setattr(objectives, "generator_input", generator_input)
+    monkeypatch.setattr(objectives.losses, "color_loss", col_term)
+    monkeypatch.setattr(gan, "loss_config", dataclasses.replace(gan.loss_config, input_grain=0.1))
+    step = int(gan.d_optimizer.iterations)
+    gan.train_step(data)
+
+    photo = np.array(data[0][0])
+    assert seen["seed"] == step  # the step's D counter, as DiffAugment's draws
+    assert 0.03 < np.abs(np.array(seen["input"]) - photo).mean() < 0.2
+    np.testing.assert_array_equal(seen["col"][0], photo)  # the terms compare with the clean photo
+
+
 def test_the_v2_generator_trains_under_the_same_steps(tmp_path, setup):
     _, _, data = setup
     config = tiny_config(tmp_path, tmp_path / "run")

@@ -1,4 +1,7 @@
-"""DiffAugment (Zhao et al. 2020): differentiable augmentation of everything the discriminator sees.
+"""Random augmentations inside a train step: DiffAugment for what the discriminator sees, grain
+for what the generator stylises.
+
+DiffAugment (Zhao et al. 2020): differentiable augmentation of everything the discriminator sees.
 
 With few training images a discriminator memorises them and its gradients stop teaching the
 generator; DiffAugment applies the same random colour, translation and cutout policy to real and
@@ -90,6 +93,32 @@ def diff_augment(images, seed, parts=DIFFAUGMENT_PARTS):
         boxes = ops.concatenate([centres - half, centres + half], axis=1)  # (y0, x0, y1, x1)
         images = images * (1.0 - image_ops.face_mask(boxes, height, width, dtype))
     return images
+
+
+def normal(shape, seed, salt, dtype="float32"):
+    """Stateless standard normal draws (Box-Muller on two `uniform` draws, salts `salt` and
+    `salt + 1`): the same numbers on every backend, as `uniform`'s."""
+    radius = ops.sqrt(-2.0 * ops.log(1.0 - uniform(shape, seed, salt, dtype)))  # 1 - u lies in (0, 1]
+    return radius * ops.cos(2.0 * 3.141592653589793 * uniform(shape, seed, salt + 1, dtype))
+
+
+GRAIN_SALT = 7  # the salts 7 and 8; DiffAugment draws with 1 to 6
+
+
+def grain(images, seed, strength):
+    """`images` with photographic grain: one luminance noise field per image (the same in R, G and
+    B), of standard deviation `strength` on the [-1, 1] scale, correlated over 2x2 pixels (four
+    neighbouring unit normals summed and halved: unit variance, about the size of a pore or a
+    phone camera's noise at 256 px), clipped to [-1, 1] as a real photo is. The field wraps round
+    at the borders (it is noise: no edge is special)."""
+    images = ops.convert_to_tensor(images)
+    dtype = image_ops.float_dtype(images)
+    images = ops.cast(images, dtype)
+    shape = (ops.shape(images)[0], images.shape[1], images.shape[2], 1)
+    field = normal(shape, seed, GRAIN_SALT, dtype)
+    field = field + ops.roll(field, 1, axis=1)
+    field = (field + ops.roll(field, 1, axis=2)) / 2.0
+    return ops.clip(images + strength * field, -1.0, 1.0)
 
 
 def _translate(images, seed, dtype, size):

@@ -43,6 +43,15 @@ def surface(images):
     return ops.cast(filtered, images.dtype)  # concatenated with the images it is compared with
 
 
+def generator_input(photo, loss_config, seed):
+    """What G stylises in a GAN step: the photo, with grain (`augment.grain`) where
+    LossConfig.input_grain is on, drawn from the step `seed` (other draws than DiffAugment's). The
+    loss terms are given the clean photo."""
+    if loss_config.input_grain == 0:
+        return photo
+    return augment.grain(photo, seed, loss_config.input_grain)
+
+
 def smoothed_target(images):
     """The edge-preserving smoothed copy that the distill term pulls G(p) towards."""
     radius, epsilon = SMOOTH_FILTER

@@ -189,9 +189,11 @@ class JaxAnimeGANTrainer:
         seed = ops.cast(state.d_optimizer[self._d_step_index], "int32")
 
         # One generator forward serves both updates; its VJP gives the G gradients at the end.
+        generator_input = objectives.generator_input(photo, self.loss_config, seed)
+
         def forward(g_trainable):
             return self.generator.stateless_call(
-                g_trainable, state.g_non_trainable, photo, training=True)
+                g_trainable, state.g_non_trainable, generator_input, training=True)
 
         fake, g_pullback, g_non_trainable = jax.vjp(forward, state.g_trainable, has_aux=True)
 

@@ -120,13 +120,15 @@ class AnimeGANTrainer(keras.Model):
     def train_step(self, data):
         photo, face_boxes, anime, anime_gray, smooth_gray, photo_target = _unpack(data)
         replicas = _replica_count()
-        # The step number seeds DiffAugment (when on): the same draws on a resumed run.
+        # The step number seeds DiffAugment and the input grain (when on): the same draws on a
+        # resumed run.
         seed = ops.cast(self.d_optimizer.iterations, "int32")
 
         # One generator forward serves both updates: G is unchanged by the D update, so its output
         # is the same one v1 recomputes. The D update sees it through stop_gradient.
         with tf.GradientTape() as g_tape:
-            fake = self.generator(photo, training=True)
+            fake = self.generator(objectives.generator_input(photo, self.loss_config, seed),
+                                  training=True)
 
             # Discriminator update on real anime, generated, grayscale and smoothed grayscale images.
             with tf.GradientTape() as d_tape:
