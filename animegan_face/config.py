@@ -147,8 +147,8 @@ class LossConfig:
     The discriminator loss is weighted by `adv` too, as in AnimeGAN v1. `color_scale` multiplies
     the YUV values of the colour and skin terms before the distance (see `losses.color_loss`):
     the thesis fixes their formula and weights, not the value range of YUV. The flatness
-    candidates (surface, distill, region, pair, diffaugment, input_grain; issue 24) are off by default until a
-    fixed-budget ablation chooses.
+    candidates (surface, distill, region, pair, diffaugment, input_grain; issue 24) are off by
+    default until a fixed-budget ablation chooses.
     """
 
     adv: float = option(300.0, "Weight of the adversarial loss (G and D).", flag="adv_weight")
@@ -208,7 +208,8 @@ class LossConfig:
         _require(self.content_source in CONTENT_SOURCES, "content_source",
                  f"must be one of {CONTENT_SOURCES}, got {self.content_source!r}")
         _require(self.color_scale > 0, "color_scale", f"must be positive, got {self.color_scale}")
-        _require(self.input_grain >= 0, "input_grain", f"must not be negative, got {self.input_grain}")
+        _require(self.input_grain >= 0, "input_grain",
+                 f"must not be negative, got {self.input_grain}")
         parts = [p.strip() for p in self.diffaugment.split(",")] if self.diffaugment else []
         _require(all(p in DIFFAUGMENT_PARTS for p in parts), "diffaugment",
                  f"must be empty or a comma list of {DIFFAUGMENT_PARTS}, got {self.diffaugment!r}")

@@ -104,7 +104,8 @@ def test_grain_is_box_muller_on_the_hash_draws_summed_over_2x2_pixels():
     u1 = _uniform_numpy(2 * 4 * 6, 9, augment.GRAIN_SALT).reshape(2, 4, 6, 1)
     u2 = _uniform_numpy(2 * 4 * 6, 9, augment.GRAIN_SALT + 1).reshape(2, 4, 6, 1)
     field = np.sqrt(-2 * np.log(1 - u1)) * np.cos(2 * np.pi * u2)
-    field = (field + np.roll(field, 1, 1) + np.roll(field, 1, 2) + np.roll(field, (1, 1), (1, 2))) / 2
+    field = (field + np.roll(field, 1, 1) + np.roll(field, 1, 2)
+             + np.roll(field, (1, 1), (1, 2))) / 2
     np.testing.assert_allclose(out, np.repeat(0.1 * field, 3, axis=-1), atol=1e-5)
 
 

@@ -98,7 +98,8 @@ def diff_augment(images, seed, parts=DIFFAUGMENT_PARTS):
 def normal(shape, seed, salt, dtype="float32"):
     """Stateless standard normal draws (Box-Muller on two `uniform` draws, salts `salt` and
     `salt + 1`): the same numbers on every backend, as `uniform`'s."""
-    radius = ops.sqrt(-2.0 * ops.log(1.0 - uniform(shape, seed, salt, dtype)))  # 1 - u lies in (0, 1]
+    # 1 - u lies in (0, 1]: a finite radius, at most sqrt(2 * 24 * ln 2) = 5.8.
+    radius = ops.sqrt(-2.0 * ops.log(1.0 - uniform(shape, seed, salt, dtype)))
     return radius * ops.cos(2.0 * 3.141592653589793 * uniform(shape, seed, salt + 1, dtype))
 
 

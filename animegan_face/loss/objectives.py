@@ -46,7 +46,9 @@ def surface(images):
 def generator_input(photo, loss_config, seed):
     """What G stylises in a GAN step: the photo, with grain (`augment.grain`) where
     LossConfig.input_grain is on, drawn from the step `seed` (other draws than DiffAugment's). The
-    loss terms are given the clean photo."""
+    loss terms are given the clean photo. The k-th photo of a batch gets the k-th field: under
+    tf.distribute every replica draws from the same seed, so replicas share fields (as for
+    DiffAugment); JAX draws them over the global batch."""
     if loss_config.input_grain == 0:
         return photo
     return augment.grain(photo, seed, loss_config.input_grain)
