@@ -145,8 +145,8 @@ def wait_for_file(folder, pattern, timeout=20):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         entries = list(folder.iterdir())
-        found = [path for path in folder.glob(pattern) if not path.name.endswith(".crdownload")]
-        if (found and not any(path.name.endswith(".crdownload") for path in entries)
+        found = [path for path in entries if path.match(pattern)]
+        if (found and not any(path.suffix == ".crdownload" for path in entries)
                 and found[0].stat().st_size > 0):
             return found[0]
         time.sleep(0.1)
