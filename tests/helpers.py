@@ -45,7 +45,7 @@ def float64_policy():
 # convolutions far slower than float32 ones: at 32 px each float64 GAN step took 23 s of CPU to run
 # (its compile 20 s), three of them in that process. What the checks compare, two implementations
 # of one step's arithmetic, is the same at any size: every layer and loss term is still in it
-# (VGG19's stride-8 content layer gives 2 x 2 maps; the face crops stay 32 px, the least Keras'
+# (VGG16's stride-8 content layer gives 2 x 2 maps; the face crops stay 32 px, the least Keras'
 # VGG16 takes) and the bugs they are there to catch (a scale error, a stale spectral-norm vector, a
 # missing term) are not size effects.
 FLOAT64_CHECK_SIZE = 16
@@ -81,13 +81,15 @@ def tiny_config(dataset_dir, model_dir, size=32, **train):
     gradient norms (an eager measurement on 8 photos, ~10 s per GAN epoch here; a test that reads
     grad_norm/ passes gradient_norms=True).
 
-    Faces go through VGG16, the shipped model's face extractor: ResNet101's made each traced train
-    step some 7 s slower (16.9 against 11.6 s to build and trace a GAN step); its build is covered
+    Content and faces both go through VGG16, the shipped model's extractors: ResNet101 as the face
+    extractor made each traced train step some 7 s slower (16.9 against 11.6 s to build and trace a
+    GAN step), VGG19 (two convolutions more) as the content extractor test_training.py's resume
+    test by about a tenth (54.5 and 58.0 against 50.9 and 51.7 s of CPU); their builds are covered
     by tests/test_extractors.py."""
     return Config(
         data=DataConfig(dataset_dir=str(dataset_dir), image_size=size, batch_size=2),
         # The v1 generator, colour scale 255 and float32: the defaults these tests were written for.
-        model=ModelConfig(generator="animegan_v1", extractor="vgg19", extractor_weights="none",
+        model=ModelConfig(generator="animegan_v1", extractor="vgg16", extractor_weights="none",
                           face_extractor="vgg16", face_extractor_weights="none", face_crop_size=32),
         loss=LossConfig(color_scale=255.0),
         train=TrainConfig(model_dir=str(model_dir), **{"epochs": 1, "init_epochs": 1,

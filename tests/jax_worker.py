@@ -243,7 +243,7 @@ def _models_from(work, config):
 
     with _initialisers_without_draws():
         models = (build_generator(), build_discriminator(),
-                  build_content_extractor("vgg19", "none"),
+                  build_content_extractor("vgg16", "none"),
                   build_face_extractor("vgg16", "none", config.model.face_crop_size))
     for model, name in zip(models, ("generator", "discriminator", "content", "face")):
         model.load_weights(work / f"{name}.weights.h5")
