@@ -22,7 +22,6 @@ RUNS=${FOLDERS[2]}
 
 bash recipes/selfie2anime_v3.sh "${FORWARD[@]}" "$PHOTOS" "$ANIME" "$RUNS"
 
-SKIN=(--skin_weight=300 --skin_statistic=mean)
 if stage 9 "the sample again, its targets drawn by v3: cracks inpainted, the photo's skin colour"; then
   run "$PYTHON" prepare.py --photo_dir="$PHOTOS" --anime_dir="$ANIME" --output_dir="$RUNS/data600v3" \
     --exclude_list=checkpoints/selfie2anime_v2/holdout_photos.txt --photo_sample=600 \
@@ -32,23 +31,12 @@ if stage 9 "the sample again, its targets drawn by v3: cracks inpainted, the pho
   finished 9
 fi
 if stage 10 "200 steps from v3's G and D on those targets, the skin term on the face's mean colour"; then
-  run "$PYTHON" train.py --dataset_dir="$RUNS/data600v3" "${PAIR_FLAGS[@]}" "${SKIN[@]}" \
+  run "$PYTHON" train.py --dataset_dir="$RUNS/data600v3" "${PAIR_FLAGS[@]}" "${V4_SKIN[@]}" \
     --init_from="$RUNS/v3" --model_dir="$RUNS/v4_run" --epochs=4
   finished 10
 fi
 if stage 11 "the mean of the run's checkpoints at steps 100, 150 and 200: v4, float16 TFLite"; then
-  for epoch in 2 3 4; do
-    end_folder "$RUNS/v4_run" $epoch "$RUNS/v4_run/epoch$epoch"
-  done
-  run mkdir -p "$RUNS/v4"
-  run "$PYTHON" interpolate.py --model_a="$RUNS/v4_run/epoch2" --model_b="$RUNS/v4_run/epoch3" \
-    --alpha=0.5 --output="$RUNS/v4_run/epochs23.weights.h5"
-  run "$PYTHON" interpolate.py --model_a="$RUNS/v4_run/epochs23.weights.h5" \
-    --model_b="$RUNS/v4_run/epoch4" --alpha=0.3333333333333333 \
-    --output="$RUNS/v4/generator.weights.h5"
-  run cp "$RUNS/v4_run/config.json" "$RUNS/v4/"
-  run "$PYTHON" export.py --model_dir="$RUNS/v4" --output_dir="$RUNS/v4" --formats=tflite \
-    --quantize=float16
+  average_last_three "$RUNS/v4_run" "$RUNS/v4"
   finished 11
 fi
 echo "# done: $RUNS/v4"

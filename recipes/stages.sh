@@ -31,6 +31,8 @@ PAIR_FLAGS=(--generator=animegan_v2 --extractor=vgg16 --face_extractor=vgg16
             --image_size=256 --crop_size=128 --batch_size=8 --init_epochs=0 --steps_per_epoch=50
             --color_scale=32 --pair_weight=1000 --con_weight=1.5 --face_weight=1.0
             --content_source=pair --nogradient_norms --seed=0)
+# v4's skin colour term (its card: on the face's mean colour, weight 300), kept by v5.
+V4_SKIN=(--skin_weight=300 --skin_statistic=mean)
 
 run() {  # prints the command (shell-quoted), then runs it unless --dry_run
   printf '%q ' "$@" | sed 's/ $//'
@@ -59,4 +61,23 @@ end_folder() {  # end_folder RUN EPOCH DEST: the run's checkpoint of EPOCH as a 
   fi
   run cp "$checkpoint/generator.weights.h5" "$checkpoint/discriminator.weights.h5" \
     "$1/config.json" "$3/"
+}
+
+average_last_three() {  # average_last_three RUN DEST: the mean of RUN's checkpoints of epochs 2,
+  # 3 and 4 (steps 100, 150, 200 at 50 steps an epoch: the three a run keeps) as DEST's generator,
+  # with RUN's config, exported to float16 TFLite. Two interpolate.py calls: (a + b) / 2 blended
+  # with c at 1/3 is the mean of the three.
+  local epoch
+  for epoch in 2 3 4; do
+    end_folder "$1" $epoch "$1/epoch$epoch"
+  done
+  run mkdir -p "$2"
+  run "$PYTHON" interpolate.py --model_a="$1/epoch2" --model_b="$1/epoch3" \
+    --alpha=0.5 --output="$1/epochs23.weights.h5"
+  run "$PYTHON" interpolate.py --model_a="$1/epochs23.weights.h5" \
+    --model_b="$1/epoch4" --alpha=0.3333333333333333 \
+    --output="$2/generator.weights.h5"
+  run cp "$1/config.json" "$2/"
+  run "$PYTHON" export.py --model_dir="$2" --output_dir="$2" --formats=tflite \
+    --quantize=float16
 }

@@ -1,4 +1,4 @@
-"""recipes/selfie2anime_v2.sh, _v3.sh and _v4.sh: every command they print parses with its
+"""recipes/selfie2anime_v2.sh, _v3.sh, _v4.sh and _v5.sh: every command they print parses with its
 script's own flags (so a recipe cannot drift from them), their stages are the model cards', and
 finished stages are skipped. Nothing is trained: the recipes run with --dry_run, train.py with
 --dry_run and the other scripts with absl's --only_check_args."""
@@ -19,6 +19,7 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 RECIPE = REPO / "recipes" / "selfie2anime_v2.sh"
 RECIPE_V3 = REPO / "recipes" / "selfie2anime_v3.sh"
 V4_SKIN_WEIGHT = 300.0  # the weight v4's card chose
+V5_INPUT_GRAIN = 0.03  # the grain v5's card chose
 
 
 def _dry_run_recipe(*folders, recipe=RECIPE):
@@ -157,13 +158,19 @@ def test_v3_prepares_the_seeded_sample_then_continues_v2s_stylised_end_with_the_
     assert export[1] == "export.py" and "--quantize=float16" in export
 
 
-def test_v4_continues_v3_with_its_own_targets_then_averages_the_runs_last_three_checkpoints(tmp_path):
+def _stages_from_photos(tmp_path, recipe):
+    """(RUNS_DIR, stages) of a recipe that starts from the photos (v4, v5), dry-run in tmp_path, with
+    the prepared sets made (train.py --dry_run checks its --dataset_dir)."""
     photos, anime, runs = tmp_path / "photo", tmp_path / "anime", tmp_path / "runs"
     photos.mkdir()
     anime.mkdir()
     for name in ("data", "data600", "data600v3"):
         (runs / name).mkdir(parents=True)
-    stages = _stages(_dry_run_recipe(photos, anime, runs, recipe=REPO / "recipes" / "selfie2anime_v4.sh"))
+    return runs, _stages(_dry_run_recipe(photos, anime, runs, recipe=REPO / "recipes" / recipe))
+
+
+def test_v4_continues_v3_with_its_own_targets_then_averages_the_runs_last_three_checkpoints(tmp_path):
+    runs, stages = _stages_from_photos(tmp_path, "selfie2anime_v4.sh")
     assert set(stages) == {*range(12), None}  # v3's stages 0-8 first
     # Stage 9: the same seeded sample, prepared again, its targets drawn by v3.
     prepare, make_pairs = stages[9]
@@ -181,19 +188,38 @@ def test_v4_continues_v3_with_its_own_targets_then_averages_the_runs_last_three_
     assert (v4.loss.skin_statistic, v4.loss.skin) == ("mean", V4_SKIN_WEIGHT)
     assert v4.model == v3.model and v4.data.image_size == v3.data.image_size
     assert dataclasses.replace(v4.loss, skin=v3.loss.skin, skin_statistic="pixels") == v3.loss
-    # Stage 11: the checkpoints of epochs 2-4 (steps 100, 150, 200) averaged with equal weights.
-    blends = [argv for argv in stages[11] if argv[1:2] == ["interpolate.py"]]
-    copied = [argv[1] for argv in stages[11] if argv[0] == "cp" and len(argv) > 3]
-    assert copied == [str(runs / "v4_run" / "checkpoints" / f"keras-ckpt-{e}" / "generator.weights.h5")
+    _assert_averages_the_last_three(stages[11], runs / "v4_run", runs / "v4")
+
+
+def _assert_averages_the_last_three(commands, run, result):
+    """The checkpoints of epochs 2-4 (steps 100, 150, 200) of `run` averaged with equal weights into
+    `result`, then exported to float16 TFLite."""
+    blends = [argv for argv in commands if argv[1:2] == ["interpolate.py"]]
+    copied = [argv[1] for argv in commands if argv[0] == "cp" and len(argv) > 3]
+    assert copied == [str(run / "checkpoints" / f"keras-ckpt-{e}" / "generator.weights.h5")
                       for e in (2, 3, 4)]
     flags = [dict(arg[2:].split("=", 1) for arg in argv[2:]) for argv in blends]
     assert [(f["model_a"], f["model_b"]) for f in flags] == [
-        (str(runs / "v4_run" / "epoch2"), str(runs / "v4_run" / "epoch3")),
-        (flags[0]["output"], str(runs / "v4_run" / "epoch4"))]
+        (str(run / "epoch2"), str(run / "epoch3")), (flags[0]["output"], str(run / "epoch4"))]
     # (a + b) / 2 * (1 - alpha) + c * alpha is the mean of the three for alpha 1/3.
     assert float(flags[0]["alpha"]) == 0.5 and float(flags[1]["alpha"]) == pytest.approx(1 / 3, rel=1e-15)
-    assert flags[1]["output"] == str(runs / "v4" / "generator.weights.h5")
+    assert flags[1]["output"] == str(result / "generator.weights.h5")
     for argv in blends:
         _check_args(argv)
-    export = stages[11][-1]
+    export = commands[-1]
     assert export[1] == "export.py" and "--quantize=float16" in export
+    assert f"--model_dir={result}" in export
+
+
+def test_v5_is_v4s_run_with_grain_on_the_generators_input(tmp_path):
+    runs, stages = _stages_from_photos(tmp_path, "selfie2anime_v5.sh")
+    assert set(stages) == {*range(14), None}  # v4's stages 0-11 first
+    # Stage 12: v4's run (from v3, on v4's targets, 200 steps) with grain 0.03 and nothing else new.
+    (train_v5,) = stages[12]
+    v5 = _train_config(train_v5)
+    v4 = _train_config(stages[10][0])
+    assert v5.loss.input_grain == V5_INPUT_GRAIN and v4.loss.input_grain == 0.0
+    assert dataclasses.replace(v5.loss, input_grain=0.0) == v4.loss
+    assert (v5.model, v5.data) == (v4.model, v4.data)
+    assert v5.train == dataclasses.replace(v4.train, model_dir=str(runs / "v5_run"))
+    _assert_averages_the_last_three(stages[13], runs / "v5_run", runs / "v5")

@@ -1,8 +1,8 @@
-"""The shipped face model (checkpoints/selfie2anime_v4) on the shipped photo: its files are the
-ones its manifest lists, it is the mean of three checkpoints of one run trained on from v3, the
-float16 TFLite file and the Keras weights agree, and it stylises. The models it replaced
-(checkpoints/selfie2anime_v3, v2) keep their float16 TFLite file and manifest, for comparison; v3
-keeps its G and D, where runs go on from."""
+"""The shipped face model (checkpoints/selfie2anime_v5) on the shipped photo: its files are the
+ones its manifest lists, it is the mean of three checkpoints of one run trained on from v3 with
+grain on the generator's input, the float16 TFLite file and the Keras weights agree, and it
+stylises. The models it replaced (checkpoints/selfie2anime_v4, v3, v2) keep their float16 TFLite
+file and manifest, for comparison; v3 keeps its G and D, where runs go on from."""
 
 import json
 import pathlib
@@ -19,8 +19,9 @@ from animegan_face.deployment.provenance import sha256, trained_image_size
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 CHECKPOINTS = REPO / "checkpoints"
-SHIPPED = CHECKPOINTS / "selfie2anime_v4"
-PREVIOUS = CHECKPOINTS / "selfie2anime_v3"
+SHIPPED = CHECKPOINTS / "selfie2anime_v5"
+PREVIOUS = CHECKPOINTS / "selfie2anime_v4"
+START = CHECKPOINTS / "selfie2anime_v3"
 V2 = CHECKPOINTS / "selfie2anime_v2"
 PHOTO = REPO / "assets" / "astronaut.jpg"
 
@@ -33,7 +34,7 @@ def test_the_model_the_scripts_run_is_this_one():
     assert SHIPPED_MODEL == SHIPPED
 
 
-@pytest.mark.parametrize("folder", [SHIPPED, PREVIOUS, V2], ids=["shipped", "previous", "v2"])
+@pytest.mark.parametrize("folder", [SHIPPED, PREVIOUS, START, V2], ids=["shipped", "previous", "v3", "v2"])
 def test_the_tflite_file_is_the_one_the_manifest_lists(folder):
     # v2 keeps only this file (the README's comparison); its Keras weights are in git history.
     manifest = _manifest(folder)
@@ -50,7 +51,7 @@ def _leaves(record):
             + [(weight * blend["alpha"], run) for weight, run in _leaves(blend["b"])])
 
 
-def test_the_shipped_generator_is_the_mean_of_three_checkpoints_of_one_run_from_v3():
+def test_the_shipped_generator_is_the_mean_of_three_checkpoints_of_one_run_from_v3_with_grain():
     manifest = _manifest()
     source = manifest["source"]
     assert sha256(SHIPPED / "generator.weights.h5") == source["generator"]["sha256"]
@@ -62,14 +63,18 @@ def test_the_shipped_generator_is_the_mean_of_three_checkpoints_of_one_run_from_
     assert [weight for weight, _ in leaves] == pytest.approx([1 / 3] * 3, rel=1e-12)
     assert len({run["model_dir"] for _, run in leaves}) == 3
     assert all(run["config"] == config for _, run in leaves)
-    # The model card's recipe: v3's pair flags, the skin term on the face's mean colour at 300.
+    # The model card's recipe: v4's (v3's pair flags, the skin term on the face's mean colour at
+    # 300) with grain 0.03 on the generator's input.
     assert config["model"]["generator"] == "animegan_v2"
     assert config["model"]["extractor_weights"] == "imagenet"
     assert config["loss"]["pair"] > 0 and config["loss"]["content_source"] == "pair"
     assert (config["loss"]["skin"], config["loss"]["skin_statistic"]) == (300.0, "mean")
+    assert config["loss"]["input_grain"] == 0.03
+    previous = json.loads((PREVIOUS / "config.json").read_text())
+    assert previous["loss"].get("input_grain", 0.0) == 0.0  # v4: the same recipe without grain
     assert (config["data"]["image_size"], config["data"]["crop_size"]) == (256, 128)
     shipped = load_keras_generator(SHIPPED / "generator.weights.h5").get_weights()
-    start = load_keras_generator(PREVIOUS / "generator.weights.h5").get_weights()
+    start = load_keras_generator(START / "generator.weights.h5").get_weights()
     assert len(shipped) == len(start) == 77
     assert not np.array_equal(shipped[0], start[0])  # it trained on from v3
     held_out = [line for line in (V2 / "holdout_photos.txt").read_text().splitlines()
@@ -77,17 +82,17 @@ def test_the_shipped_generator_is_the_mean_of_three_checkpoints_of_one_run_from_
     assert len(held_out) == len(set(held_out)) == 200
 
 
-def test_v3_the_start_of_v4_is_the_pair_recipe_from_the_stylised_end():
-    manifest = _manifest(PREVIOUS)
-    assert sha256(PREVIOUS / "generator.weights.h5") == manifest["source"]["generator"]["sha256"]
-    config = json.loads((PREVIOUS / "config.json").read_text())
+def test_v3_the_start_of_v4_and_v5_is_the_pair_recipe_from_the_stylised_end():
+    manifest = _manifest(START)
+    assert sha256(START / "generator.weights.h5") == manifest["source"]["generator"]["sha256"]
+    config = json.loads((START / "config.json").read_text())
     assert manifest["source"]["training_run"]["config"] == config
     assert config["loss"]["pair"] > 0 and config["loss"]["content_source"] == "pair"
     # Trained on from the stylised end (through the pair run's committed state).
     assert config["train"]["init_from"] in ("checkpoints/selfie2anime_v2_stylised",
                                             "checkpoints/selfie2anime_v2_pairs")
-    assert (PREVIOUS / "discriminator.weights.h5").is_file()
-    assert json.loads((PREVIOUS / "counters.json").read_text())["step"] > 0
+    assert (START / "discriminator.weights.h5").is_file()
+    assert json.loads((START / "counters.json").read_text())["step"] > 0
 
 
 @pytest.mark.slow
