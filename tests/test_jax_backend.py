@@ -184,7 +184,8 @@ def test_jax_trains_resumes_and_its_generator_loads_under_tensorflow(jax_runs, t
     stdout = (work / "stdout.txt").read_text()
 
     # Two GAN steps: every G and D variable moved (D's spectral-norm vectors too), the content
-    # extractor did not (the float64 check shows the same for the VGG16 content and face extractors).
+    # extractor did not (the float64 check shows the same for the VGG16 content and face
+    # extractors).
     assert all(result["g_changed"]) and all(result["d_changed"]) and all(result["d_state_changed"])
     assert not result["content_changed"] and not result["face_extractor"]
     for logs in result["step_logs"]:

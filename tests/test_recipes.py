@@ -159,8 +159,8 @@ def test_v3_prepares_the_seeded_sample_then_continues_v2s_stylised_end_with_the_
 
 
 def _stages_from_photos(tmp_path, recipe):
-    """(RUNS_DIR, stages) of a recipe that starts from the photos (v4, v5), dry-run in tmp_path, with
-    the prepared sets made (train.py --dry_run checks its --dataset_dir)."""
+    """(RUNS_DIR, stages) of a recipe that starts from the photos (v4, v5), dry-run in tmp_path,
+    with the prepared sets made (train.py --dry_run checks its --dataset_dir)."""
     photos, anime, runs = tmp_path / "photo", tmp_path / "anime", tmp_path / "runs"
     photos.mkdir()
     anime.mkdir()

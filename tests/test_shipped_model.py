@@ -34,7 +34,8 @@ def test_the_model_the_scripts_run_is_this_one():
     assert SHIPPED_MODEL == SHIPPED
 
 
-@pytest.mark.parametrize("folder", [SHIPPED, PREVIOUS, START, V2], ids=["shipped", "previous", "v3", "v2"])
+@pytest.mark.parametrize("folder", [SHIPPED, PREVIOUS, START, V2],
+                         ids=["shipped", "previous", "v3", "v2"])
 def test_the_tflite_file_is_the_one_the_manifest_lists(folder):
     # v2 keeps only this file (the README's comparison); its Keras weights are in git history.
     manifest = _manifest(folder)
@@ -70,6 +71,7 @@ def test_the_shipped_generator_is_the_mean_of_three_checkpoints_of_one_run_from_
     assert config["loss"]["pair"] > 0 and config["loss"]["content_source"] == "pair"
     assert (config["loss"]["skin"], config["loss"]["skin_statistic"]) == (300.0, "mean")
     assert config["loss"]["input_grain"] == 0.03
+    assert config["train"]["init_from"] == "checkpoints/selfie2anime_v3"  # v3's committed G and D
     previous = json.loads((PREVIOUS / "config.json").read_text())
     assert previous["loss"].get("input_grain", 0.0) == 0.0  # v4: the same recipe without grain
     assert (config["data"]["image_size"], config["data"]["crop_size"]) == (256, 128)
