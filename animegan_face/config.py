@@ -94,8 +94,8 @@ class ModelConfig:
     """The generator, the frozen feature extractors the losses use, and their weights.
 
     The defaults are selfie2anime_v2's (the model the shipped selfie2anime_v5 was trained on
-    from, through v3): the thesis named VGG19 and ResNet101, whose ImageNet weights cannot be had without internet;
-    VGG16's can (`fetch_weights.py vgg16`).
+    from, through v3): the thesis named VGG19 and ResNet101, whose ImageNet weights cannot be had
+    without internet; VGG16's can (`fetch_weights.py vgg16`).
     """
 
     generator: str = option(

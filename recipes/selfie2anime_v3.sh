@@ -19,10 +19,7 @@
 set -euo pipefail
 
 source "$(dirname -- "${BASH_SOURCE[0]}")/stages.sh"
-arguments "PHOTO_DIR ANIME_DIR RUNS_DIR" "$@"
-PHOTOS=${FOLDERS[0]}
-ANIME=${FOLDERS[1]}
-RUNS=${FOLDERS[2]}
+photo_arguments "$@"
 for folder in "$PHOTOS" "$ANIME"; do
   if [[ $DRY_RUN == 0 && ! -d "$folder" ]]; then
     echo "$0: $folder is not a folder" >&2

@@ -13,10 +13,7 @@
 set -euo pipefail
 
 source "$(dirname -- "${BASH_SOURCE[0]}")/stages.sh"
-arguments "PHOTO_DIR ANIME_DIR RUNS_DIR" "$@"
-PHOTOS=${FOLDERS[0]}
-ANIME=${FOLDERS[1]}
-RUNS=${FOLDERS[2]}
+photo_arguments "$@"
 
 bash recipes/selfie2anime_v4.sh "${FORWARD[@]}" "$PHOTOS" "$ANIME" "$RUNS"
 

@@ -24,6 +24,14 @@ arguments() {  # arguments USAGE "$@": [--dry_run] then as many folders as USAGE
   PYTHON=${PYTHON:-.venv/bin/python}
 }
 
+photo_arguments() {  # photo_arguments "$@": `arguments` for the recipes that start from the
+  # photos (v3 and the ones that run it first), naming the folders PHOTOS, ANIME and RUNS
+  arguments "PHOTO_DIR ANIME_DIR RUNS_DIR" "$@"
+  PHOTOS=${FOLDERS[0]}
+  ANIME=${FOLDERS[1]}
+  RUNS=${FOLDERS[2]}
+}
+
 # The model cards' flags of the pair runs (v3's and v4's), every one named so that a recipe stays
 # its model's if the defaults change; a recipe adds --dataset_dir and the run's own flags.
 PAIR_FLAGS=(--generator=animegan_v2 --extractor=vgg16 --face_extractor=vgg16
