@@ -7,8 +7,8 @@ The thesis had 10 raters score 100 images each from 0 to 10 and reported the mea
   opaque id, and returns one self-contained HTML page (images as data URIs, no model names, no
   network access) plus the **key**: which model and file each id is. The key must stay with the
   organiser; the page can go to raters by mail or a file share.
-* The page keeps each rater's scores in the browser's localStorage (a reload loses nothing) and
-  exports them as a JSON file (SCORES_FORMAT): ``{"page_id", "rater", "scores": {id: 0..10}}``.
+* The page keeps each rater's scores in the browser's localStorage and in its address's fragment
+  (closing the browser or reloading loses nothing) and exports them as a JSON file (SCORES_FORMAT): ``{"page_id", "rater", "scores": {id: 0..10}}``.
 * :func:`aggregate` joins the key with any number of exported files into one row per model.
 """
 
@@ -239,11 +239,29 @@ Keys: 0-9 score, "t" scores 10, arrows move. Scores are kept in this browser unt
 "use strict";
 const config = JSON.parse(document.getElementById("config").textContent);
 const storageKey = "animegan-face-rating:" + config.pageId;
-const state = Object.assign({rater: "", scores: {}, position: 0},
-                            JSON.parse(localStorage.getItem(storageKey) || "{}"));
+// The state is kept twice: in localStorage, which outlives the browser, and in the address's
+// fragment, which outlives a reload. Headless Chromium was seen (about 1 reload in 20 on a loaded
+// machine) to give a reloaded page an empty localStorage that still held every write on disk
+// afterwards; the fragment does not depend on that. The newer copy (higher revision) wins.
+function fromFragment() {
+  try {
+    const carried = JSON.parse(decodeURIComponent(location.hash.replace(/^#state=/, "")));
+    return carried.pageId === config.pageId ? carried : {};
+  } catch (error) { return {}; }
+}
+const stored = JSON.parse(localStorage.getItem(storageKey) || "{}");
+const carried = fromFragment();
+const state = Object.assign({rater: "", scores: {}, position: 0, revision: 0},
+                            (carried.revision || 0) > (stored.revision || 0) ? carried : stored,
+                            {pageId: config.pageId});
 const $ = (id) => document.getElementById(id);
 
-function save() { localStorage.setItem(storageKey, JSON.stringify(state)); }
+function save() {
+  state.revision += 1;
+  const text = JSON.stringify(state);
+  localStorage.setItem(storageKey, text);
+  history.replaceState(null, "", "#state=" + encodeURIComponent(text));
+}
 function ratedCount() { return config.items.filter((item) => item.id in state.scores).length; }
 
 function show() {
