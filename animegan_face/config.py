@@ -147,7 +147,7 @@ class LossConfig:
     The discriminator loss is weighted by `adv` too, as in AnimeGAN v1. `color_scale` multiplies
     the YUV values of the colour and skin terms before the distance (see `losses.color_loss`):
     the thesis fixes their formula and weights, not the value range of YUV. The flatness
-    candidates (surface, distill, region, pair, diffaugment, input_grain; issue 24) are off by
+    candidates (surface, distill, region, crack, pair, diffaugment, input_grain; issue 24) are off by
     default until a fixed-budget ablation chooses.
     """
 
@@ -180,6 +180,11 @@ class LossConfig:
     region: float = option(
         0.0, "Weight of the pull towards G's output with its k-means colour regions averaged "
         "(flat shading; White-box's structure term, simplified).", flag="region_weight")
+    crack: float = option(
+        0.0, "Weight of the crack term: the mean depth of the thin dark marks on the skin of G's "
+        "output (what a 5 px morphological closing fills inside the landmarks' skin mask), which "
+        "lifts them towards the closing; needs a dataset prepared with skin regions.",
+        flag="crack_weight")
     pair: float = option(
         0.0, "Weight of the L1 pull towards each photo's pseudo-pair target (make_pairs.py: a "
         "stylising model's output, edge-preserving filtered): the supervised signal the clean "
@@ -214,8 +219,14 @@ class LossConfig:
         _require(all(p in DIFFAUGMENT_PARTS for p in parts), "diffaugment",
                  f"must be empty or a comma list of {DIFFAUGMENT_PARTS}, got {self.diffaugment!r}")
         for field in ("adv", "con", "gra", "col", "skin", "face", "surface", "distill", "region",
-                      "pair"):
+                      "crack", "pair"):
             _require(getattr(self, field) >= 0, f"{field}_weight", "must not be negative")
+
+    @property
+    def needs_skin_regions(self):
+        """Whether a batch's face boxes must carry the landmarks' skin regions ((B, 20) rows): the
+        skin term on the landmarks' region, or the crack term."""
+        return self.skin_region == "landmarks" or self.crack != 0
 
     @property
     def needs_pairs(self):

@@ -323,6 +323,30 @@ def test_flatness_loss_golden_and_pulls_only_the_images():
     assert float(losses.flatness_loss(images, images)) == 0.0
 
 
+def test_crack_loss_golden_fills_thin_dark_marks_on_the_skin_only():
+    import tensorflow as tf
+
+    images = np.full((3, 8, 8, 1), 0.5, np.float32)
+    images[0, :, 3] = 0.0  # a 1 px dark line: a crack, filled by the 3 px closing
+    images[1, :, 2:6] = 0.0  # a 4 px dark band: wider than the window, kept
+    images[2, :, 3] = 0.0  # the same crack on a photo without a face
+    regions = np.zeros((3, 20), np.float32)
+    regions[:2, 4:8] = [-0.5, -0.5, 1.5, 1.5]  # an oval whose ellipse covers every pixel
+    images = tf.constant(images)
+    with tf.GradientTape() as tape:
+        tape.watch(images)
+        value = losses.crack_loss(images, regions, size=3)
+    # Image 0: depth 0.5 on 8 of 64 pixels; image 1: 0; image 2: no face, counts 0.
+    assert float(value) == pytest.approx(0.5 * 8 / 64 / 3, rel=1e-6)
+    grad = tape.gradient(value, images).numpy()
+    expected = np.zeros((3, 8, 8, 1), np.float32)
+    expected[0, :, 3] = -1 / 64 / 3  # only the crack's pixels are lifted
+    np.testing.assert_allclose(grad, expected, rtol=1e-6)
+    # Left out of the mask (the eye and brow box over the line's columns), it no longer counts.
+    regions[0, 8:12] = [0.0, 0.3, 1.0, 0.55]
+    assert float(losses.crack_loss(images, regions, size=3)) == 0.0
+
+
 def test_pair_loss_golden_and_pulls_only_the_images():
     import tensorflow as tf
 

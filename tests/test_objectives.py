@@ -32,6 +32,8 @@ def _terms(loss_config):
                          for _ in range(3))
     target = np.clip(fake + 0.25, -1, 1)  # the pair term reads |fake - target|
     boxes = np.array([[0.2, 0.2, 0.8, 0.8], [0.1, 0.3, 0.7, 0.9]], np.float32)
+    # The skin regions after each box (the crack term's mask): the oval is the box, nothing left out.
+    boxes = np.concatenate([boxes, boxes, np.zeros((BATCH, 12), np.float32)], axis=1)
     nets = {
         "discriminate": Recorder(lambda x: x[..., :1] * 0.5),
         "extract": Recorder(lambda x: x[:, ::2, ::2, :] * 2.0),
@@ -44,7 +46,7 @@ def _terms(loss_config):
     return values, total, {name: net.images for name, net in nets.items()}
 
 
-CANDIDATES = ("surface", "distill", "region", "pair")
+CANDIDATES = ("surface", "distill", "region", "crack", "pair")
 
 
 def test_all_terms_on_call_each_network_once():
@@ -135,7 +137,7 @@ def test_content_source_pair_compares_features_with_the_targets_not_the_photo():
 
 
 def test_flatness_candidates_add_their_terms_and_share_one_discriminator_pass():
-    config = LossConfig(surface=1.0, distill=2.0, region=3.0, pair=4.0)
+    config = LossConfig(surface=1.0, distill=2.0, region=3.0, crack=5.0, pair=4.0)
     values, total, calls = _terms(config)
     assert all(values[name] > 0 for name in CANDIDATES), values
     # The surface view rides in the same D call as the plain fake batch.
@@ -227,3 +229,19 @@ def test_skin_statistic_reaches_the_skin_term_and_only_it():
     assert values["mean"]["skin"] < values["pixels"]["skin"] / 4
     for name in ("face", "col", "con", "g_adv"):
         assert values["mean"][name] == values["pixels"][name]
+
+
+def test_crack_term_reads_the_skin_regions_of_the_boxes_and_refuses_boxes_without_them():
+    only_crack = LossConfig(adv=0, con=0, gra=0, col=0, skin=0, face=0, crack=2.0)
+    values, total, calls = _terms(only_crack)
+    rng = np.random.default_rng(0)
+    _, _, fake = (rng.uniform(-1, 1, (BATCH, SIZE, SIZE, 3)).astype(np.float32) for _ in range(3))
+    boxes = np.array([[0.2, 0.2, 0.8, 0.8], [0.1, 0.3, 0.7, 0.9]], np.float32)
+    regions = np.concatenate([boxes, boxes, np.zeros((BATCH, 12), np.float32)], axis=1)
+    expected = float(np.asarray(losses.crack_loss(fake, regions)))
+    assert values["crack"] == pytest.approx(expected, rel=1e-6) and expected > 0
+    assert total == pytest.approx(2.0 * expected, rel=1e-6)
+    assert calls == {"discriminate": [], "extract": [], "extract_faces": []}
+    assert only_crack.needs_skin_regions and not LossConfig().needs_skin_regions
+    with pytest.raises(ValueError, match="skin regions"):
+        objectives.generator_terms(fake, boxes, fake, fake, None, None, None, only_crack, CROP)

@@ -192,6 +192,35 @@ def flatness_loss(images, smoothed):
     return ops.mean(ops.abs(images - ops.stop_gradient(smoothed)))
 
 
+def crack_loss(images, face_boxes, size=5):
+    """Mean depth of the thin dark marks on each face's skin: |images - stop_gradient(closing)|
+    over the skin mask, `closing` the images' grey-level morphological closing (each channel's
+    maximum, then minimum, over size x size windows).
+
+    A closing fills every dark feature narrower than `size` pixels (cracks, pores, stray lines)
+    and leaves wider shapes, steps between flat regions and light features as they are, and it
+    never lies below the images, so the term is the depth of what it fills. Its gradient is
+    stopped, as `flatness_loss`'s target's is: only the marks are lifted. The mask is
+    `image_ops.skin_region_mask` of `face_boxes[:, 4:]` (eyes, brows and lips left out), so
+    `face_boxes` must be (B, 20); per image the mean over the mask's pixels and the channels,
+    averaged over the batch with face-less photos counting 0.
+    """
+    images, = _wide(images)
+    face_boxes = ops.convert_to_tensor(face_boxes)
+    columns = 4 + image_ops.SKIN_REGION_COLUMNS
+    if face_boxes.shape[1] != columns:
+        raise ValueError(f"the crack term needs face boxes with skin regions, (B, {columns}) rows, "
+                         f"got {tuple(face_boxes.shape)}")
+    dilated = ops.max_pool(images, size, strides=1, padding="same")
+    closed = -ops.max_pool(-dilated, size, strides=1, padding="same")
+    depth = ops.abs(images - ops.stop_gradient(closed))
+    height, width, channels = images.shape[1], images.shape[2], images.shape[3]
+    mask = image_ops.skin_region_mask(face_boxes[:, 4:], height, width, images.dtype)
+    area = ops.sum(mask, axis=(1, 2, 3)) * channels
+    per_image = ops.sum(depth * mask, axis=(1, 2, 3)) / ops.maximum(area, 1.0)
+    return ops.mean(per_image * ops.cast(area > 0, images.dtype))
+
+
 def pair_loss(images, targets):
     """mean |images - targets|: the pull towards fixed pseudo-pair targets (pix2pix's L1).
 

@@ -19,7 +19,7 @@ from keras import ops
 from animegan_face.loss import augment, image_ops, losses, smoothing
 
 GENERATOR_TERMS = ("g_adv", "con", "gra", "col", "skin", "face", "surface", "distill", "region",
-                   "pair")
+                   "crack", "pair")
 DISCRIMINATOR_TERMS = ("d_total", "d_adv", "d_surface")
 
 # Guided-filter settings at 256 px (radii scale with the image side). Surface: White-box
@@ -107,7 +107,7 @@ def generator_weights(loss_config):
     return {"g_adv": loss_config.adv, "con": loss_config.con, "gra": loss_config.gra,
             "col": loss_config.col, "skin": loss_config.skin, "face": loss_config.face,
             "surface": loss_config.surface, "distill": loss_config.distill,
-            "region": loss_config.region, "pair": loss_config.pair}
+            "region": loss_config.region, "crack": loss_config.crack, "pair": loss_config.pair}
 
 
 def generator_terms(photo, face_boxes, anime_gray, fake, discriminate, extract, extract_faces,
@@ -147,6 +147,8 @@ def generator_terms(photo, face_boxes, anime_gray, fake, discriminate, extract, 
         terms["distill"] = losses.flatness_loss(fake, smoothed_target(fake))
     if on["region"]:
         terms["region"] = losses.flatness_loss(fake, region_target(fake))
+    if on["crack"]:
+        terms["crack"] = losses.crack_loss(fake, face_boxes)
     if on["con"] or on["gra"]:
         # Two extractor passes: the targets the terms need ([photo,] [grayscale anime]) without
         # gradient, then `fake` alone. One pass over all three carried the extractor's backward

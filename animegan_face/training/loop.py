@@ -321,8 +321,7 @@ def resolve_dataset(config):
             report = prepare_dataset(data.photo_dir, data.anime_dir, dataset_dir,
                                      image_size=data.image_size)
             print(report.summary())
-        files = load_dataset_files(dataset_dir,
-                                   skin_regions=config.loss.skin_region == "landmarks")
+        files = load_dataset_files(dataset_dir, skin_regions=config.loss.needs_skin_regions)
     except (ValueError, OSError) as error:
         raise SetupError(str(error)) from error
     if config.loss.needs_pairs and not files.pairs:
