@@ -136,6 +136,19 @@ def test_skin_delta_e_is_zero_for_identity_and_the_colour_difference_otherwise()
     assert expected > 10
 
 
+def test_skin_cracks_measures_thin_dark_marks_on_the_skin_only():
+    box = FaceBox(left=0, top=0, right=40, bottom=40, score=1.0)
+    skin = np.full((40, 40, 3), (224, 172, 150), np.uint8)
+    assert metrics.skin_cracks(skin, box) == 0.0
+    cracked = skin.copy()
+    cracked[20, 4:36] -= 40  # a 1 px line 40 levels darker, across the skin below the eye band
+    cracked[30:40, 4:36] -= 40  # a 10 px dark band: shading wider than the window, not a crack
+    cracked[5:10, :] = 0  # thin dark rows inside the eye band, which does not count
+    mask = metrics.skin_mask(40, 40, box)
+    expected = 40 * np.count_nonzero(mask[20]) / np.count_nonzero(mask)
+    assert metrics.skin_cracks(cracked, box) == pytest.approx(expected, rel=1e-5)
+
+
 # ----------------------------------------------------------------------------- structure
 
 def test_ssim_of_identical_images_is_one(rng):
@@ -217,6 +230,8 @@ def test_evaluate_pairs_on_identity_counts_faceless_photos(data):
     result = metrics.evaluate_pairs(photos, [p.copy() for p in photos], data["anime"])
     assert (result["images"], result["faces"], result["no_face"]) == (3, 2, 1)
     assert result["skin_delta_e"] == 0.0
+    assert result["skin_cracks"] == pytest.approx(np.mean(
+        [metrics.skin_cracks(p, metrics.detect_face_box(p)) for p in photos[:2]]))
     assert result["ssim"] == pytest.approx(1.0)
     assert result["edge_f1"] == 1.0
     assert result["anime_probability"] < 0.2
@@ -233,7 +248,8 @@ def test_evaluate_models_and_table(data):
     assert identity["ssim"] > blurred["ssim"]
     table = metrics.markdown_table({**results, "faceless": {**cartoon, "skin_delta_e": None}})
     lines = table.splitlines()
-    assert lines[0] == "| model | images | faces | skin ΔE00 ↓ | SSIM ↑ | edge F1 ↑ | P(anime) ↑ |"
+    assert lines[0] == ("| model | images | faces | skin ΔE00 ↓ | SSIM ↑ | edge F1 ↑ | P(anime) ↑ "
+                        "| skin cracks ↓ |")
     assert lines[2].startswith("| photo (identity) | 2 | 2 | 0.000 | 1.000 | 1.000 |")
     assert "| n/a |" in lines[-1]
 

@@ -7,6 +7,7 @@ and no ImageNet weights. A photo and its stylisation must have the same size.
 | metric | function | better | range |
 | --- | --- | --- | --- |
 | skin-tone fidelity | :func:`skin_delta_e` | lower | CIEDE2000 units, 0 (identical) .. ~100 |
+| cracks on the skin | :func:`skin_cracks` | lower | grey levels, 0 (no thin dark mark) .. 255 |
 | structure | :func:`ssim` (luma), :func:`edge_f1` (Canny edges) | higher | SSIM -1..1, F1 0..1 |
 | anime domain | :func:`fit_domain_classifier` + :func:`anime_probability` | higher | P(anime) 0..1 |
 """
@@ -156,6 +157,29 @@ def skin_delta_e(photo, output, box):
     if not mask.any():
         raise ValueError(f"face box {box} leaves no skin pixel")
     return float(ciede2000(srgb_to_lab(photo[mask]), srgb_to_lab(output[mask])).mean())
+
+
+# Window of the closing that finds cracks: dark marks narrower than this many pixels at 256 px.
+CRACK_WINDOW = 5
+
+
+def skin_cracks(output, box):
+    """Mean depth, in grey levels of luma, of the thin dark marks on the skin of ``output``: what a
+    CRACK_WINDOW px grey-level morphological closing fills, over ``skin_mask`` of ``box``.
+
+    A closing fills every dark feature narrower than its window (crack-like lines, pores,
+    freckles, noise) and leaves wider shapes and steps between flat regions, so flat anime skin
+    reads about 0 and a photo's textured skin a few levels. The training-side counterpart is
+    ``losses.crack_loss`` (on the landmarks' skin ellipse, all channels); this one uses the
+    detector's box like ``skin_delta_e``, so the two masks differ.
+    """
+    output = np.asarray(output)
+    mask = skin_mask(output.shape[0], output.shape[1], box)
+    if not mask.any():
+        raise ValueError(f"face box {box} leaves no skin pixel")
+    grey = luma(output).astype(np.float32)
+    closed = cv2.morphologyEx(grey, cv2.MORPH_CLOSE, np.ones((CRACK_WINDOW, CRACK_WINDOW), np.uint8))
+    return float((closed - grey)[mask].mean())
 
 
 # ----------------------------------------------------------------------------- structure
@@ -345,7 +369,7 @@ def _sigmoid(x):
 
 METRIC_COLUMNS = (
     ("skin_delta_e", "skin ΔE00 ↓"), ("ssim", "SSIM ↑"), ("edge_f1", "edge F1 ↑"),
-    ("anime_probability", "P(anime) ↑"),
+    ("anime_probability", "P(anime) ↑"), ("skin_cracks", "skin cracks ↓"),
 )
 
 
@@ -360,8 +384,8 @@ def evaluate_pairs(photos, outputs, anime_images, classifier=None, face_boxes=No
 
     Returns:
         dict with ``images``, ``faces`` (photos with a face), ``no_face`` (skipped by the skin
-        metric), and the means ``skin_delta_e`` (None without any face), ``ssim``, ``edge_f1``,
-        ``anime_probability``.
+        metrics), and the means ``skin_delta_e`` and ``skin_cracks`` (None without any face),
+        ``ssim``, ``edge_f1``, ``anime_probability``.
     """
     if len(photos) != len(outputs) or not photos:
         raise ValueError(f"need matching non-empty lists, got {len(photos)} photos, {len(outputs)} outputs")
@@ -369,13 +393,16 @@ def evaluate_pairs(photos, outputs, anime_images, classifier=None, face_boxes=No
         classifier = fit_domain_classifier(anime_images, photos)
     if face_boxes is None:
         face_boxes = [detect_face_box(photo) for photo in photos]
-    skin = [skin_delta_e(photo, output, box)
-            for photo, output, box in zip(photos, outputs, face_boxes) if box is not None]
+    with_face = [(photo, output, box)
+                 for photo, output, box in zip(photos, outputs, face_boxes) if box is not None]
+    skin = [skin_delta_e(photo, output, box) for photo, output, box in with_face]
+    cracks = [skin_cracks(output, box) for _, output, box in with_face]
     return {
         "images": len(photos),
         "faces": len(skin),
         "no_face": len(photos) - len(skin),
         "skin_delta_e": float(np.mean(skin)) if skin else None,
+        "skin_cracks": float(np.mean(cracks)) if cracks else None,
         "ssim": float(np.mean([ssim(p, o) for p, o in zip(photos, outputs)])),
         "edge_f1": float(np.mean([edge_f1(p, o) for p, o in zip(photos, outputs)])),
         "anime_probability": float(np.mean(anime_probability(classifier, outputs))),
