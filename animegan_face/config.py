@@ -147,8 +147,8 @@ class LossConfig:
     The discriminator loss is weighted by `adv` too, as in AnimeGAN v1. `color_scale` multiplies
     the YUV values of the colour and skin terms before the distance (see `losses.color_loss`):
     the thesis fixes their formula and weights, not the value range of YUV. The flatness
-    candidates (surface, distill, region, crack, pair, diffaugment, input_grain; issue 24) are off by
-    default until a fixed-budget ablation chooses.
+    candidates (surface, distill, region, crack, pair, diffaugment, input_grain; issue 24) are
+    off by default until a fixed-budget ablation chooses.
     """
 
     adv: float = option(300.0, "Weight of the adversarial loss (G and D).", flag="adv_weight")

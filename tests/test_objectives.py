@@ -32,7 +32,7 @@ def _terms(loss_config):
                          for _ in range(3))
     target = np.clip(fake + 0.25, -1, 1)  # the pair term reads |fake - target|
     boxes = np.array([[0.2, 0.2, 0.8, 0.8], [0.1, 0.3, 0.7, 0.9]], np.float32)
-    # The skin regions after each box (the crack term's mask): the oval is the box, nothing left out.
+    # The skin regions after each box (the crack term's mask): the oval is the box, none left out.
     boxes = np.concatenate([boxes, boxes, np.zeros((BATCH, 12), np.float32)], axis=1)
     nets = {
         "discriminate": Recorder(lambda x: x[..., :1] * 0.5),

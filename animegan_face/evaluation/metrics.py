@@ -178,7 +178,8 @@ def skin_cracks(output, box):
     if not mask.any():
         raise ValueError(f"face box {box} leaves no skin pixel")
     grey = luma(output).astype(np.float32)
-    closed = cv2.morphologyEx(grey, cv2.MORPH_CLOSE, np.ones((CRACK_WINDOW, CRACK_WINDOW), np.uint8))
+    window = np.ones((CRACK_WINDOW, CRACK_WINDOW), np.uint8)
+    closed = cv2.morphologyEx(grey, cv2.MORPH_CLOSE, window)
     return float((closed - grey)[mask].mean())
 
 

@@ -8,7 +8,8 @@ The thesis had 10 raters score 100 images each from 0 to 10 and reported the mea
   network access) plus the **key**: which model and file each id is. The key must stay with the
   organiser; the page can go to raters by mail or a file share.
 * The page keeps each rater's scores in the browser's localStorage and in its address's fragment
-  (closing the browser or reloading loses nothing) and exports them as a JSON file (SCORES_FORMAT): ``{"page_id", "rater", "scores": {id: 0..10}}``.
+  (closing the browser or reloading loses nothing) and exports them as a JSON file
+  (SCORES_FORMAT): ``{"page_id", "rater", "scores": {id: 0..10}}``.
 * :func:`aggregate` joins the key with any number of exported files into one row per model.
 """
 
