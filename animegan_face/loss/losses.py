@@ -105,6 +105,17 @@ def color_loss(photo, fake, distance="huber", scale=1.0):
     return sum(mean_distance(photo_yuv[..., k], fake_yuv[..., k], distance) for k in range(3))
 
 
+def _landmark_skin_mask(face_boxes, height, width, dtype, needed_by):
+    """`image_ops.skin_region_mask` of the skin regions after each face box ((B, 20) rows); the
+    ValueError names `needed_by` when the rows carry no skin regions."""
+    columns = 4 + image_ops.SKIN_REGION_COLUMNS
+    if face_boxes.shape[1] != columns:
+        raise ValueError(f"{needed_by} needs face boxes with skin regions, (B, {columns}) rows, "
+                         f"got {tuple(face_boxes.shape)}: load the dataset with skin regions "
+                         "(pipeline.load_dataset_files(skin_regions=True))")
+    return image_ops.skin_region_mask(face_boxes[:, 4:], height, width, dtype)
+
+
 SKIN_REGIONS = ("box", "landmarks")
 SKIN_STATISTICS = ("pixels", "mean")
 
@@ -140,13 +151,8 @@ def skin_color_loss(photo, fake, face_boxes, distance="huber", scale=1.0, region
         boxes = face_boxes[:, :4]
         mask = image_ops.face_mask(boxes, height, width, dtype)  # (B, H, W, 1)
     else:
-        columns = 4 + image_ops.SKIN_REGION_COLUMNS
-        if face_boxes.shape[1] != columns:
-            raise ValueError(f"region='landmarks' needs face boxes with skin regions, (B, {columns}) "
-                             f"rows, got {tuple(face_boxes.shape)}: load the dataset with skin "
-                             "regions (pipeline.load_dataset_files(skin_regions=True))")
         boxes = face_boxes[:, 4:8]  # the oval's box: empty when the photo has no face
-        mask = image_ops.skin_region_mask(face_boxes[:, 4:], height, width, dtype)
+        mask = _landmark_skin_mask(face_boxes, height, width, dtype, "region='landmarks'")
     area = ops.sum(mask, axis=(1, 2, 3))
     if statistic == "pixels":
         distances = pointwise_distance(photo_yuv, fake_yuv, distance)  # (B, H, W, 3)
@@ -206,16 +212,12 @@ def crack_loss(images, face_boxes, size=5):
     averaged over the batch with face-less photos counting 0.
     """
     images, = _wide(images)
-    face_boxes = ops.convert_to_tensor(face_boxes)
-    columns = 4 + image_ops.SKIN_REGION_COLUMNS
-    if face_boxes.shape[1] != columns:
-        raise ValueError(f"the crack term needs face boxes with skin regions, (B, {columns}) rows, "
-                         f"got {tuple(face_boxes.shape)}")
     dilated = ops.max_pool(images, size, strides=1, padding="same")
     closed = -ops.max_pool(-dilated, size, strides=1, padding="same")
     depth = ops.abs(images - ops.stop_gradient(closed))
     height, width, channels = images.shape[1], images.shape[2], images.shape[3]
-    mask = image_ops.skin_region_mask(face_boxes[:, 4:], height, width, images.dtype)
+    mask = _landmark_skin_mask(ops.convert_to_tensor(face_boxes), height, width, images.dtype,
+                               "the crack term")
     area = ops.sum(mask, axis=(1, 2, 3)) * channels
     per_image = ops.sum(depth * mask, axis=(1, 2, 3)) / ops.maximum(area, 1.0)
     return ops.mean(per_image * ops.cast(area > 0, images.dtype))
