@@ -55,7 +55,10 @@ def float64_check_config():
     """`tiny_config` for the float64 checks: FLOAT64_CHECK_SIZE photos, 32 px face crops, and
     the generator's input grain on, so that both backends must draw it alike from the step."""
     config = tiny_config("unused", "unused", size=FLOAT64_CHECK_SIZE)
-    return dataclasses.replace(config, loss=dataclasses.replace(config.loss, input_grain=0.05))
+    # The v1 generator (instance norm), which RELATIVE_BOUND in test_jax_backend was measured on.
+    return dataclasses.replace(
+        config, model=dataclasses.replace(config.model, generator="animegan_v1"),
+        loss=dataclasses.replace(config.loss, input_grain=0.05))
 
 
 def write_prepared_dataset(root, size=32, photos=4, anime=4, seed=0):
@@ -76,6 +79,13 @@ def write_prepared_dataset(root, size=32, photos=4, anime=4, seed=0):
     return root
 
 
+# The generator of `tiny_config`'s runs: the shipped model's (train.py's default). With the
+# thesis' v1 (1.9x the parameters, instance norm) a train() of a warm-up and a GAN epoch of 2 steps
+# took 20.4 and 21.9 s of CPU against 14.9 and 15.0 s (one core, back to back). v1 is still built
+# by test_networks and trained by test_trainer's v1 test and the float64 backend checks.
+TINY_GENERATOR = "animegan_v2"
+
+
 def tiny_config(dataset_dir, model_dir, size=32, **train):
     """Random-weight extractors (no download), 32 px, batch 2, a few steps, and no per-epoch
     gradient norms (an eager measurement on 8 photos, ~10 s per GAN epoch here; a test that reads
@@ -88,8 +98,8 @@ def tiny_config(dataset_dir, model_dir, size=32, **train):
     by tests/test_extractors.py."""
     return Config(
         data=DataConfig(dataset_dir=str(dataset_dir), image_size=size, batch_size=2),
-        # The v1 generator, colour scale 255 and float32: the defaults these tests were written for.
-        model=ModelConfig(generator="animegan_v1", extractor="vgg16", extractor_weights="none",
+        # Colour scale 255 and float32: the defaults these tests were written for.
+        model=ModelConfig(generator=TINY_GENERATOR, extractor="vgg16", extractor_weights="none",
                           face_extractor="vgg16", face_extractor_weights="none", face_crop_size=32),
         loss=LossConfig(color_scale=255.0),
         train=TrainConfig(model_dir=str(model_dir), **{"epochs": 1, "init_epochs": 1,

@@ -30,6 +30,7 @@ from animegan_face.training.callbacks import Counters, EpochCheckpoint  # noqa: 
 from animegan_face.training.cluster import weights_fingerprint  # noqa: E402
 from animegan_face.training.keras_checkpoint import training_checkpoint  # noqa: E402
 from animegan_face.training.run_folder import RunFolder  # noqa: E402
+from tests.helpers import TINY_GENERATOR  # noqa: E402
 
 
 def _die():
@@ -45,7 +46,7 @@ def _truncate(path):
 def main(model_dir, scenario):
     model_dir = pathlib.Path(model_dir)
     keras.utils.set_random_seed(0)
-    generator, discriminator = build_generator(), build_discriminator()
+    generator, discriminator = build_generator(TINY_GENERATOR), build_discriminator()
     generator(np.zeros((1, 32, 32, 3), np.float32))
     discriminator(np.zeros((1, 32, 32, 3), np.float32))
     optimizers = [keras.optimizers.Adam(1e-3) for _ in range(3)]

@@ -21,7 +21,7 @@ from animegan_face.training.cluster import weights_fingerprint
 from animegan_face.training.keras_checkpoint import KerasCheckpoint
 from animegan_face.training.run_checks import NonFiniteError
 from animegan_face.training.run_folder import RunFolder
-from tests.helpers import ScriptRuns, tiny_config, write_prepared_dataset
+from tests.helpers import TINY_GENERATOR, ScriptRuns, tiny_config, write_prepared_dataset
 
 pytestmark = pytest.mark.slow
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -33,7 +33,7 @@ def _latest(checkpoints):
 
 
 def _generator_from_checkpoint(path):
-    generator = build_generator()
+    generator = build_generator(TINY_GENERATOR)
     generator.load_weights(pathlib.Path(path) / "generator.weights.h5")
     return generator
 
@@ -43,8 +43,8 @@ def _train_command(dataset, model_dir):
             "--image_size=32", "--batch_size=2", "--init_epochs=0", "--epochs=3",
             f"--steps_per_epoch={STEPS}", "--extractor=mobilenet", "--extractor_weights=none",
             "--face_extractor=none",
-            # the defaults these runs were written for (build_generator() loads their weights)
-            "--generator=animegan_v1", "--mixed_precision=off", "--color_scale=255",
+            # tiny_config's generator, and the defaults these runs were written for
+            f"--generator={TINY_GENERATOR}", "--mixed_precision=off", "--color_scale=255",
             "--nogradient_norms"]  # nothing here reads grad_norm/ (test_training.py does)
 
 
@@ -126,7 +126,7 @@ def test_kill_9_mid_epoch_then_the_same_command_resumes_and_ends_like_an_uninter
     # Same counters as an uninterrupted run: 3 epochs of STEPS steps, no batch counted twice.
     assert KerasCheckpoint.counters(_latest(checkpoints)) == (3, 3 * STEPS)
     assert {str(path): path.read_bytes() for path in checkpoints.glob("keras-ckpt-[12]/*")} == before
-    generator = build_generator()
+    generator = build_generator(TINY_GENERATOR)
     generator.load_weights(model_dir / "generator.weights.h5")
     assert weights_fingerprint(generator) == weights_fingerprint(
         _generator_from_checkpoint(checkpoints / "keras-ckpt-3"))
@@ -158,7 +158,7 @@ def test_kill_while_writing_a_checkpoint_leaves_the_previous_one_restorable(tmp_
 def test_kill_while_writing_the_generator_file_leaves_the_previous_one(tmp_path):
     epoch_1 = _kill_during_save(tmp_path, "generator")
     assert list(tmp_path.glob(".generator.weights.h5.*.tmp"))  # the half-written one
-    generator = build_generator()
+    generator = build_generator(TINY_GENERATOR)
     generator.load_weights(tmp_path / "generator.weights.h5")
     assert weights_fingerprint(generator) == epoch_1
 
@@ -184,7 +184,7 @@ def test_nan_loss_stops_at_its_step_and_saves_nothing_non_finite(tmp_path, monke
     model_dir = tmp_path / "run"
     config = tiny_config(dataset, model_dir, init_epochs=0, epochs=3, steps_per_epoch=3)
     config = dataclasses.replace(config, model=ModelConfig(
-        generator="animegan_v1", extractor="mobilenet", extractor_weights="none",
+        generator=TINY_GENERATOR, extractor="mobilenet", extractor_weights="none",
         face_extractor="none"))
     monkeypatch.setattr(tf_training, "NumpyBatches", _poison_batch(4))  # epoch 2 (batches 3, 4, 5)
 
@@ -195,7 +195,7 @@ def test_nan_loss_stops_at_its_step_and_saves_nothing_non_finite(tmp_path, monke
     checkpoints = model_dir / "checkpoints"
     assert _latest(checkpoints).name == "keras-ckpt-1"
     assert not list(checkpoints.glob("keras-ckpt-2*"))
-    generator = build_generator()
+    generator = build_generator(TINY_GENERATOR)
     generator.load_weights(model_dir / "generator.weights.h5")
     assert all(np.isfinite(np.asarray(w)).all() for w in generator.weights)
     assert weights_fingerprint(generator) == weights_fingerprint(
@@ -224,8 +224,8 @@ def test_train_cli_names_the_step_of_a_nan(tmp_path, run_train_py):
         f"--model_dir={tmp_path / 'run'}", f"--dataset_dir={dataset}", "--image_size=32",
         "--batch_size=2", "--init_epochs=0", "--epochs=2", "--steps_per_epoch=4",
         "--extractor=mobilenet", "--extractor_weights=none", "--face_extractor=none",
-        "--generator=animegan_v1", "--mixed_precision=off", "--color_scale=255", "--g_lr=1e30",
-        "--d_lr=1e30", timeout=300)
+        f"--generator={TINY_GENERATOR}", "--mixed_precision=off", "--color_scale=255",
+        "--g_lr=1e30", "--d_lr=1e30", timeout=300)
     assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
     assert re.search(r"train.py: (step \d+ \(epoch \d, batch \d\)|epoch \d): .*not finite", result.stderr)
     assert "Traceback" not in result.stderr

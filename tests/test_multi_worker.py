@@ -14,7 +14,7 @@ from animegan_face.models.networks import build_generator
 from animegan_face.training.cluster import weights_fingerprint
 from animegan_face.training.keras_checkpoint import KerasCheckpoint
 from animegan_face.training.run_folder import RunFolder
-from tests.helpers import write_prepared_dataset
+from tests.helpers import TINY_GENERATOR, write_prepared_dataset
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 _FINGERPRINT = r"worker {index}: {when}, epoch {epoch}, step {step}, generator weights fingerprint (\w+)"
@@ -66,7 +66,8 @@ def test_two_workers_train_in_step(tmp_path):
     flags = [f"--model_dir={model_dir}", f"--dataset_dir={dataset}", "--strategy=multi_worker",
              "--image_size=32", "--batch_size=2", "--init_epochs=0", "--epochs=1",
              "--steps_per_epoch=2", "--extractor=mobilenet", "--extractor_weights=none",
-             "--face_extractor=none", "--generator=animegan_v1", "--mixed_precision=off", "--color_scale=255",
+             "--face_extractor=none", f"--generator={TINY_GENERATOR}", "--mixed_precision=off",
+             "--color_scale=255",
              "--nogradient_norms"]
     codes, outputs = _run_workers(flags, tmp_path)
     assert codes == [0, 0], "\n\n".join(output[-3000:] for output in outputs)
@@ -83,7 +84,7 @@ def test_two_workers_train_in_step(tmp_path):
     end = {fingerprint(index, "at the end", 1, 2) for index in (0, 1)}
     assert len(start) == 1 and len(end) == 1 and start != end
     # Worker 0 (the chief) wrote model_dir; worker 1 wrote to a temporary folder, now deleted.
-    generator = build_generator()
+    generator = build_generator(TINY_GENERATOR)
     generator.load_weights(model_dir / "generator.weights.h5")
     assert weights_fingerprint(generator) == end.pop()
     assert KerasCheckpoint.counters(RunFolder(model_dir).latest_checkpoint()) == (1, 2)

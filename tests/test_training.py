@@ -19,7 +19,7 @@ from animegan_face.training.run_checks import SetupError
 from animegan_face.training.run_folder import RunFolder
 from animegan_face.loss.objectives import DISCRIMINATOR_TERMS, GENERATOR_TERMS
 from animegan_face.training.tf_training import build_trainers
-from tests.helpers import scalar_steps, tiny_config, write_prepared_dataset
+from tests.helpers import TINY_GENERATOR, scalar_steps, tiny_config, write_prepared_dataset
 
 pytestmark = pytest.mark.slow
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,7 +34,7 @@ def test_train_writes_everything_and_resumes_where_it_stopped(tmp_path):
     assert Config.from_json((model_dir / "config.json").read_text()) == config
     assert (model_dir / "generator.weights.h5").is_file()
     assert (model_dir / "samples" / "epoch_002.png").is_file()
-    generator = build_generator()
+    generator = build_generator(TINY_GENERATOR)
     generator.load_weights(model_dir / "generator.weights.h5")
     after_two = np.array(generator.trainable_weights[0])
     assert not any(tag.startswith("grad_norm/") for tag in scalar_steps(model_dir / "logs"))
@@ -71,7 +71,7 @@ def test_init_from_starts_a_new_run_from_a_models_weights_without_warm_up(tmp_pa
     source = tmp_path / "shipped"
     source.mkdir()
     keras.utils.set_random_seed(7)  # weights unlike those the run itself would draw (seed 0)
-    build_generator().save_weights(source / "generator.weights.h5")
+    build_generator(TINY_GENERATOR).save_weights(source / "generator.weights.h5")
     build_discriminator().save_weights(source / "discriminator.weights.h5")
     model_dir = tmp_path / "run"
     config = tiny_config(dataset, model_dir, epochs=1, init_epochs=1, steps_per_epoch=2,
@@ -86,8 +86,10 @@ def test_init_from_starts_a_new_run_from_a_models_weights_without_warm_up(tmp_pa
     # Loaded means: the run's first kernel points where the source's does. Two Adam steps move
     # each weight by about 2 learning rates, and spectral norm rescales the discriminator's kernel
     # by 1/sigma (it stores W / sigma when training), so compare directions: cosine ~1 after
-    # loading, ~0 (|cos| ~ 1/sqrt(864)) for an independent random draw, on any CPU.
-    for name, build in (("generator", build_generator), ("discriminator", build_discriminator)):
+    # loading, ~0 (|cos| ~ 1/sqrt(kernel size): 864 for D, 4,704 for G) for an independent random
+    # draw, on any CPU.
+    for name, build in (("generator", lambda: build_generator(TINY_GENERATOR)),
+                        ("discriminator", build_discriminator)):
         network, source_net, fresh = build(), build(), build()
         network.load_weights(latest / f"{name}.weights.h5")
         source_net.load_weights(source / f"{name}.weights.h5")
@@ -108,14 +110,14 @@ def test_init_from_a_folder_without_discriminator_loads_the_generator_only(tmp_p
     from animegan_face.training.loop import warm_start
 
     keras.utils.set_random_seed(7)
-    build_generator().save_weights(tmp_path / "generator.weights.h5")
+    build_generator(TINY_GENERATOR).save_weights(tmp_path / "generator.weights.h5")
     keras.utils.set_random_seed(0)
-    generator, discriminator = build_generator(), build_discriminator()
+    generator, discriminator = build_generator(TINY_GENERATOR), build_discriminator()
     fresh_discriminator = [np.array(w) for w in discriminator.weights]
     config = tiny_config("unused", tmp_path / "run", init_epochs=2, init_from=str(tmp_path))
 
     assert warm_start(config, generator, discriminator, steps=5) == (2, 10)
-    source = build_generator()
+    source = build_generator(TINY_GENERATOR)
     source.load_weights(tmp_path / "generator.weights.h5")
     for got, want in zip(generator.weights, source.weights):
         np.testing.assert_array_equal(np.array(got), np.array(want))
@@ -142,7 +144,7 @@ def test_a_run_saved_in_the_older_tensorflow_format_resumes_then_saves_the_one_f
     # seed 7 weights, unlike those the run itself would draw.
     warmup, gan = build_trainers(config)
     keras.utils.set_random_seed(7)
-    source = {"generator": build_generator(), "discriminator": build_discriminator()}
+    source = {"generator": build_generator(TINY_GENERATOR), "discriminator": build_discriminator()}
     gan.generator.set_weights(source["generator"].get_weights())
     gan.discriminator.set_weights(source["discriminator"].get_weights())
     warmup.optimizer.iterations.assign(2)
@@ -160,7 +162,8 @@ def test_a_run_saved_in_the_older_tensorflow_format_resumes_then_saves_the_one_f
     with np.load(latest / "init_optimizer.npz") as saved:
         assert int(saved["0"]) == 2  # the warm-up's Adam, restored, not run again
     assert "epoch/init_con" not in scalar_steps(model_dir / "logs")
-    for name, build in (("generator", build_generator), ("discriminator", build_discriminator)):
+    for name, build in (("generator", lambda: build_generator(TINY_GENERATOR)),
+                        ("discriminator", build_discriminator)):
         network = build()
         network.load_weights(latest / f"{name}.weights.h5")
         assert _first_kernel_cosine(network, source[name]) > 0.99, name
