@@ -23,7 +23,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "generator.weights.h5"
-    build_generator().save_weights(path)
+    build_generator("animegan_v2").save_weights(path)  # the shipped architecture
     return path
 
 
