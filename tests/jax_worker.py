@@ -242,7 +242,7 @@ def _models_from(work, config):
     from animegan_face.models.networks import build_discriminator
 
     with _initialisers_without_draws():
-        models = (build_generator(), build_discriminator(),
+        models = (build_generator(config.model.generator), build_discriminator(),
                   build_content_extractor("vgg16", "none"),
                   build_face_extractor("vgg16", "none", config.model.face_crop_size))
     for model, name in zip(models, ("generator", "discriminator", "content", "face")):
