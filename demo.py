@@ -3,7 +3,7 @@
     python demo.py --output_dir=runs/demo
 
 Finds every face in the photos of --input (default: the public-domain photo in assets/), stylises
-each with the shipped model (checkpoints/selfie2anime_v5, float16 TFLite, run by LiteRT: no
+each with the shipped model (checkpoints/selfie2anime_v6, float16 TFLite, run by LiteRT: no
 TensorFlow start-up) at the size it was trained at (its export_manifest.json says), pastes it
 back, and writes OUTPUT_DIR/side_by_side.png (each photo beside its stylisation) and
 OUTPUT_DIR/<photo>.png.

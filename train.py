@@ -7,8 +7,8 @@
 
 The defaults train selfie2anime_v2's networks and loss weights (ImageNet VGG16: without
 internet, run `python fetch_weights.py vgg16` once); recipes/selfie2anime_v2.sh reproduces it
-stage by stage, and the shipped selfie2anime_v5 continues it on pseudo-pairs (v3's, v4's and
-v5's model cards; recipes/selfie2anime_v5.sh). Flags are read once into a `Config` (written to
+stage by stage, and the shipped selfie2anime_v6 continues it on pseudo-pairs (v3's to v6's
+model cards; recipes/selfie2anime_v6.sh). Flags are read once into a `Config` (written to
 model_dir/config.json). Each flag's default and help come from its field in
 animegan_face/config.py: `python train.py --helpshort` lists them.
 """

@@ -93,7 +93,7 @@ OUTPUT_FILTER_EPSILON = 0.01  # ModelConfig.output_filter_epsilon's default
 class ModelConfig:
     """The generator, the frozen feature extractors the losses use, and their weights.
 
-    The defaults are selfie2anime_v2's (the model the shipped selfie2anime_v5 was trained on
+    The defaults are selfie2anime_v2's (the model the shipped selfie2anime_v6 was trained on
     from, through v3): the thesis named VGG19 and ResNet101, whose ImageNet weights cannot be had
     without internet; VGG16's can (`fetch_weights.py vgg16`).
     """

@@ -1,4 +1,4 @@
-"""recipes/selfie2anime_v2.sh, _v3.sh, _v4.sh and _v5.sh: every command they print parses with its
+"""recipes/selfie2anime_v2.sh to _v6.sh: every command they print parses with its
 script's own flags (so a recipe cannot drift from them), their stages are the model cards', and
 finished stages are skipped. Nothing is trained: the recipes run with --dry_run, train.py with
 --dry_run and the other scripts with absl's --only_check_args."""
@@ -20,6 +20,7 @@ RECIPE = REPO / "recipes" / "selfie2anime_v2.sh"
 RECIPE_V3 = REPO / "recipes" / "selfie2anime_v3.sh"
 V4_SKIN_WEIGHT = 300.0  # the weight v4's card chose
 V5_INPUT_GRAIN = 0.03  # the grain v5's card chose
+V6_CRACK_WEIGHT, V6_GRAM_WEIGHT = 3000.0, 7.0  # the crack term and Gram weight v6's card chose
 
 
 def _dry_run_recipe(*folders, recipe=RECIPE):
@@ -159,7 +160,7 @@ def test_v3_prepares_the_seeded_sample_then_continues_v2s_stylised_end_with_the_
 
 
 def _stages_from_photos(tmp_path, recipe):
-    """(RUNS_DIR, stages) of a recipe that starts from the photos (v4, v5), dry-run in tmp_path,
+    """(RUNS_DIR, stages) of a recipe that starts from the photos (v4-v6), dry-run in tmp_path,
     with the prepared sets made (train.py --dry_run checks its --dataset_dir)."""
     photos, anime, runs = tmp_path / "photo", tmp_path / "anime", tmp_path / "runs"
     photos.mkdir()
@@ -223,3 +224,18 @@ def test_v5_is_v4s_run_with_grain_on_the_generators_input(tmp_path):
     assert (v5.model, v5.data) == (v4.model, v4.data)
     assert v5.train == dataclasses.replace(v4.train, model_dir=str(runs / "v5_run"))
     _assert_averages_the_last_three(stages[13], runs / "v5_run", runs / "v5")
+
+
+def test_v6_is_v5s_run_with_the_crack_term_and_the_gram_term_doubled(tmp_path):
+    runs, stages = _stages_from_photos(tmp_path, "selfie2anime_v6.sh")
+    assert set(stages) == {*range(16), None}  # v5's stages 0-13 first
+    # Stage 14: v5's run (from v3, on v4's targets, 200 steps, grain) with only these two changed.
+    (train_v6,) = stages[14]
+    v6 = _train_config(train_v6)
+    v5 = _train_config(stages[12][0])
+    assert (v6.loss.crack, v6.loss.gra) == (V6_CRACK_WEIGHT, V6_GRAM_WEIGHT)
+    assert v5.loss.crack == 0.0 and v6.loss.gra == 2 * v5.loss.gra
+    assert dataclasses.replace(v6.loss, crack=0.0, gra=v5.loss.gra) == v5.loss
+    assert (v6.model, v6.data) == (v5.model, v5.data)
+    assert v6.train == dataclasses.replace(v5.train, model_dir=str(runs / "v6_run"))
+    _assert_averages_the_last_three(stages[15], runs / "v6_run", runs / "v6")

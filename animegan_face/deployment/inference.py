@@ -27,7 +27,7 @@ from animegan_face.training.run_folder import RunFolder
 
 # The shipped face model (its model card is the folder's README.md): what demo.py, web.py and
 # stylize.py run when no --model is given. Shipping another model changes these lines.
-SHIPPED_MODEL = pathlib.Path(__file__).resolve().parents[2] / "checkpoints" / "selfie2anime_v5"
+SHIPPED_MODEL = pathlib.Path(__file__).resolve().parents[2] / "checkpoints" / "selfie2anime_v6"
 SHIPPED_TFLITE = SHIPPED_MODEL / "generator_float16.tflite"
 
 
