@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces the shipped model, checkpoints/selfie2anime_v2, stage by stage (its model card,
+# Reproduces checkpoints/selfie2anime_v2 (shipped until v3), stage by stage (its model card,
 # "Recipe", says what each stage is and why):
 #
 #     recipes/selfie2anime_v2.sh DATASET_DIR RUNS_DIR             # run, or continue after a stop

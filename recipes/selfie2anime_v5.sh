@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces the shipped model, checkpoints/selfie2anime_v5, from the photos and anime images,
+# Reproduces checkpoints/selfie2anime_v5 (shipped until v6), from the photos and anime images,
 # stage by stage (its model card, "Recipe", says what each stage is and why):
 #
 #     recipes/selfie2anime_v5.sh PHOTO_DIR ANIME_DIR RUNS_DIR             # run, or continue
