@@ -182,9 +182,12 @@ class LossConfig:
         "(flat shading; White-box's structure term, simplified).", flag="region_weight")
     crack: float = option(
         0.0, "Weight of the crack term: the mean depth of the thin dark marks on the skin of G's "
-        "output (what a 5 px morphological closing fills inside the landmarks' skin mask), which "
-        "lifts them towards the closing; needs a dataset prepared with skin regions.",
+        "output (what a --crack_size px morphological closing fills inside the landmarks' skin "
+        "mask), which lifts them towards the closing; needs a dataset prepared with skin regions.",
         flag="crack_weight")
+    crack_size: int = option(
+        5, "Side in pixels of the crack term's closing window: dark marks narrower than it are "
+        "lifted (5: cracks and pores; 9 also smile creases and cheek folds, and thin nose lines).")
     pair: float = option(
         0.0, "Weight of the L1 pull towards each photo's pseudo-pair target (make_pairs.py: a "
         "stylising model's output, edge-preserving filtered): the supervised signal the clean "
@@ -213,6 +216,7 @@ class LossConfig:
         _require(self.content_source in CONTENT_SOURCES, "content_source",
                  f"must be one of {CONTENT_SOURCES}, got {self.content_source!r}")
         _require(self.color_scale > 0, "color_scale", f"must be positive, got {self.color_scale}")
+        _require(self.crack_size >= 2, "crack_size", f"must be at least 2, got {self.crack_size}")
         _require(self.input_grain >= 0, "input_grain",
                  f"must not be negative, got {self.input_grain}")
         parts = [p.strip() for p in self.diffaugment.split(",")] if self.diffaugment else []

@@ -245,3 +245,23 @@ def test_crack_term_reads_the_skin_regions_of_the_boxes_and_refuses_boxes_withou
     assert only_crack.needs_skin_regions and not LossConfig().needs_skin_regions
     with pytest.raises(ValueError, match="skin regions"):
         objectives.generator_terms(fake, boxes, fake, fake, None, None, None, only_crack, CROP)
+
+
+def test_crack_size_sets_the_closing_window_so_wider_creases_count():
+    boxes = np.array([[0.0, 0.0, 1.0, 1.0]] * BATCH, np.float32)
+    regions = np.concatenate([boxes, [[-0.5, -0.5, 1.5, 1.5]] * BATCH,
+                              np.zeros((BATCH, 12), np.float32)], axis=1).astype(np.float32)
+    fake = np.full((BATCH, SIZE, SIZE, 3), 0.5, np.float32)
+    fake[:, :, 5:11] = -0.5  # a 6 px dark crease: wider than 5 px, narrower than 9 px
+    values = {}
+    for size in (5, 9):
+        config = LossConfig(adv=0, con=0, gra=0, col=0, skin=0, face=0, crack=1.0, crack_size=size)
+        terms = objectives.generator_terms(fake, regions, fake, fake, None, None, None, config,
+                                           CROP)
+        values[size] = float(np.asarray(terms["crack"]))
+        assert values[size] == pytest.approx(
+            float(np.asarray(losses.crack_loss(fake, regions, size))), rel=1e-6)
+    assert values[5] == 0.0  # the 5 px closing leaves the crease
+    assert values[9] == pytest.approx(1.0 * 6 / SIZE, rel=1e-5)  # depth 1 on 6 of SIZE columns
+    with pytest.raises(ValueError, match="crack_size"):
+        LossConfig(crack_size=1)

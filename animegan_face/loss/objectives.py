@@ -148,7 +148,7 @@ def generator_terms(photo, face_boxes, anime_gray, fake, discriminate, extract, 
     if on["region"]:
         terms["region"] = losses.flatness_loss(fake, region_target(fake))
     if on["crack"]:
-        terms["crack"] = losses.crack_loss(fake, face_boxes)
+        terms["crack"] = losses.crack_loss(fake, face_boxes, loss_config.crack_size)
     if on["con"] or on["gra"]:
         # Two extractor passes: the targets the terms need ([photo,] [grayscale anime]) without
         # gradient, then `fake` alone. One pass over all three carried the extractor's backward
